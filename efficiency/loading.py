@@ -1,0 +1,221 @@
+"""Model spec -> transformers config -> model with random weights, never downloading weights.
+
+Three ways in: a catalog id or alias; a local folder holding a Hugging Face ``config.json``; a Hub id
+fetched config-only when a network exists. ``trust_remote_code`` is never enabled: an architecture that
+transformers does not ship is refused, and an ``auto_map`` entry is dropped before anything reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from efficiency import catalog
+from efficiency.catalog import UnknownModelError
+from efficiency.specs import ModelSpec, Workload
+
+MAX_CONFIG_BYTES = 1_000_000
+VISION_MODEL_TYPES = {"vit", "deit", "swin", "convnext", "resnet", "efficientnet", "mobilenet_v2", "regnet", "beit"}
+TASK_BY_ARCH_SUFFIX = (
+    ("ForCausalLM", "causal-lm"),
+    ("LMHeadModel", "causal-lm"),
+    ("ForConditionalGeneration", "seq2seq-lm"),
+    ("ForImageClassification", "image-classification"),
+    ("ForImageClassificationWithTeacher", "image-classification"),
+)
+HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+DTYPE_BY_NAME = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ModelLoadError(ValueError):
+    """A model that cannot be built from its config, with the reason in one line."""
+
+
+class RemoteCodeRefused(ModelLoadError):
+    """The architecture needs code from outside transformers; we never run it."""
+
+
+def known_model_types() -> set[str]:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return set(CONFIG_MAPPING_NAMES)
+
+
+def _task_from_architectures(architectures: list[str] | None) -> str:
+    for arch in architectures or []:
+        for suffix, task in TASK_BY_ARCH_SUFFIX:
+            if arch.endswith(suffix):
+                return task
+    return "base"
+
+
+def spec_from_config_dict(config: dict[str, Any], model_id: str, origin: str, source: str) -> ModelSpec:
+    """A ModelSpec from a config.json's contents; refuses remote-code architectures."""
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{model_id}: config.json must hold a JSON object, not {type(config).__name__}")
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise ModelLoadError(f"{model_id}: config.json has no 'model_type'; cannot tell which architecture to build")
+    if model_type not in known_model_types():
+        needs_code = " (its config names custom code in 'auto_map')" if "auto_map" in config else ""
+        raise RemoteCodeRefused(
+            f"{model_id}: architecture {model_type!r} is not part of transformers{needs_code}; "
+            "running code from a model repository (trust_remote_code) is never enabled"
+        )
+    clean = {k: v for k, v in config.items() if k not in {"auto_map", "_name_or_path", "transformers_version"}}
+    modality = "vision" if model_type in VISION_MODEL_TYPES else "text"
+    task = _task_from_architectures(clean.pop("architectures", None))
+    dropped = " Its 'auto_map' (custom code) was ignored." if "auto_map" in config else ""
+    return ModelSpec(
+        id=model_id,
+        model_type=model_type,
+        task=task,
+        modality=modality,
+        config=clean,
+        origin=origin,
+        source=source,
+        note=f"Built from {origin} config.json with random weights.{dropped}",
+    )
+
+
+def load_config_file(path: Path, model_id: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelLoadError(f"{model_id}: no config.json in that folder")
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelLoadError(f"{model_id}: config.json is empty")
+    if size > MAX_CONFIG_BYTES:
+        raise ModelLoadError(f"{model_id}: config.json is {size} bytes; the limit is {MAX_CONFIG_BYTES}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{model_id}: config.json is not valid JSON ({exc})") from exc
+
+
+def _from_local_folder(name: str) -> ModelSpec:
+    folder = Path(name).expanduser()
+    if not folder.exists():
+        raise ModelLoadError(f"{name}: no such folder")
+    if not folder.is_dir():
+        raise ModelLoadError(f"{name}: is a file; give the folder that holds config.json")
+    config = load_config_file(folder / "config.json", name)
+    return spec_from_config_dict(config, str(folder), "local", str(folder.resolve() / "config.json"))
+
+
+def _from_hub(name: str) -> ModelSpec:
+    """Fetch config.json only. Offline (no network, or HF_HUB_OFFLINE=1) this fails with a clear message."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+        raise UnknownModelError("offline (HF_HUB_OFFLINE is set)")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = hf_hub_download(name, "config.json", etag_timeout=5)
+    except Exception as exc:  # network, 404, gated: all mean "not available"; the reason is kept
+        raise UnknownModelError(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from exc
+    config = load_config_file(Path(path), name)
+    return spec_from_config_dict(config, name, "hub", f"https://huggingface.co/{name}/blob/main/config.json")
+
+
+def resolve(name: str) -> ModelSpec:
+    """A catalog id or alias, a local folder with config.json, or (when online) a Hub id."""
+    if not isinstance(name, str) or not name.strip():
+        raise UnknownModelError("model: give a catalog id, an alias, a local folder or a Hub id")
+    name = name.strip()
+    if any(ord(ch) < 32 for ch in name):
+        raise UnknownModelError("model: the name contains control characters")
+    spec = catalog.find(name)
+    if spec is not None:
+        return spec
+    if name.startswith((".", "/", "~")) or os.sep in name and Path(name).expanduser().exists():
+        return _from_local_folder(name)
+    if HUB_ID_PATTERN.match(name) and ".." not in name:
+        try:
+            return _from_hub(name)
+        except UnknownModelError as exc:
+            reason = str(exc)
+    else:
+        reason = "not a valid Hub id"
+    near = catalog.closest(name)
+    hint = f"closest catalog ids: {', '.join(near)}; " if near else ""
+    raise UnknownModelError(
+        f"unknown model {name!r} ({reason}); {hint}see `python -m efficiency models`, "
+        "or give a local folder that holds a config.json"
+    )
+
+
+def build_config(spec: ModelSpec, attn_implementation: str = "sdpa", **overrides: Any):
+    """The transformers config for a spec, with its published values, never a class's defaults."""
+    from transformers import AutoConfig
+
+    values = {**spec.config, **overrides}
+    try:
+        config = AutoConfig.for_model(spec.model_type, **values)
+    except Exception as exc:
+        raise ModelLoadError(f"{spec.id}: config rejected by transformers: {exc}") from exc
+    config._attn_implementation = attn_implementation
+    return config
+
+
+def model_class(spec: ModelSpec):
+    import transformers
+
+    return {
+        "base": transformers.AutoModel,
+        "causal-lm": transformers.AutoModelForCausalLM,
+        "seq2seq-lm": transformers.AutoModelForSeq2SeqLM,
+        "image-classification": transformers.AutoModelForImageClassification,
+    }[spec.task]
+
+
+def build_model(
+    spec: ModelSpec,
+    device: str | torch.device = "meta",
+    dtype: str = "float32",
+    attn_implementation: str = "sdpa",
+    **overrides: Any,
+) -> torch.nn.Module:
+    """The model in eval mode, random weights (on ``meta`` no memory is allocated at all)."""
+    config = build_config(spec, attn_implementation=attn_implementation, **overrides)
+    try:
+        with torch.device(device):
+            model = model_class(spec).from_config(config, attn_implementation=attn_implementation)
+    except Exception as exc:
+        raise ModelLoadError(f"{spec.id}: transformers could not build it: {type(exc).__name__}: {exc}") from exc
+    return model.to(DTYPE_BY_NAME[dtype]).eval()
+
+
+def check_workload(spec: ModelSpec, workload: Workload) -> None:
+    """Refuse workloads the model cannot run, with the limit named."""
+    if spec.modality == "text":
+        limit = max_positions(spec)
+        if limit is not None and workload.seq_len > limit:
+            raise ModelLoadError(
+                f"{spec.id}: seq_len {workload.seq_len} exceeds the model's maximum of {limit} positions"
+            )
+    else:
+        patch = spec.config.get("patch_size")
+        if spec.model_type in {"vit", "deit"} and patch and workload.image_size % int(patch):
+            raise ModelLoadError(
+                f"{spec.id}: image_size {workload.image_size} is not a multiple of the patch size {patch}"
+            )
+        if spec.model_type == "swin":
+            unit = int(spec.config.get("patch_size", 4)) * int(spec.config.get("window_size", 7)) * 8
+            if workload.image_size % unit:
+                raise ModelLoadError(f"{spec.id}: image_size {workload.image_size} must be a multiple of {unit}")
+
+
+def max_positions(spec: ModelSpec) -> int | None:
+    """The longest sequence the model's position scheme allows (None: no fixed limit, e.g. T5)."""
+    cfg = spec.config
+    for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+        if key in cfg:
+            limit = int(cfg[key])
+            if spec.model_type in {"roberta", "xlm-roberta"}:
+                limit -= int(cfg.get("pad_token_id", 1)) + 1
+            return limit
+    return None
