@@ -183,9 +183,17 @@ def build_model(
     config = build_config(spec, attn_implementation=attn_implementation, **overrides)
     try:
         with torch.device(device):
-            model = model_class(spec).from_config(config, attn_implementation=attn_implementation)
+            try:
+                model = model_class(spec).from_config(config, attn_implementation=attn_implementation)
+            except ValueError as exc:
+                if attn_implementation == "eager" or "attention implementation" not in str(exc):
+                    raise
+                # Some architectures (Switch) have no SDPA path: their eager attention is what runs.
+                config = build_config(spec, attn_implementation="eager", **overrides)
+                model = model_class(spec).from_config(config, attn_implementation="eager")
     except Exception as exc:
-        raise ModelLoadError(f"{spec.id}: transformers could not build it: {type(exc).__name__}: {exc}") from exc
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelLoadError(f"{spec.id}: transformers could not build it: {type(exc).__name__}: {first}") from exc
     return model.to(DTYPE_BY_NAME[dtype]).eval()
 
 

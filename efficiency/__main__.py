@@ -1,0 +1,5 @@
+import sys
+
+from efficiency.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Static cost counters: parameters, FLOPs by three counters, memory traffic. No real weights allocated."""

@@ -1,0 +1,87 @@
+"""fvcore's FlopCountAnalysis on a ``meta`` model, with handles for the matrix ops it lacks.
+
+fvcore counts one multiply-add as one "flop" (its numbers are MACs); we double them to FLOPs. It traces
+with ``torch.jit``, which makes transformers skip its ``.item()`` branch, so it runs weight-free on
+``meta``. Its stock handles miss ``scaled_dot_product_attention`` (attention matmuls silently absent) and
+``_convolution_mode`` (``padding="same"`` convolutions); we add both. Its norm, pool and upsample handles
+count elementwise work, which our convention keeps out of the headline, so their counts are left out of
+the total here (and kept in ``by_operator``). A ``meta`` convolution cannot be traced by ``torch.jit``, so
+models with convolutions are traced on a real CPU copy instead (all such catalog models are small).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from fvcore.nn import FlopCountAnalysis
+from fvcore.nn.jit_handles import get_shape
+
+from efficiency.counters.opclasses import FVCORE_NOT_MATRIX
+
+ELEMENTWISE_KEYS = frozenset(
+    """batch_norm group_norm layer_norm instance_norm upsample_nearest2d upsample_bilinear2d
+    adaptive_avg_pool2d grid_sampler""".split()
+)
+
+
+def sdpa_macs(inputs: list[Any], outputs: list[Any]) -> Counter:
+    """QK^T then AV: B*H*Sq*Sk*D + B*H*Sq*Sk*Dv multiply-adds (no causal saving, as torch counts)."""
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch_heads = math.prod(q[:-2])
+    macs = batch_heads * q[-2] * k[-2] * q[-1] + batch_heads * q[-2] * k[-2] * v[-1]
+    return Counter({"scaled_dot_product_attention": macs})
+
+
+def conv_mode_macs(inputs: list[Any], outputs: list[Any]) -> Counter:
+    """``padding="same"`` convolution: output elements x (input channels per group x kernel size)."""
+    w_shape, out_shape = get_shape(inputs[1]), get_shape(outputs[0])
+    return Counter({"conv": math.prod(out_shape) * math.prod(w_shape[1:])})
+
+
+EXTRA_HANDLES = {
+    "aten::scaled_dot_product_attention": sdpa_macs,
+    "aten::_convolution_mode": conv_mode_macs,
+}
+
+
+@dataclass
+class FvcoreCount:
+    macs: int
+    by_operator: dict[str, int]
+    skipped_ops: dict[str, int] = field(default_factory=dict)  # arithmetic ops fvcore has no handle for
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+class _TupleOutputs(torch.nn.Module):
+    """fvcore traces with torch.jit: plain tuple outputs, no cache objects, keyword inputs bound here."""
+
+    def __init__(self, model: torch.nn.Module, names: list[str], constants: dict[str, Any]) -> None:
+        super().__init__()
+        self.model = model
+        self.names = names
+        self.constants = constants
+
+    def forward(self, *tensors: torch.Tensor):
+        return self.model(**dict(zip(self.names, tensors)), **self.constants, return_dict=False)
+
+
+def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
+    tensors = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+    constants = {k: v for k, v in inputs.items() if not isinstance(v, torch.Tensor)}
+    wrapper = _TupleOutputs(model, list(tensors), constants)
+    analysis = FlopCountAnalysis(wrapper, tuple(tensors.values()))
+    analysis.set_op_handle(**EXTRA_HANDLES)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    by_operator = dict(analysis.by_operator())
+    total = sum(v for op, v in by_operator.items() if op not in ELEMENTWISE_KEYS)
+    skipped = {op: n for op, n in analysis.unsupported_ops().items() if op not in FVCORE_NOT_MATRIX}
+    return FvcoreCount(macs=int(total), by_operator=by_operator, skipped_ops=skipped)

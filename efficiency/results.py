@@ -1,0 +1,89 @@
+"""Result dataclasses: raw values with their units in the field names; formatting happens at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from efficiency.counters.params import ParamCounts, weight_bytes
+from efficiency.specs import Workload
+
+
+@dataclass
+class StaticProfile:
+    """Static cost indicators of one model at one workload. FLOPs: 1 multiply-add = 2 FLOPs."""
+
+    model: str
+    workload: dict[str, Any]
+    name: str = ""
+    hf_id: str | None = None
+    families: list[str] = field(default_factory=list)
+    params: ParamCounts | None = None
+    flops: int | None = None  # reconciled forward FLOPs: torch's counter with the CPU SDPA gap filled
+    flops_by_counter: dict[str, int] = field(default_factory=dict)
+    counter_differences: dict[str, float] = field(default_factory=dict)  # relative to the headline
+    counter_errors: dict[str, str] = field(default_factory=dict)
+    training_flops: int | None = None  # forward + backward, as counted (not assumed 3x)
+    attention_flops: int | None = None  # the part of `flops` in attention scores and context
+    elementwise_flops: int | None = None  # norms, softmax, activations, adds: a convention, kept apart
+    memory_traffic_bytes: int | None = None  # bytes each op reads and writes, eager, at the dtype
+    training_memory_traffic_bytes: int | None = None
+    uncounted_ops: list[str] = field(default_factory=list)  # arithmetic ops no counter counted
+    fvcore_skipped_ops: dict[str, int] = field(default_factory=dict)
+    analytic_formula: str | None = None
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    op_records: list[Any] = field(default_factory=list, repr=False)
+
+    @property
+    def macs(self) -> int | None:
+        return None if self.flops is None else self.flops // 2
+
+    @property
+    def arithmetic_intensity(self) -> float | None:
+        """FLOPs per byte of memory traffic: where the model sits on a roofline."""
+        if not self.flops or not self.memory_traffic_bytes:
+            return None
+        return self.flops / self.memory_traffic_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            "model": self.model,
+            "name": self.name,
+            "hf_id": self.hf_id,
+            "families": self.families,
+            "workload": self.workload,
+            "params": p.total if p else None,
+            "params_active": p.active if p else None,
+            "params_trainable": p.trainable if p else None,
+            "params_embedding": p.embedding if p else None,
+            "params_non_embedding": p.non_embedding if p else None,
+            "params_as_used": p.as_used if p else None,
+            "flops": self.flops,
+            "macs": self.macs,
+            "flops_by_counter": self.flops_by_counter,
+            "counter_differences": self.counter_differences,
+            "counter_errors": self.counter_errors,
+            "training_flops": self.training_flops,
+            "attention_flops": self.attention_flops,
+            "elementwise_flops": self.elementwise_flops,
+            "memory_traffic_bytes": self.memory_traffic_bytes,
+            "training_memory_traffic_bytes": self.training_memory_traffic_bytes,
+            "arithmetic_intensity_flops_per_byte": self.arithmetic_intensity,
+            "weight_bytes": weight_bytes(p.total) if p else None,
+            "uncounted_ops": self.uncounted_ops,
+            "fvcore_skipped_ops": self.fvcore_skipped_ops,
+            "analytic_formula": self.analytic_formula,
+            "weights": "random (built from config; no weights loaded)",
+            "measured": False,
+            "notes": self.notes,
+            "timings_s": self.timings,
+            "error": self.error,
+        }
+
+
+def error_profile(model: str, workload: Workload, exc: BaseException) -> StaticProfile:
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StaticProfile(model=str(model), workload=workload.to_dict(), error=message)
