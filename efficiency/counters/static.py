@@ -8,6 +8,8 @@ under torch's FlopCounterMode and our op tracer. That is how a 530 B model profi
 from __future__ import annotations
 
 import time
+from collections import Counter
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -15,10 +17,10 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from efficiency.counters.analytic import analytic_count
-from efficiency.counters.fvcore_counter import count_fvcore
+from efficiency.counters.fvcore_counter import FvcoreCount, count_fvcore
 from efficiency.counters.moe import per_token_experts
 from efficiency.counters.params import CallCounter, count_params
-from efficiency.counters.trace import OpTracer, TraceSummary, torch_flop_counter
+from efficiency.counters.trace import OpRecord, OpTracer, TraceSummary, torch_flop_counter
 from efficiency.inputs import make_inputs
 from efficiency.loading import build_model, check_workload, resolve
 from efficiency.results import StaticProfile, error_profile
@@ -26,6 +28,16 @@ from efficiency.specs import ModelSpec, Workload
 
 AGREEMENT = 0.02  # counters within 2% agree; beyond that the differing ops are named
 CPU_TRACE_LIMIT_BYTES = 4_000_000_000
+DEPTH_SCALING_MIN_LAYERS = 3  # below this, a full count is as cheap as two copies
+LAYER_KEYS = {
+    **dict.fromkeys(
+        """opt gpt_neox llama mistral qwen2 phi mixtral bert roberta megatron-bert electra deberta-v2
+        mobilebert vit deit""".split(),
+        "num_hidden_layers",
+    ),
+    "gpt2": "n_layer",
+    "distilbert": "n_layers",
+}
 
 
 def _fake_parameters(model: nn.Module) -> None:
@@ -50,14 +62,14 @@ def _has_convolutions(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
 
 
-def _run_fvcore(net: nn.Module, spec: ModelSpec, workload: Workload):
+def _run_fvcore(net: nn.Module, spec: ModelSpec, workload: Workload, **overrides: Any) -> FvcoreCount:
     """fvcore on meta; on a real CPU copy for conv models (a meta convolution breaks jit tracing)."""
     if not _has_convolutions(net):
         return count_fvcore(net, make_inputs(spec, workload, "meta"))
     if sum(p.numel() for p in net.parameters()) * 4 > CPU_TRACE_LIMIT_BYTES:
         raise MemoryError(f"convolutional model above {CPU_TRACE_LIMIT_BYTES / 1e9:.0f} GB: fvcore not run")
     # Built for real (buffers such as Swin's relative position index need their values).
-    real = build_model(spec, device="cpu", dtype=workload.dtype)
+    real = build_model(spec, device="cpu", dtype=workload.dtype, **overrides)
     return count_fvcore(real, make_inputs(spec, workload, "cpu"))
 
 
@@ -90,57 +102,152 @@ def _difference_notes(by_counter: dict[str, int], headline: str, trace: TraceSum
     return notes
 
 
-def profile_static(model: str | ModelSpec, workload: Workload | None = None) -> StaticProfile:
-    """Everything countable without running on hardware. Raises on bad input; see ``safe_profile_static``."""
+@dataclass
+class _Pass:
+    """What one model instance (full depth, or a 1- or 2-layer copy) counted."""
+
+    fvcore: FvcoreCount | None
+    fvcore_error: str | None
+    forward_flops: int
+    training_flops: int
+    forward: TraceSummary
+    training: TraceSummary
+    params_as_used: int
+    moe_blocks: int
+    config: dict
+
+
+def _count_pass(spec: ModelSpec, workload: Workload, **overrides: Any) -> _Pass:
+    net = build_model(spec, device="meta", dtype=workload.dtype, **overrides)
+    fvcore_count, fvcore_error = None, None
+    with per_token_experts(net):
+        try:
+            fvcore_count = _run_fvcore(net, spec, workload, **overrides)
+        except Exception as exc:  # one counter failing must not hide the others; the reason is reported
+            fvcore_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        _fake_parameters(net)
+        inputs = make_inputs(spec, workload, "cpu")
+        with per_token_experts(net) as moe_blocks, torch.no_grad():
+            with CallCounter(net) as calls, torch_flop_counter() as torch_counter, OpTracer() as tracer:
+                net(**inputs)
+        with per_token_experts(net):
+            with torch_flop_counter() as train_counter, OpTracer() as train_tracer:
+                _first_tensor(net(**inputs)).float().sum().backward()
+    return _Pass(
+        fvcore=fvcore_count,
+        fvcore_error=fvcore_error,
+        forward_flops=int(torch_counter.get_total_flops()),
+        training_flops=int(train_counter.get_total_flops()),
+        forward=tracer.summary,
+        training=train_tracer.summary,
+        params_as_used=calls.params_as_used(),
+        moe_blocks=moe_blocks,
+        config=net.config.to_dict(),
+    )
+
+
+def _layer_key(spec: ModelSpec) -> str | None:
+    """The config field holding the depth of a stack of identical layers, when depth scaling is exact."""
+    if "parameter-shared" in spec.families:
+        return None
+    return LAYER_KEYS.get(spec.model_type)
+
+
+def _scaled(one: int, two: int, layers: int) -> int:
+    return one + (layers - 1) * (two - one)
+
+
+def _scale_passes(one: _Pass, two: _Pass, layers: int, full_as_used: int) -> _Pass:
+    """Counts of the full depth from 1- and 2-layer copies: f(L) = f(1) + (L - 1) (f(2) - f(1)).
+
+    Exact when every layer is the same block; the per-op records of the extra layer are repeated."""
+    def summary(a: TraceSummary, b: TraceSummary) -> TraceSummary:
+        extra = list((Counter(map(_record_key, b.ops)) - Counter(map(_record_key, a.ops))).elements())
+        layer_ops = [OpRecord(*key) for key in extra]
+        unknown = a.unknown_ops + b.unknown_ops
+        return TraceSummary(ops=a.ops + layer_ops * (layers - 1), unknown_ops=unknown)
+
+    fvcore = None
+    if one.fvcore is not None and two.fvcore is not None:
+        fvcore = FvcoreCount(
+            macs=_scaled(one.fvcore.macs, two.fvcore.macs, layers),
+            by_operator={
+                op: _scaled(one.fvcore.by_operator.get(op, 0), v, layers) for op, v in two.fvcore.by_operator.items()
+            },
+            skipped_ops=two.fvcore.skipped_ops,
+        )
+    return _Pass(
+        fvcore=fvcore,
+        fvcore_error=one.fvcore_error or two.fvcore_error,
+        forward_flops=_scaled(one.forward_flops, two.forward_flops, layers),
+        training_flops=_scaled(one.training_flops, two.training_flops, layers),
+        forward=summary(one.forward, two.forward),
+        training=summary(one.training, two.training),
+        params_as_used=full_as_used,
+        moe_blocks=two.moe_blocks,
+        config=two.config,
+    )
+
+
+def _record_key(r: OpRecord) -> tuple:
+    return (r.op, r.flops, r.elementwise_flops, r.bytes_read, r.bytes_written, r.attention)
+
+
+def profile_static(
+    model: str | ModelSpec, workload: Workload | None = None, depth_scaling: bool | None = None
+) -> StaticProfile:
+    """Everything countable without running on hardware. Raises on bad input; see ``safe_profile_static``.
+
+    ``depth_scaling`` (default: on for stacks of identical layers) counts 1- and 2-layer copies and
+    scales to the full depth, exactly (tests compare it with full-depth counts); parameters always come
+    from the full-depth model."""
     workload = workload or Workload()
     spec = model if isinstance(model, ModelSpec) else resolve(model)
     check_workload(spec, workload)
-    timings: dict[str, float] = {}
     start = time.perf_counter()
-    net = build_model(spec, device="meta", dtype=workload.dtype)
-    timings["build_s"] = time.perf_counter() - start
-
+    full = build_model(spec, device="meta", dtype=workload.dtype)
+    params = count_params(full, spec)
+    timings = {"build_s": time.perf_counter() - start}
     notes = ["Built from the configuration with random weights; no weights were loaded or allocated."]
-    counter_errors: dict[str, str] = {}
-    fvcore_count = None
+
     start = time.perf_counter()
-    with per_token_experts(net) as moe_blocks:
-        try:
-            fvcore_count = _run_fvcore(net, spec, workload)
-        except Exception as exc:  # one counter failing must not hide the others; the reason is reported
-            counter_errors["fvcore"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-    timings["fvcore_s"] = time.perf_counter() - start
-    if moe_blocks:
+    layer_key = _layer_key(spec)
+    layers = int(full.config.to_dict().get(layer_key, 0)) if layer_key else 0
+    if depth_scaling is None:
+        depth_scaling = layers >= DEPTH_SCALING_MIN_LAYERS
+    if depth_scaling and layer_key is None:
+        raise ValueError(f"{spec.id}: depth scaling needs a stack of identical layers; {spec.model_type} is not one")
+    if depth_scaling:
+        del full
+        counted = _scale_passes(
+            _count_pass(spec, workload, **{layer_key: 1}), _count_pass(spec, workload, **{layer_key: 2}),
+            layers, params.total,
+        )
+        notes.append(f"Counted on 1- and 2-layer copies and scaled to {layers} identical layers (exact).")
+    else:
+        del full
+        counted = _count_pass(spec, workload)
+    timings["count_s"] = time.perf_counter() - start
+    params = replace(params, as_used=counted.params_as_used)
+    if counted.moe_blocks:
         notes.append(
             "Sparse MoE: experts counted per token as top-k dense experts (routing-independent); "
             "capacity-based token dropping is not modelled."
         )
 
-    start = time.perf_counter()
-    with FakeTensorMode(allow_non_fake_inputs=True):
-        _fake_parameters(net)
-        inputs = make_inputs(spec, workload, "cpu")
-        with per_token_experts(net), torch.no_grad():
-            with CallCounter(net) as calls, torch_flop_counter() as torch_counter, OpTracer() as tracer:
-                net(**inputs)
-        forward_flops = int(torch_counter.get_total_flops())
-        with per_token_experts(net):
-            with torch_flop_counter() as train_counter, OpTracer() as train_tracer:
-                _first_tensor(net(**inputs)).float().sum().backward()
-    timings["torch_s"] = time.perf_counter() - start
-
-    params = count_params(net, spec, as_used=calls.params_as_used())
-    analytic = analytic_count(spec, workload, net.config.to_dict())
+    forward_flops = counted.forward_flops
+    analytic = analytic_count(spec, workload, {**counted.config, **({layer_key: layers} if depth_scaling else {})})
     by_counter: dict[str, int] = {"torch": forward_flops}
-    if fvcore_count is not None:
-        by_counter["fvcore"] = fvcore_count.flops
+    counter_errors = {"fvcore": counted.fvcore_error} if counted.fvcore_error else {}
+    if counted.fvcore is not None:
+        by_counter["fvcore"] = counted.fvcore.flops
     if analytic is not None:
         by_counter["analytic"] = analytic.flops
     else:
         notes.append(f"No closed-form formula for {spec.model_type}; counted by torch and fvcore only.")
-    summary = tracer.summary
-    uncounted = sorted(set(summary.unknown_ops) | set(train_tracer.summary.unknown_ops))
-    traffic = summary.bytes_total
+    summary = counted.forward
+    fvcore_ops = counted.fvcore.by_operator if counted.fvcore else {}
     return StaticProfile(
         model=spec.id,
         name=spec.display_name,
@@ -152,15 +259,15 @@ def profile_static(model: str | ModelSpec, workload: Workload | None = None) -> 
         flops_by_counter=by_counter,
         counter_differences={k: _relative(v, forward_flops) for k, v in by_counter.items() if k != "torch"},
         counter_errors=counter_errors,
-        training_flops=int(train_counter.get_total_flops()),
+        training_flops=counted.training_flops,
         attention_flops=summary.attention_flops,
         elementwise_flops=summary.elementwise_flops,
-        memory_traffic_bytes=traffic,
-        training_memory_traffic_bytes=train_tracer.summary.bytes_total,
-        uncounted_ops=uncounted,
-        fvcore_skipped_ops=fvcore_count.skipped_ops if fvcore_count else {},
+        memory_traffic_bytes=summary.bytes_total,
+        training_memory_traffic_bytes=counted.training.bytes_total,
+        uncounted_ops=sorted(set(summary.unknown_ops) | set(counted.training.unknown_ops)),
+        fvcore_skipped_ops=counted.fvcore.skipped_ops if counted.fvcore else {},
         analytic_formula=analytic.formula if analytic else None,
-        notes=notes + _difference_notes(by_counter, "torch", summary, fvcore_count.by_operator if fvcore_count else {}),
+        notes=notes + _difference_notes(by_counter, "torch", summary, fvcore_ops),
         timings=timings,
         op_records=summary.ops,
     )
