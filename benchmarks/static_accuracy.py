@@ -19,8 +19,10 @@ def main(names: list[str]) -> int:
     specs = [s for s in list_models() if not names or s.id in names or set(s.aliases) & set(names)]
     worst: dict[str, float] = {"params": 0.0, "vision": 0.0, "counters": 0.0}
     failures = 0
-    print(f"{'model':<40} {'params':>14} {'vs pub':>7} {'GFLOPs':>10} {'fvcore':>7} {'analytic':>8} "
-          f"{'vs pub GMACx2':>13} {'time':>6}")
+    print(
+        f"{'model':<40} {'params':>14} {'vs pub':>7} {'GFLOPs':>10} {'fvcore':>7} {'analytic':>8} "
+        f"{'vs pub GMACx2':>13} {'time':>6}"
+    )
     for spec in specs:
         start = time.perf_counter()
         result = safe_profile_static(spec.id, Workload()).to_dict()
@@ -45,8 +47,10 @@ def main(names: list[str]) -> int:
             + (f"  uncounted: {result['uncounted_ops']}" if result["uncounted_ops"] else "")
             + (f"  counter errors: {result['counter_errors']}" if result["counter_errors"] else "")
         )
-    print(f"\n{len(specs)} models, {failures} failed; worst |params - published| {worst['params']:.2%}; "
-          f"worst |vision FLOPs - published| {worst['vision']:.2%}; worst counter disagreement {worst['counters']:.2%}")
+    print(
+        f"\n{len(specs)} models, {failures} failed; worst |params - published| {worst['params']:.2%}; "
+        f"worst |vision FLOPs - published| {worst['vision']:.2%}; worst counter disagreement {worst['counters']:.2%}"
+    )
     return 1 if failures else 0
 
 

@@ -102,7 +102,7 @@ def decoder(spec: ModelSpec, w: Workload, c: dict) -> AnalyticCount:
         parts["embedding_projection"] = 2 * s * d * c["word_embed_proj_dim"]
     emb = c.get("word_embed_proj_dim", d) if t == "opt" else d
     parts["lm_head"] = s * emb * c["vocab_size"]
-    formula = "decoder: L x (S d (2 d_q + 2 d_kv) + 2 S^2 d_q + {k} S d f) + S d V".format(k=3 if gated else 2)
+    formula = f"decoder: L x (S d (2 d_q + 2 d_kv) + 2 S^2 d_q + {3 if gated else 2} S d f) + S d V"
     if routing:
         formula += f"; MoE: top-{routing[0]} of {routing[1]} experts per token + router"
     return _finish(parts, w, formula)
@@ -155,7 +155,7 @@ def vit(spec: ModelSpec, w: Workload, c: dict) -> AnalyticCount:
     channels = c.get("num_channels", 3)
     parts = _encoder_stack(c, tokens, d, layers, d, ffn)
     parts["patch_embedding"] = patches * channels * patch * patch * d
-    parts["classifier"] = d * c.get("num_labels", 1000)
+    parts["classifier"] = d * _labels(c)
     return _finish(
         parts,
         w,
@@ -179,13 +179,18 @@ def swin(spec: ModelSpec, w: Workload, c: dict) -> AnalyticCount:
         if stage < len(c["depths"]) - 1:
             parts["patch_merging"] = parts.get("patch_merging", 0) + (tokens // 4) * (4 * dim) * (2 * dim)
             side, dim = side // 2, dim * 2
-    parts["classifier"] = dim * c.get("num_labels", 1000)
+    parts["classifier"] = dim * _labels(c)
     return _finish(
         parts,
         w,
         "Swin: per stage depth x (4 T C^2 + 2 T w^2 C + 2 T C 4C) + patch merging",
         per_sequence={"classifier"},
     )
+
+
+def _labels(c: dict) -> int:
+    """Classifier width: transformers' to_dict() keeps id2label, not num_labels."""
+    return len(c["id2label"]) if c.get("id2label") else int(c.get("num_labels", 1000))
 
 
 def _finish(

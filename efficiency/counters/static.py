@@ -109,7 +109,8 @@ class _Pass:
     fvcore: FvcoreCount | None
     fvcore_error: str | None
     forward_flops: int
-    training_flops: int
+    training_flops: int | None
+    training_error: str | None
     forward: TraceSummary
     training: TraceSummary
     params_as_used: int
@@ -131,14 +132,19 @@ def _count_pass(spec: ModelSpec, workload: Workload, **overrides: Any) -> _Pass:
         with per_token_experts(net) as moe_blocks, torch.no_grad():
             with CallCounter(net) as calls, torch_flop_counter() as torch_counter, OpTracer() as tracer:
                 net(**inputs)
+        training_error = None
         with per_token_experts(net):
             with torch_flop_counter() as train_counter, OpTracer() as train_tracer:
-                _first_tensor(net(**inputs)).float().sum().backward()
+                try:
+                    _first_tensor(net(**inputs)).float().sum().backward()
+                except Exception as exc:  # reported as the training counter's error; forward stands
+                    training_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     return _Pass(
         fvcore=fvcore_count,
         fvcore_error=fvcore_error,
         forward_flops=int(torch_counter.get_total_flops()),
-        training_flops=int(train_counter.get_total_flops()),
+        training_flops=None if training_error else int(train_counter.get_total_flops()),
+        training_error=training_error,
         forward=tracer.summary,
         training=train_tracer.summary,
         params_as_used=calls.params_as_used(),
@@ -154,14 +160,15 @@ def _layer_key(spec: ModelSpec) -> str | None:
     return LAYER_KEYS.get(spec.model_type)
 
 
-def _scaled(one: int, two: int, layers: int) -> int:
-    return one + (layers - 1) * (two - one)
+def _scaled(one: int | None, two: int | None, layers: int) -> int | None:
+    return None if one is None or two is None else one + (layers - 1) * (two - one)
 
 
-def _scale_passes(one: _Pass, two: _Pass, layers: int, full_as_used: int) -> _Pass:
+def _scale_passes(one: _Pass, two: _Pass, layers: int) -> _Pass:
     """Counts of the full depth from 1- and 2-layer copies: f(L) = f(1) + (L - 1) (f(2) - f(1)).
 
     Exact when every layer is the same block; the per-op records of the extra layer are repeated."""
+
     def summary(a: TraceSummary, b: TraceSummary) -> TraceSummary:
         extra = list((Counter(map(_record_key, b.ops)) - Counter(map(_record_key, a.ops))).elements())
         layer_ops = [OpRecord(*key) for key in extra]
@@ -182,9 +189,10 @@ def _scale_passes(one: _Pass, two: _Pass, layers: int, full_as_used: int) -> _Pa
         fvcore_error=one.fvcore_error or two.fvcore_error,
         forward_flops=_scaled(one.forward_flops, two.forward_flops, layers),
         training_flops=_scaled(one.training_flops, two.training_flops, layers),
+        training_error=one.training_error or two.training_error,
         forward=summary(one.forward, two.forward),
         training=summary(one.training, two.training),
-        params_as_used=full_as_used,
+        params_as_used=_scaled(one.params_as_used, two.params_as_used, layers),
         moe_blocks=two.moe_blocks,
         config=two.config,
     )
@@ -221,8 +229,9 @@ def profile_static(
     if depth_scaling:
         del full
         counted = _scale_passes(
-            _count_pass(spec, workload, **{layer_key: 1}), _count_pass(spec, workload, **{layer_key: 2}),
-            layers, params.total,
+            _count_pass(spec, workload, **{layer_key: 1}),
+            _count_pass(spec, workload, **{layer_key: 2}),
+            layers,
         )
         notes.append(f"Counted on 1- and 2-layer copies and scaled to {layers} identical layers (exact).")
     else:
@@ -240,6 +249,8 @@ def profile_static(
     analytic = analytic_count(spec, workload, {**counted.config, **({layer_key: layers} if depth_scaling else {})})
     by_counter: dict[str, int] = {"torch": forward_flops}
     counter_errors = {"fvcore": counted.fvcore_error} if counted.fvcore_error else {}
+    if counted.training_error:
+        counter_errors["training"] = counted.training_error
     if counted.fvcore is not None:
         by_counter["fvcore"] = counted.fvcore.flops
     if analytic is not None:
@@ -263,7 +274,7 @@ def profile_static(
         attention_flops=summary.attention_flops,
         elementwise_flops=summary.elementwise_flops,
         memory_traffic_bytes=summary.bytes_total,
-        training_memory_traffic_bytes=counted.training.bytes_total,
+        training_memory_traffic_bytes=None if counted.training_error else counted.training.bytes_total,
         uncounted_ops=sorted(set(summary.unknown_ops) | set(counted.training.unknown_ops)),
         fvcore_skipped_ops=counted.fvcore.skipped_ops if counted.fvcore else {},
         analytic_formula=analytic.formula if analytic else None,

@@ -1,0 +1,213 @@
+"""Counters against closed forms on tiny hand-built modules and tiny configs (fvcore's style of test)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+from efficiency.counters.analytic import analytic_count
+from efficiency.counters.fvcore_counter import count_fvcore
+from efficiency.counters.params import CallCounter, count_params
+from efficiency.counters.static import profile_static
+from efficiency.counters.trace import OpTracer, torch_flop_counter
+from efficiency.loading import resolve
+from efficiency.specs import ModelSpec, Workload
+
+
+class TwoLinears(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(8, 16)
+        self.b = nn.Linear(16, 4, bias=False)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x)))
+
+
+class Attention(nn.Module):
+    def forward(self, q, k, v):
+        return nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+def _trace(module: nn.Module, *inputs: torch.Tensor):
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        fake = [torch.empty(t.shape, dtype=t.dtype) for t in inputs]
+        with torch.no_grad(), torch_flop_counter() as counter, OpTracer() as tracer:
+            module(*fake)
+    return counter.get_total_flops(), tracer.summary
+
+
+def test_linear_flops_and_bytes_closed_form():
+    flops, summary = _trace(TwoLinears().eval(), torch.zeros(3, 8))
+    assert flops == 2 * 3 * 8 * 16 + 2 * 3 * 16 * 4
+    assert summary.matrix_flops == flops
+    # relu is elementwise: 1 FLOP per output element, kept apart from the matrix count.
+    assert summary.elementwise_flops == 3 * 16
+    by_op = summary.by_op()
+    # addmm reads x (3x8), W^T (16x8), bias (16) and writes 3x16, all fp32.
+    assert by_op["addmm"]["bytes"] == 4 * (3 * 8 + 16 * 8 + 16 + 3 * 16)
+    assert by_op["mm"]["bytes"] == 4 * (3 * 16 + 4 * 16 + 3 * 4)
+
+
+def test_cpu_sdpa_is_counted_not_zero():
+    b, h, s, d = 2, 3, 5, 4
+    q = torch.zeros(b, h, s, d)
+    flops, summary = _trace(Attention(), q, q, q)
+    assert flops == 2 * (b * h * s * s * d) * 2  # QK^T and AV, 2 FLOPs per multiply-add
+    assert summary.attention_flops == flops
+
+
+def test_fvcore_counts_sdpa_and_reports_macs():
+    b, h, s, d = 1, 2, 6, 8
+    q = torch.zeros(b, h, s, d)
+
+    class Wrapped(nn.Module):
+        def forward(self, q, k, v, return_dict=False):
+            return (Attention()(q, k, v),)
+
+    count = count_fvcore(Wrapped(), {"q": q, "k": q, "v": q})
+    assert count.macs == 2 * b * h * s * s * d
+    assert count.flops == 2 * count.macs
+
+
+def test_unknown_arithmetic_op_is_listed_not_dropped():
+    class Odd(nn.Module):
+        def forward(self, x):
+            return torch.special.digamma(x)
+
+    _, summary = _trace(Odd(), torch.zeros(4))
+    assert "digamma" in summary.unknown_ops
+
+
+def test_params_as_used_counts_a_shared_layer_per_call():
+    class Shared(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.Linear(4, 4)
+
+        def forward(self, x):
+            for _ in range(3):
+                x = self.layer(x)
+            return x
+
+    model = Shared()
+    with CallCounter(model) as calls:
+        model(torch.zeros(1, 4))
+    assert calls.params_as_used() == 3 * 20
+
+
+def _tiny(model_type: str, task: str = "base", **config) -> ModelSpec:
+    modality = "vision" if model_type in {"vit", "deit"} else "text"
+    return ModelSpec(id=f"tiny-{model_type}", model_type=model_type, task=task, modality=modality, config=config)
+
+
+TINY = {
+    "bert": _tiny(
+        "bert", hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128, vocab_size=500
+    ),
+    "gpt2": _tiny("gpt2", "causal-lm", n_embd=64, n_layer=4, n_head=4, vocab_size=500),
+    "llama": _tiny(
+        "llama",
+        "causal-lm",
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=160,
+        vocab_size=500,
+    ),
+    "distilbert": _tiny("distilbert", dim=64, n_layers=4, n_heads=4, hidden_dim=128, vocab_size=500),
+    "vit": _tiny(
+        "vit",
+        "image-classification",
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=128,
+        image_size=32,
+        patch_size=8,
+        num_labels=10,
+    ),
+    "deberta-v2": resolve("deberta-v3-base"),  # published config: disentangled attention
+    "mixtral": _tiny(
+        "mixtral",
+        "causal-lm",
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=96,
+        vocab_size=500,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+    ),
+}
+TINY_WORKLOAD = Workload(batch_size=2, seq_len=16, image_size=32)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_depth_scaling_equals_full_count(name):
+    spec = TINY[name]
+    if name == "mixtral":
+        spec = ModelSpec(**{**spec.__dict__, "families": ("sparse-moe", "decoder")})
+    full = profile_static(spec, TINY_WORKLOAD, depth_scaling=False)
+    scaled = profile_static(spec, TINY_WORKLOAD, depth_scaling=True)
+    for field in (
+        "flops",
+        "training_flops",
+        "memory_traffic_bytes",
+        "training_memory_traffic_bytes",
+        "attention_flops",
+        "elementwise_flops",
+        "flops_by_counter",
+        "params",
+    ):
+        assert getattr(scaled, field) == getattr(full, field), field
+    assert len(scaled.op_records) == len(full.op_records)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_three_counters_agree_on_tiny_transformers(name):
+    profile = profile_static(TINY[name], TINY_WORKLOAD)
+    assert profile.error is None
+    assert set(profile.flops_by_counter) == {"torch", "fvcore", "analytic"}
+    for counter, diff in profile.counter_differences.items():
+        assert abs(diff) < 0.02, (counter, profile.notes)
+    assert profile.training_flops > 2 * profile.flops
+
+
+def test_bert_closed_form_by_hand():
+    s, d, f, layers, b = 16, 64, 128, 4, 2
+    per_seq = layers * (4 * s * d * d + 2 * s * s * d + 2 * s * d * f) + d * d  # + pooler on [CLS]
+    config = {"hidden_size": d, "num_hidden_layers": layers, "intermediate_size": f}
+    assert analytic_count(TINY["bert"], TINY_WORKLOAD, config).macs == b * per_seq
+
+
+def test_moe_active_params_and_per_token_compute():
+    spec = ModelSpec(**{**TINY["mixtral"].__dict__, "families": ("sparse-moe", "decoder")})
+    profile = profile_static(spec, TINY_WORKLOAD)
+    experts = 4 * 4 * (2 * 96 * 64 + 64 * 96)  # layers x experts x (gate_up + down)
+    assert profile.params.total - profile.params.active == experts - experts * 2 // 4
+    dense = ModelSpec(**{**spec.__dict__, "config": {**spec.config, "num_local_experts": 2}})
+    # Two of four experts per token cost what two of two do: compute depends on top-k, not on E,
+    # apart from the router (64 -> E per token).
+    router_diff = 2 * TINY_WORKLOAD.batch_size * 16 * 64 * 2 * 4
+    assert profile.flops - profile_static(dense, TINY_WORKLOAD).flops == router_diff
+
+
+def test_giant_profiles_without_memory():
+    profile = profile_static("gpt3-175b", Workload(seq_len=64))
+    assert profile.params.total > 170e9
+    assert profile.flops_by_counter["fvcore"] == profile.flops
+    assert abs(profile.counter_differences["analytic"]) < 0.02
+
+
+def test_weight_bytes_per_dtype():
+    counts = count_params(TwoLinears(), _tiny("bert"))
+    assert counts.total == 8 * 16 + 16 + 16 * 4
+    assert (
+        profile_static(TINY["bert"], TINY_WORKLOAD).to_dict()["weight_bytes"]["int8"]
+        == profile_static(TINY["bert"], TINY_WORKLOAD).params.total
+    )
