@@ -1,0 +1,387 @@
+"""Results store: every profile we measured, kept across restarts and shared between processes.
+
+A SQLite file in the user's data directory by default; any SQLAlchemy URL (e.g.
+``postgresql+psycopg://...``) so a team can point every node and dashboard at one database. Location
+precedence: the explicit argument, then ``EFFICIENCY_DB``, then ``<data_dir>/results.db``.
+
+Why the SQLite settings: WAL lets readers work while one process writes; ``busy_timeout`` (30 s) makes
+a second writer wait instead of failing; every write runs in ``BEGIN IMMEDIATE`` so a transaction
+takes the write lock before it reads (a deferred read-then-write transaction can fail at once with
+"database is locked" whatever the timeout). Together: two processes writing at once lose nothing,
+and a writer killed mid-transaction leaves only committed rows.
+
+Failed jobs are stored too (``failed`` column, ``error`` text) so the UI can show them; per key the
+table holds at most one successful row and one latest failure. A failure never replaces a success,
+a success removes the failure, and reuse (:meth:`ResultStore.find`) only returns successes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Connection, Engine
+
+SCHEMA_VERSION = 1
+ENV_KEY_FIELDS = ("cpu_model", "threads", "gpu_name", "torch", "transformers")
+WORKLOAD_COLUMNS = ("batch_size", "seq_len", "image_size", "dtype", "mode")
+SQLITE_BUSY_TIMEOUT_S = 30.0
+SCHEMA_LOCK_KEY = 0x5EFF1C  # PostgreSQL advisory lock held while creating or checking the schema
+URL_HINT = "a file path or a URL like sqlite:///path/to/results.db or postgresql+psycopg://user@host/db"
+
+metadata = sa.MetaData()
+schema_table = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
+results_table = sa.Table(
+    "results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("failed", sa.Boolean, nullable=False, default=False),
+    sa.Column("model", sa.String(512), nullable=False),
+    sa.Column("hardware", sa.String(256), nullable=False),
+    sa.Column("batch_size", sa.Integer),
+    sa.Column("seq_len", sa.Integer),
+    sa.Column("image_size", sa.Integer),
+    sa.Column("dtype", sa.String(32)),
+    sa.Column("mode", sa.String(32)),
+    sa.Column("metrics", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("environment", sa.Text, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.UniqueConstraint("key", "failed", name="uq_results_key_failed"),
+    sa.Index("ix_results_model", "model"),
+    sa.Index("ix_results_hardware", "hardware"),
+)
+
+
+class StoreError(ValueError):
+    """A store that cannot be opened or used, said in one line (bad location, newer schema, ...)."""
+
+
+def _jsonable(value: Any, where: str = "result") -> Any:
+    """Plain JSON types only; NaN/inf become null because PostgreSQL and strict JSON reject them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise StoreError(f"{where}: {type(value).__name__} is not JSON-able; store plain numbers, text, lists, dicts")
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value, so equal inputs hash to equal keys."""
+    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def env_key_subset(env: dict[str, Any]) -> dict[str, Any]:
+    """The fingerprint fields that change a number: CPU, threads, GPU, library versions."""
+    subset = {name: env.get(name) for name in ENV_KEY_FIELDS}
+    if subset["gpu_name"] is None:
+        subset["gpu_name"] = env.get("gpu")  # efficiency.hardware.detect names it "gpu"
+    return subset
+
+
+def make_key(model: str, workload: dict[str, Any], metrics: str, hardware: str, env: dict[str, Any]) -> str:
+    """sha256 of what a profile is a pure function of (DESIGN.md: model, workload, hardware, software)."""
+    identity = {
+        "model": model,
+        "workload": workload,
+        "metrics": metrics,
+        "hardware": hardware,
+        "env": env_key_subset(env),
+    }
+    return hashlib.sha256(canonical_json(identity).encode()).hexdigest()
+
+
+def default_location() -> str:
+    """``EFFICIENCY_DB`` if set, else ``results.db`` in the data directory."""
+    override = os.environ.get("EFFICIENCY_DB", "").strip()
+    if override:
+        return override
+    from efficiency.paths import data_dir
+
+    return str(data_dir() / "results.db")
+
+
+def _check_sqlite_file(path: Path) -> None:
+    if str(path) in ("", ":memory:"):
+        return
+    if path.is_dir():
+        raise StoreError(f"database location {path} is a folder; give a file path such as {path / 'results.db'}")
+    if path.exists() and not path.is_file():
+        raise StoreError(f"database location {path} is not a regular file")
+    if not path.parent.is_dir():
+        raise StoreError(f"database location {path}: folder {path.parent} does not exist")
+    target = path if path.exists() else path.parent
+    if not os.access(target, os.W_OK):
+        raise StoreError(f"database location {path}: {target} is not writable")
+
+
+def resolve_url(location: str | None = None) -> URL:
+    """Turn a path or URL into a validated SQLAlchemy URL, or raise a one-line StoreError."""
+    text = (location if location is not None else default_location()).strip()
+    if not text:
+        raise StoreError(f"database location is empty; give {URL_HINT}")
+    if "://" not in text:
+        path = Path(text).expanduser().resolve()
+        _check_sqlite_file(path)
+        return URL.create("sqlite", database=str(path))
+    try:
+        url = sa.make_url(text)
+    except (exc.ArgumentError, ValueError) as err:
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)  # never echo a password
+        raise StoreError(f"database URL {shown!r} is malformed ({err}); give {URL_HINT}") from err
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database).expanduser().resolve()
+        _check_sqlite_file(path)
+        url = url.set(database=str(path))
+    return url
+
+
+def _create_engine(url: URL) -> Engine:
+    shown = url.render_as_string(hide_password=True)
+    try:
+        if url.get_backend_name() != "sqlite":
+            return sa.create_engine(url, pool_pre_ping=True)
+        memory = url.database in (None, "", ":memory:")
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            poolclass=sa.pool.StaticPool if memory else None,
+        )
+    except exc.NoSuchModuleError as err:
+        raise StoreError(f"database URL {shown}: unknown database kind {url.drivername!r}; give {URL_HINT}") from err
+    except ImportError as err:
+        raise StoreError(f"database URL {shown}: its driver is not installed ({err}); pip install it") from err
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _utc(value: datetime) -> str:
+    """SQLite hands back naive datetimes; every timestamp we store is UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted columns (``latency_ms.median``); lists stay as JSON text."""
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for name, item in value.items():
+            flat.update(flatten(item, f"{prefix}{name}."))
+        return flat
+    if isinstance(value, list):
+        return {prefix[:-1]: json.dumps(value)}
+    return {prefix[:-1]: value}
+
+
+class ResultStore:
+    """Profiles by key; see the module docstring for location, concurrency and failure rules."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = resolve_url(url)
+        self.location = self.url.render_as_string(hide_password=True)
+        self._engine = _create_engine(self.url)
+        self._writer = self._engine.execution_options(sqlite_immediate=True)
+        self._open_schema()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for readers that want SQL (e.g. pandas.read_sql)."""
+        return self._engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction; low-level database errors become one StoreError line."""
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except exc.IntegrityError:
+            raise
+        except exc.DBAPIError as err:
+            raise StoreError(f"results database {self.location}: {_first_line(err.orig)}") from err
+
+    def _open_schema(self) -> None:
+        with self._write() as conn:
+            if self.url.get_backend_name() == "postgresql":  # many nodes may open a fresh database at once
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            metadata.create_all(conn)
+            found = conn.execute(sa.select(sa.func.max(schema_table.c.version))).scalar()
+            if found is None:
+                conn.execute(schema_table.insert().values(version=SCHEMA_VERSION))
+                found = SCHEMA_VERSION
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"results database {self.location} has schema version {found}, newer than this program's "
+                f"{SCHEMA_VERSION}; upgrade efficiency-dashboard or use another database"
+            )
+
+    def put(self, result: dict[str, Any], key_fields: dict[str, Any]) -> str:
+        """Upsert ``result`` under the key of ``key_fields`` (model, workload, metrics, hardware, env)."""
+        missing = [name for name in ("model", "workload", "metrics", "hardware", "env") if name not in key_fields]
+        if missing:
+            raise StoreError(f"key_fields: missing {', '.join(missing)}")
+        key = make_key(
+            key_fields["model"],
+            key_fields["workload"],
+            key_fields["metrics"],
+            key_fields["hardware"],
+            key_fields["env"],
+        )
+        workload = key_fields["workload"] or {}
+        measured_on = result.get("hardware")
+        hardware = measured_on.get("id") if isinstance(measured_on, dict) else None
+        error = result.get("error")
+        row = {
+            "key": key,
+            "failed": bool(error),
+            "model": str(key_fields["model"]),
+            "hardware": str(hardware or key_fields["hardware"]),
+            **{name: workload.get(name) for name in WORKLOAD_COLUMNS},
+            "metrics": str(key_fields["metrics"]),
+            "created_at": datetime.now(UTC),
+            "environment": canonical_json(key_fields["env"]),
+            "result": canonical_json(result),
+            "error": str(error) if error else None,
+            "schema_version": SCHEMA_VERSION,
+        }
+        try:
+            self._upsert(row)
+        except exc.IntegrityError:
+            self._upsert(row)  # a concurrent writer inserted the same key first (not SQLite: it serialises)
+        return key
+
+    def _upsert(self, row: dict[str, Any]) -> None:
+        table = results_table
+        with self._write() as conn:
+            same = sa.and_(table.c.key == row["key"], table.c.failed == row["failed"])
+            if conn.execute(table.update().where(same).values(**row)).rowcount == 0:
+                conn.execute(table.insert().values(**row))
+            if not row["failed"]:
+                conn.execute(table.delete().where(table.c.key == row["key"], table.c.failed.is_(True)))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The result under ``key``: the successful one if there is one, else the latest failure."""
+        query = sa.select(results_table.c.result).where(results_table.c.key == key)
+        query = query.order_by(results_table.c.failed.asc()).limit(1)
+        with self._engine.connect() as conn:
+            text = conn.execute(query).scalar()
+        return None if text is None else json.loads(text)
+
+    def find(
+        self, model: str, workload: dict[str, Any], metrics: str, hardware: str, env: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A stored successful result for this exact setup ("reuse unless --fresh"), or None."""
+        key = make_key(model, workload, metrics, hardware, env)
+        query = sa.select(results_table.c.result).where(results_table.c.key == key, results_table.c.failed.is_(False))
+        with self._engine.connect() as conn:
+            text = conn.execute(query).scalar()
+        return None if text is None else json.loads(text)
+
+    def list(self, model: str | None = None, hardware: str | None = None, limit: int | None = None) -> list[dict]:
+        """Rows, newest first: id, key, created_at (UTC ISO), model, hardware, metrics, error, result."""
+        table = results_table
+        query = sa.select(table).order_by(table.c.created_at.desc(), table.c.id.desc())
+        if model is not None:
+            query = query.where(table.c.model == model)
+        if hardware is not None:
+            query = query.where(table.c.hardware == hardware)
+        if limit is not None:
+            query = query.limit(int(limit))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            {
+                "id": row["id"],
+                "key": row["key"],
+                "created_at": _utc(row["created_at"]),
+                "model": row["model"],
+                "hardware": row["hardware"],
+                "metrics": row["metrics"],
+                "error": row["error"],
+                "environment": json.loads(row["environment"]),
+                "result": json.loads(row["result"]),
+            }
+            for row in rows
+        ]
+
+    def delete(self, ids: Iterable[int]) -> int:
+        """Remove rows by id; returns how many went."""
+        wanted = [int(i) for i in ids]
+        if not wanted:
+            return 0
+        with self._write() as conn:
+            return conn.execute(results_table.delete().where(results_table.c.id.in_(wanted))).rowcount
+
+    def _flat_rows(self) -> list[dict[str, Any]]:
+        flat_rows = []
+        for row in self.list():
+            meta = {name: row[name] for name in ("id", "key", "created_at", "model", "hardware", "metrics", "error")}
+            flat_rows.append({**meta, **flatten(row["result"])})
+        return flat_rows
+
+    def export(self, fmt: str = "json") -> str:
+        """All rows as JSON (nested, as stored) or CSV (one column per dotted result field)."""
+        if fmt == "json":
+            return json.dumps(self.list(), indent=2, sort_keys=True)
+        if fmt != "csv":
+            raise StoreError(f"export format {fmt!r}: accepted are json, csv")
+        flat_rows = self._flat_rows()
+        leading = ["id", "key", "created_at", "model", "hardware", "metrics", "error"]
+        columns = leading + sorted({name for row in flat_rows for name in row} - set(leading))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(flat_rows)
+        return buffer.getvalue()
+
+    def to_dataframe(self) -> Any:
+        """A pandas DataFrame of the flattened rows (pandas is imported only here)."""
+        import pandas as pd
+
+        return pd.DataFrame(self._flat_rows())
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,253 @@
+"""Results store: round trip, reopen, concurrent writers, writers killed mid-transaction, export, bad locations."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from efficiency.store import ResultStore, StoreError, make_key
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {"cpu_model": "Test CPU", "threads": 2, "gpu": None, "torch": "2.13.0", "transformers": "5.23.0"}
+WORKLOAD = {"batch_size": 1, "seq_len": 128, "dtype": "float32", "mode": "inference"}
+
+
+def key_fields(model: str, **overrides: object) -> dict:
+    return {"model": model, "workload": WORKLOAD, "metrics": "all", "hardware": "local-cpu", "env": ENV, **overrides}
+
+
+def result(model: str, median: float = 12.5, **extra: object) -> dict:
+    return {
+        "model": model,
+        "workload": WORKLOAD,
+        "params": 110_000_000,
+        "latency_ms": {"median": median, "p10": median * 0.9, "p90": median * 1.1, "std": 0.3, "n": 30},
+        "hardware": {"id": "local-cpu", "name": "Test CPU"},
+        "uncounted_ops": ["aten::gelu"],
+        "measured": True,
+        **extra,
+    }
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "results.db"
+
+
+def run_python(code: str, **kwargs: object) -> subprocess.Popen:
+    """A separate Python process, as another dashboard session or CLI run would be."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, text=True, **kwargs)
+
+
+def test_round_trip_find_list_delete(db: Path) -> None:
+    store = ResultStore(str(db))
+    key = store.put(result("bert"), key_fields("bert"))
+    assert key == make_key("bert", WORKLOAD, "all", "local-cpu", ENV)
+    assert store.get(key) == result("bert")
+    assert store.find("bert", WORKLOAD, "all", "local-cpu", ENV) == result("bert")
+    assert store.find("bert", {**WORKLOAD, "batch_size": 8}, "all", "local-cpu", ENV) is None
+    assert store.find("bert", WORKLOAD, "all", "local-cpu", {**ENV, "threads": 1}) is None
+    # Only the key subset of the fingerprint matters: an extra field (the OS string) does not change the key.
+    assert store.find("bert", WORKLOAD, "all", "local-cpu", {**ENV, "os": "Linux-6"}) == result("bert")
+
+    store.put(result("bert", median=11.0), key_fields("bert"))  # same key: replaced, not duplicated
+    store.put(result("gpt2"), key_fields("gpt2"))
+    rows = store.list()
+    assert [row["model"] for row in rows] == ["gpt2", "bert"]
+    assert rows[1]["result"]["latency_ms"]["median"] == 11.0
+    assert rows[1]["key"] == key and rows[1]["created_at"].endswith("+00:00")
+    assert [row["model"] for row in store.list(model="bert")] == ["bert"]
+    assert len(store.list(limit=1)) == 1
+    assert store.list(hardware="elsewhere") == []
+
+    assert store.delete([rows[0]["id"]]) == 1
+    assert [row["model"] for row in store.list()] == ["bert"]
+
+
+def test_rows_survive_reopen_and_a_new_process(db: Path) -> None:
+    ResultStore(str(db)).put(result("bert"), key_fields("bert"))
+    reader = run_python(
+        f"""
+        from efficiency.store import ResultStore
+        print(len(ResultStore({str(db)!r}).list()))
+        """,
+        stdout=subprocess.PIPE,
+    )
+    assert reader.communicate(timeout=60)[0].strip() == "1"
+    assert [row["model"] for row in ResultStore(str(db)).list()] == ["bert"]
+
+
+def test_failures_are_stored_but_never_replace_or_pose_as_a_success(db: Path) -> None:
+    store = ResultStore(str(db))
+    failure = {"model": "bert", "workload": WORKLOAD, "error": "timed out after 3 s"}
+    store.put(failure, key_fields("bert"))
+    assert store.find("bert", WORKLOAD, "all", "local-cpu", ENV) is None
+    assert store.list()[0]["error"] == "timed out after 3 s"
+
+    key = store.put(result("bert"), key_fields("bert"))  # a success clears the failure
+    assert [row["error"] for row in store.list()] == [None]
+    store.put(failure, key_fields("bert"))  # a later failure (a --fresh rerun) keeps the success
+    assert store.find("bert", WORKLOAD, "all", "local-cpu", ENV) == result("bert")
+    assert store.get(key) == result("bert")
+    assert sorted(str(row["error"]) for row in store.list()) == ["None", "timed out after 3 s"]
+
+
+def test_non_finite_numbers_become_null_and_objects_are_refused(db: Path) -> None:
+    store = ResultStore(str(db))
+    key = store.put(result("bert", median=float("nan")), key_fields("bert"))
+    assert store.get(key)["latency_ms"]["median"] is None
+    with pytest.raises(StoreError, match="not JSON-able"):
+        store.put(result("bert", extra=object()), key_fields("bert"))
+
+
+def test_two_processes_writing_at_once_lose_nothing(db: Path) -> None:
+    ResultStore(str(db))  # create the schema first; both writers then open an existing store
+    writer = """
+        import sys
+        from efficiency.store import ResultStore
+        store = ResultStore({db!r})
+        for i in range(200):
+            store.put({{"model": "w{n}-%d" % i, "workload": {{}}, "latency_ms": {{"median": i}}}},
+                      {{"model": "w{n}-%d" % i, "workload": {{}}, "metrics": "all", "hardware": "h", "env": {{}}}})
+        """
+    writers = [run_python(writer.format(db=str(db), n=n)) for n in (1, 2)]
+    assert [process.wait(timeout=120) for process in writers] == [0, 0]
+    rows = ResultStore(str(db)).list()
+    assert len(rows) == 400
+    assert {row["model"] for row in rows} == {f"w{n}-{i}" for n in (1, 2) for i in range(200)}
+
+
+def test_writer_killed_mid_transaction_leaves_committed_rows_intact(db: Path) -> None:
+    writer = run_python(
+        f"""
+        import time
+        from efficiency.store import ResultStore, results_table
+        store = ResultStore({str(db)!r})
+        for i in range(20):
+            store.put({{"model": "m%d" % i, "workload": {{}}}},
+                      {{"model": "m%d" % i, "workload": {{}}, "metrics": "all", "hardware": "h", "env": {{}}}})
+        with store.engine.execution_options(sqlite_immediate=True).begin() as conn:
+            conn.execute(results_table.delete())  # uncommitted: must vanish with the process
+            print("in transaction", flush=True)
+            time.sleep(600)
+        """,
+        stdout=subprocess.PIPE,
+    )
+    assert writer.stdout.readline().strip() == "in transaction"
+    writer.send_signal(signal.SIGKILL)
+    assert writer.wait(timeout=30) == -signal.SIGKILL
+
+    store = ResultStore(str(db))  # readable, and writable again: the dead writer's lock is gone
+    assert sorted(row["model"] for row in store.list()) == sorted(f"m{i}" for i in range(20))
+    store.put(result("after"), key_fields("after"))
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_writer_killed_while_streaming_puts_loses_no_committed_row(db: Path) -> None:
+    writer = run_python(
+        f"""
+        from efficiency.store import ResultStore
+        store = ResultStore({str(db)!r})
+        blob = "x" * 200_000  # big rows: the kill is likely to land inside a transaction
+        for i in range(100_000):
+            store.put({{"model": "m%d" % i, "workload": {{}}, "blob": blob}},
+                      {{"model": "m%d" % i, "workload": {{}}, "metrics": "all", "hardware": "h", "env": {{}}}})
+            print(i, flush=True)
+        """,
+        stdout=subprocess.PIPE,
+    )
+    for _ in range(40):
+        reported = int(writer.stdout.readline())
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    rows = ResultStore(str(db)).list()
+    committed = {row["model"] for row in rows}
+    assert {f"m{i}" for i in range(reported + 1)} <= committed  # every reported commit is there
+    assert all(len(row["result"]["blob"]) == 200_000 for row in rows)  # and none is torn
+
+
+def test_export_json_and_csv(db: Path) -> None:
+    store = ResultStore(str(db))
+    store.put(result("bert"), key_fields("bert"))
+    store.put({"model": "gpt2", "workload": WORKLOAD, "error": "crashed (signal 11)"}, key_fields("gpt2"))
+
+    exported = json.loads(store.export("json"))
+    assert {row["model"] for row in exported} == {"bert", "gpt2"}
+    assert next(row for row in exported if row["model"] == "bert")["result"] == result("bert")
+
+    rows = list(csv.DictReader(io.StringIO(store.export("csv"))))
+    by_model = {row["model"]: row for row in rows}
+    assert float(by_model["bert"]["latency_ms.median"]) == 12.5
+    assert json.loads(by_model["bert"]["uncounted_ops"]) == ["aten::gelu"]
+    assert by_model["gpt2"]["error"] == "crashed (signal 11)" and by_model["gpt2"]["latency_ms.median"] == ""
+    with pytest.raises(StoreError, match="accepted are json, csv"):
+        store.export("xml")
+
+    frame = store.to_dataframe()
+    assert set(frame["model"]) == {"bert", "gpt2"} and "latency_ms.median" in frame.columns
+
+
+def test_location_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EFFICIENCY_DB", raising=False)
+    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path / "data"))
+    assert ResultStore().url.database == str(tmp_path / "data" / "results.db")
+    monkeypatch.setenv("EFFICIENCY_DB", str(tmp_path / "env.db"))
+    assert ResultStore().url.database == str(tmp_path / "env.db")
+    assert ResultStore(f"sqlite:///{tmp_path / 'arg.db'}").url.database == str(tmp_path / "arg.db")
+    assert ResultStore("sqlite://").url.database is None  # in memory, for a throwaway session
+    assert ResultStore("sqlite:///:memory:").url.database == ":memory:"
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("{tmp}/no/such/folder/results.db", "does not exist"),
+        ("{tmp}", "is a folder"),
+        ("/dev/null", "not a regular file"),
+        ("", "is empty"),
+        ("   ", "is empty"),
+        ("postgresql+psycopg://user@host:notaport/db", "malformed"),
+        ("nosuchdb://user@host/db", "unknown database kind"),
+        ("postgresql+psycopg://user:s3cret@host:notaport/db", r"user:\*\*\*@host"),
+    ],
+)
+def test_bad_locations_give_one_line_errors(tmp_path: Path, location: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message) as caught:
+        ResultStore(location.format(tmp=tmp_path))
+    assert "\n" not in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database" * 100)
+    with pytest.raises(StoreError, match="not a database") as caught:
+        ResultStore(str(path))
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_a_place_that_is_not_writable(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(StoreError, match="not writable"):
+        ResultStore(str(locked / "results.db"))
+
+
+def test_a_newer_schema_is_refused_clearly(db: Path) -> None:
+    ResultStore(str(db))
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(StoreError, match="schema version 99, newer than this program's 1"):
+        ResultStore(str(db))
