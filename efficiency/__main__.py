@@ -2,4 +2,5 @@ import sys
 
 from efficiency.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # the runner's forkserver imports the main module as __mp_main__
+    sys.exit(main())

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ TASK_BY_ARCH_SUFFIX = (
     ("ForImageClassificationWithTeacher", "image-classification"),
 )
 HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+HUB_HOST = "huggingface.co"
 DTYPE_BY_NAME = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -107,16 +110,28 @@ def _from_local_folder(name: str) -> ModelSpec:
     return spec_from_config_dict(config, str(folder), "local", str(folder.resolve() / "config.json"))
 
 
+@lru_cache(maxsize=1)
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """One quick TCP connect, so an offline machine answers at once instead of retrying for a minute."""
+    try:
+        with socket.create_connection((HUB_HOST, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
 def _from_hub(name: str) -> ModelSpec:
     """Fetch config.json only. Offline (no network, or HF_HUB_OFFLINE=1) this fails with a clear message."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
-        raise UnknownModelError("offline (HF_HUB_OFFLINE is set)")
+        raise UnknownModelError("offline: HF_HUB_OFFLINE is set")
+    if not hub_reachable():
+        raise UnknownModelError(f"offline: cannot reach {HUB_HOST}")
     from huggingface_hub import hf_hub_download
 
     try:
         path = hf_hub_download(name, "config.json", etag_timeout=5)
-    except Exception as exc:  # network, 404, gated: all mean "not available"; the reason is kept
-        raise UnknownModelError(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from exc
+    except Exception as exc:  # 404, gated, network: all mean "not available"; the reason is kept
+        raise UnknownModelError(f"not found on the Hub ({type(exc).__name__})") from exc
     config = load_config_file(Path(path), name)
     return spec_from_config_dict(config, name, "hub", f"https://huggingface.co/{name}/blob/main/config.json")
 
