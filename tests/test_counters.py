@@ -131,6 +131,19 @@ TINY = {
         num_labels=10,
     ),
     "deberta-v2": resolve("deberta-v3-base"),  # published config: disentangled attention
+    "t5": _tiny("t5", "seq2seq-lm", d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=3, vocab_size=300),
+    "bart": _tiny(
+        "bart",
+        "seq2seq-lm",
+        d_model=32,
+        encoder_layers=3,
+        decoder_layers=3,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        vocab_size=300,
+    ),
     "mixtral": _tiny(
         "mixtral",
         "causal-lm",

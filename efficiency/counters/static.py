@@ -29,14 +29,18 @@ from efficiency.specs import ModelSpec, Workload
 AGREEMENT = 0.02  # counters within 2% agree; beyond that the differing ops are named
 CPU_TRACE_LIMIT_BYTES = 4_000_000_000
 DEPTH_SCALING_MIN_LAYERS = 3  # below this, a full count is as cheap as two copies
-LAYER_KEYS = {
+# Config fields holding the depth of each stack of identical layers. Encoder-decoders scale both stacks
+# together, which is exact when they are equally deep (T5's special first layer is in both copies).
+LAYER_KEYS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
         """opt gpt_neox llama mistral qwen2 phi mixtral bert roberta megatron-bert electra deberta-v2
         mobilebert vit deit""".split(),
-        "num_hidden_layers",
+        ("num_hidden_layers",),
     ),
-    "gpt2": "n_layer",
-    "distilbert": "n_layers",
+    "gpt2": ("n_layer",),
+    "distilbert": ("n_layers",),
+    "t5": ("num_layers", "num_decoder_layers"),
+    "bart": ("encoder_layers", "decoder_layers"),
 }
 
 
@@ -153,11 +157,11 @@ def _count_pass(spec: ModelSpec, workload: Workload, **overrides: Any) -> _Pass:
     )
 
 
-def _layer_key(spec: ModelSpec) -> str | None:
-    """The config field holding the depth of a stack of identical layers, when depth scaling is exact."""
+def _layer_keys(spec: ModelSpec) -> tuple[str, ...]:
+    """The config fields holding the depth of stacks of identical layers, when depth scaling is exact."""
     if "parameter-shared" in spec.families:
-        return None
-    return LAYER_KEYS.get(spec.model_type)
+        return ()
+    return LAYER_KEYS.get(spec.model_type, ())
 
 
 def _scaled(one: int | None, two: int | None, layers: int) -> int | None:
@@ -220,17 +224,18 @@ def profile_static(
     notes = ["Built from the configuration with random weights; no weights were loaded or allocated."]
 
     start = time.perf_counter()
-    layer_key = _layer_key(spec)
-    layers = int(full.config.to_dict().get(layer_key, 0)) if layer_key else 0
+    layer_keys = _layer_keys(spec)
+    depths = {int(full.config.to_dict().get(key) or 0) for key in layer_keys}
+    layers = depths.pop() if len(depths) == 1 else 0  # stacks of unequal depth are counted in full
     if depth_scaling is None:
         depth_scaling = layers >= DEPTH_SCALING_MIN_LAYERS
-    if depth_scaling and layer_key is None:
+    if depth_scaling and not layers:
         raise ValueError(f"{spec.id}: depth scaling needs a stack of identical layers; {spec.model_type} is not one")
     if depth_scaling:
         del full
         counted = _scale_passes(
-            _count_pass(spec, workload, **{layer_key: 1}),
-            _count_pass(spec, workload, **{layer_key: 2}),
+            _count_pass(spec, workload, **dict.fromkeys(layer_keys, 1)),
+            _count_pass(spec, workload, **dict.fromkeys(layer_keys, 2)),
             layers,
         )
         notes.append(f"Counted on 1- and 2-layer copies and scaled to {layers} identical layers (exact).")
@@ -246,7 +251,8 @@ def profile_static(
         )
 
     forward_flops = counted.forward_flops
-    analytic = analytic_count(spec, workload, {**counted.config, **({layer_key: layers} if depth_scaling else {})})
+    full_depth = dict.fromkeys(layer_keys, layers) if depth_scaling else {}
+    analytic = analytic_count(spec, workload, {**counted.config, **full_depth})
     by_counter: dict[str, int] = {"torch": forward_flops}
     counter_errors = {"fvcore": counted.fvcore_error} if counted.fvcore_error else {}
     if counted.training_error:
