@@ -19,10 +19,10 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from efficiency.counters.analytic import analytic_count
 from efficiency.counters.fvcore_counter import FvcoreCount, count_fvcore
 from efficiency.counters.moe import per_token_experts
-from efficiency.counters.params import CallCounter, count_params
+from efficiency.counters.params import CallCounter, ParamCounts, count_params
 from efficiency.counters.trace import OpRecord, OpTracer, TraceSummary, torch_flop_counter
 from efficiency.inputs import make_inputs
-from efficiency.loading import build_model, check_workload, resolve
+from efficiency.loading import build_config, build_model, check_workload, resolve
 from efficiency.results import StaticProfile, error_profile
 from efficiency.specs import ModelSpec, Workload
 
@@ -117,13 +117,14 @@ class _Pass:
     training_error: str | None
     forward: TraceSummary
     training: TraceSummary
-    params_as_used: int
+    params: ParamCounts
     moe_blocks: int
     config: dict
 
 
 def _count_pass(spec: ModelSpec, workload: Workload, **overrides: Any) -> _Pass:
     net = build_model(spec, device="meta", dtype=workload.dtype, **overrides)
+    stored = count_params(net, spec)
     fvcore_count, fvcore_error = None, None
     with per_token_experts(net):
         try:
@@ -151,7 +152,7 @@ def _count_pass(spec: ModelSpec, workload: Workload, **overrides: Any) -> _Pass:
         training_error=training_error,
         forward=tracer.summary,
         training=train_tracer.summary,
-        params_as_used=calls.params_as_used(),
+        params=replace(stored, as_used=calls.params_as_used()),
         moe_blocks=moe_blocks,
         config=net.config.to_dict(),
     )
@@ -196,7 +197,9 @@ def _scale_passes(one: _Pass, two: _Pass, layers: int) -> _Pass:
         training_error=one.training_error or two.training_error,
         forward=summary(one.forward, two.forward),
         training=summary(one.training, two.training),
-        params_as_used=_scaled(one.params_as_used, two.params_as_used, layers),
+        params=ParamCounts(
+            **{f: _scaled(getattr(one.params, f), getattr(two.params, f), layers) for f in one.params.to_dict()}
+        ),
         moe_blocks=two.moe_blocks,
         config=two.config,
     )
@@ -212,27 +215,22 @@ def profile_static(
     """Everything countable without running on hardware. Raises on bad input; see ``safe_profile_static``.
 
     ``depth_scaling`` (default: on for stacks of identical layers) counts 1- and 2-layer copies and
-    scales to the full depth, exactly (tests compare it with full-depth counts); parameters always come
-    from the full-depth model."""
+    scales every count (parameters included) to the full depth, exactly: each layer adds the same
+    amount, so f(L) = f(1) + (L - 1) (f(2) - f(1)); tests compare it with full-depth counts."""
     workload = workload or Workload()
     spec = model if isinstance(model, ModelSpec) else resolve(model)
     check_workload(spec, workload)
-    start = time.perf_counter()
-    full = build_model(spec, device="meta", dtype=workload.dtype)
-    params = count_params(full, spec)
-    timings = {"build_s": time.perf_counter() - start}
     notes = ["Built from the configuration with random weights; no weights were loaded or allocated."]
-
     start = time.perf_counter()
     layer_keys = _layer_keys(spec)
-    depths = {int(full.config.to_dict().get(key) or 0) for key in layer_keys}
+    config = build_config(spec).to_dict()
+    depths = {int(config.get(key) or 0) for key in layer_keys}
     layers = depths.pop() if len(depths) == 1 else 0  # stacks of unequal depth are counted in full
     if depth_scaling is None:
         depth_scaling = layers >= DEPTH_SCALING_MIN_LAYERS
     if depth_scaling and not layers:
         raise ValueError(f"{spec.id}: depth scaling needs a stack of identical layers; {spec.model_type} is not one")
     if depth_scaling:
-        del full
         counted = _scale_passes(
             _count_pass(spec, workload, **dict.fromkeys(layer_keys, 1)),
             _count_pass(spec, workload, **dict.fromkeys(layer_keys, 2)),
@@ -240,10 +238,9 @@ def profile_static(
         )
         notes.append(f"Counted on 1- and 2-layer copies and scaled to {layers} identical layers (exact).")
     else:
-        del full
         counted = _count_pass(spec, workload)
-    timings["count_s"] = time.perf_counter() - start
-    params = replace(params, as_used=counted.params_as_used)
+    timings = {"count_s": time.perf_counter() - start}
+    params = counted.params
     if counted.moe_blocks:
         notes.append(
             "Sparse MoE: experts counted per token as top-k dense experts (routing-independent); "
