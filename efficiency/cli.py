@@ -10,12 +10,15 @@ import argparse
 import csv
 import io
 import json
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from efficiency import units
 from efficiency.specs import DTYPES, MODES, Workload
+from efficiency.validation import printable
 
 
 class UsageError(Exception):
@@ -34,6 +37,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number of seconds above 0")
     return value
 
 
@@ -65,11 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--device", default="cpu", help="device to measure on: cpu, cuda:N, mps")
     profile.add_argument("--threads", type=_positive, default=None, help="CPU threads for measurement")
     profile.add_argument("--repeats", type=_positive, default=None, help="minimum timed repeats")
-    profile.add_argument("--timeout", type=float, default=600.0, help="seconds per model before it is stopped")
+    profile.add_argument("--timeout", type=_seconds, default=600.0, help="seconds per model before it is stopped")
     profile.add_argument("--fresh", action="store_true", help="measure again even if the store has a result")
     profile.add_argument("--db", default=None, help="results store: SQLAlchemy URL or SQLite file path")
     _add_output_args(profile)
+    for register in _extensions():
+        COMMANDS.update(register(sub))
     return parser
+
+
+def _extensions() -> list[Callable]:
+    """Command groups that live in their own modules (each ``register(sub)`` returns its commands)."""
+    from efficiency.cli_hardware import register as hardware
+
+    return [hardware]
 
 
 def _catalog_rows() -> list[dict[str, Any]]:
@@ -129,8 +151,8 @@ def _profile_table(rows: list[dict]) -> str:
     head = f"{'model':<36} {'params':>12} {'FLOPs':>12} {'train FLOPs':>12} {'traffic':>10} {'latency':>10}  notes"
     lines = [head]
     for r in rows:
-        if r.get("error"):
-            lines.append(f"{r['model']:<36} error: {r['error']}")
+        if r.get("error"):  # the name and error may echo what was typed: never print its control characters
+            lines.append(f"{printable(r['model'], 36):<36} error: {printable(r['error'], None)}")
             continue
         latency = (r.get("latency_ms") or {}).get("median")
         lines.append(
@@ -150,9 +172,25 @@ def _progress(total: int):
     return tqdm(total=total, unit="model", file=sys.stderr, disable=total < 2 or not sys.stderr.isatty())
 
 
+def check_measure_args(args: argparse.Namespace) -> None:
+    """Refuse, before any model runs, a device, dtype or thread count that measurement cannot use here."""
+    from efficiency.measure import check_device, supported_dtypes
+
+    args.device = check_device(args.device)
+    accepted = supported_dtypes(args.device)
+    if args.dtype not in accepted:
+        raise UsageError(
+            f"--dtype {args.dtype} is not measured on {args.device}; accepted there: {', '.join(accepted)}"
+        )
+    cores = os.cpu_count() or 1
+    if args.threads is not None and args.threads > cores:
+        raise UsageError(f"--threads {args.threads}: this machine has {cores} cores; give 1..{cores}")
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     workload = Workload(args.batch_size, args.seq_len, args.image_size, args.dtype, args.mode)
     if args.metrics == "all":
+        check_measure_args(args)
         from efficiency.jobs import profile_measured
 
         rows = profile_measured(args.models, workload, args)
@@ -182,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except (UsageError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc, 500)}", file=sys.stderr)  # it may echo what was typed: no control chars
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -122,13 +122,13 @@ class _Pass:
     config: dict
 
 
-def _count_pass(spec: ModelSpec, workload: Workload, **overrides: Any) -> _Pass:
+def _count_pass(spec: ModelSpec, workload: Workload, forward_only: bool = False, **overrides: Any) -> _Pass:
     net = build_model(spec, device="meta", dtype=workload.dtype, **overrides)
     stored = count_params(net, spec)
     fvcore_count, fvcore_error = None, None
     with per_token_experts(net):
         try:
-            fvcore_count = _run_fvcore(net, spec, workload, **overrides)
+            fvcore_count = None if forward_only else _run_fvcore(net, spec, workload, **overrides)
         except Exception as exc:  # one counter failing must not hide the others; the reason is reported
             fvcore_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     with FakeTensorMode(allow_non_fake_inputs=True):
@@ -137,11 +137,12 @@ def _count_pass(spec: ModelSpec, workload: Workload, **overrides: Any) -> _Pass:
         with per_token_experts(net) as moe_blocks, torch.no_grad():
             with CallCounter(net) as calls, torch_flop_counter() as torch_counter, OpTracer() as tracer:
                 net(**inputs)
-        training_error = None
+        training_error = "not run (forward-only profile)" if forward_only else None
         with per_token_experts(net):
             with torch_flop_counter() as train_counter, OpTracer() as train_tracer:
                 try:
-                    _first_tensor(net(**inputs)).float().sum().backward()
+                    if not forward_only:
+                        _first_tensor(net(**inputs)).float().sum().backward()
                 except Exception as exc:  # reported as the training counter's error; forward stands
                     training_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     return _Pass(
@@ -210,13 +211,18 @@ def _record_key(r: OpRecord) -> tuple:
 
 
 def profile_static(
-    model: str | ModelSpec, workload: Workload | None = None, depth_scaling: bool | None = None
+    model: str | ModelSpec,
+    workload: Workload | None = None,
+    depth_scaling: bool | None = None,
+    forward_only: bool = False,
 ) -> StaticProfile:
     """Everything countable without running on hardware. Raises on bad input; see ``safe_profile_static``.
 
     ``depth_scaling`` (default: on for stacks of identical layers) counts 1- and 2-layer copies and
     scales every count (parameters included) to the full depth, exactly: each layer adds the same
-    amount, so f(L) = f(1) + (L - 1) (f(2) - f(1)); tests compare it with full-depth counts."""
+    amount, so f(L) = f(1) + (L - 1) (f(2) - f(1)); tests compare it with full-depth counts.
+    ``forward_only`` runs just torch's counter and the op trace of one forward pass (what a roofline
+    estimate needs): no fvcore, no backward pass."""
     workload = workload or Workload()
     spec = model if isinstance(model, ModelSpec) else resolve(model)
     check_workload(spec, workload)
@@ -232,13 +238,13 @@ def profile_static(
         raise ValueError(f"{spec.id}: depth scaling needs a stack of identical layers; {spec.model_type} is not one")
     if depth_scaling:
         counted = _scale_passes(
-            _count_pass(spec, workload, **dict.fromkeys(layer_keys, 1)),
-            _count_pass(spec, workload, **dict.fromkeys(layer_keys, 2)),
+            _count_pass(spec, workload, forward_only, **dict.fromkeys(layer_keys, 1)),
+            _count_pass(spec, workload, forward_only, **dict.fromkeys(layer_keys, 2)),
             layers,
         )
         notes.append(f"Counted on 1- and 2-layer copies and scaled to {layers} identical layers (exact).")
     else:
-        counted = _count_pass(spec, workload)
+        counted = _count_pass(spec, workload, forward_only)
     timings = {"count_s": time.perf_counter() - start}
     params = counted.params
     if counted.moe_blocks:

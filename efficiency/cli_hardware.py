@@ -1,0 +1,163 @@
+"""CLI commands for hardware: ``hardware list``, ``hardware calibrate`` and ``estimate``.
+
+Kept apart from ``efficiency/cli.py`` so the hardware commands grow without crowding it; ``register`` adds
+the subparsers and returns the command functions for the CLI's dispatch table. Helpers of ``efficiency.cli``
+are imported inside functions: ``cli`` imports this module, so a module-level import would be circular.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+from efficiency import units
+from efficiency.specs import HardwareSpec, Workload
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _hardware_ids(text: str) -> list[str]:
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError("give one or more hardware ids separated by commas, or 'all'")
+    return ids
+
+
+def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
+    """Add ``hardware list``, ``hardware calibrate`` and ``estimate`` to a CLI's subparsers."""
+    from efficiency.cli import _add_output_args, _add_workload_args, _positive
+
+    hardware = sub.add_parser("hardware", help="list the hardware catalog, or calibrate this machine")
+    actions = hardware.add_subparsers(dest="hardware_command", required=True, parser_class=type(hardware))
+    listing = actions.add_parser("list", help="every chip: catalog, user entries, this machine's calibrations")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    calib = actions.add_parser("calibrate", help="measure this machine's matmul FLOP/s and memory bandwidth")
+    calib.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
+    calib.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: torch's)")
+    calib.add_argument("--fresh", action="store_true", help="measure again even if a cached result exists")
+    calib.add_argument("--json", action="store_true", help="print the entry as JSON")
+
+    est = sub.add_parser("estimate", help="roofline estimates of latency, bound and fit on catalog chips")
+    est.add_argument("models", nargs="+", metavar="MODEL", help="catalog id or alias, local folder, or Hub id")
+    est.add_argument(
+        "--hardware", type=_hardware_ids, required=True, metavar="ID[,ID...]", help="hardware ids, or 'all'"
+    )
+    est.add_argument("--overhead-us", type=float, default=None, help="per-op overhead (default: per chip kind)")
+    _add_workload_args(est)
+    _add_output_args(est)
+    return {"hardware": cmd_hardware, "estimate": cmd_estimate}
+
+
+def select_hardware(ids: list[str]) -> list[HardwareSpec]:
+    """The chips named (``all``: every chip), in the order given; an unknown id raises naming close ids."""
+    from efficiency.hardware import get_hardware, load_hardware
+
+    if any(hardware_id.lower() == "all" for hardware_id in ids):
+        return load_hardware()
+    chosen = [get_hardware(hardware_id) for hardware_id in ids]
+    return list({spec.id: spec for spec in chosen}.values())
+
+
+def hardware_rows() -> list[dict[str, Any]]:
+    """Every chip as a flat record, with its ridge point and the per-op overhead estimates assume."""
+    from efficiency.hardware import load_hardware
+    from efficiency.roofline import overhead_for
+
+    rows = []
+    for spec in load_hardware():
+        row = spec.to_dict()
+        row["ridge_point_float32"] = spec.peak_for("float32") / spec.memory_bandwidth_bytes_per_s
+        row["overhead_s"] = overhead_for(spec)
+        rows.append(row)
+    return rows
+
+
+def _hardware_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{'id':<22} {'kind':<5} {'fp32':>13} {'bf16/fp16':>13} {'bandwidth':>11} {'memory':>10} {'TDP':>6}  source"
+    ]
+    for r in rows:
+        peaks = r["peak_flops"]
+        half = peaks.get("bfloat16") or peaks.get("float16")
+        tdp = f"{r['tdp_watts']:.0f} W" if r["tdp_watts"] else "n/a"
+        source = "measured here" if r["measured_here"] else r["source"][:60]
+        lines.append(
+            f"{r['id']:<22} {r['kind']:<5} {units.flops_per_s(peaks.get('float32')):>13} "
+            f"{units.flops_per_s(half):>13} {units.si(r['memory_bandwidth_bytes_per_s'], 'B/s'):>11} "
+            f"{units.nbytes(r['memory_bytes']):>10} {tdp:>6}  {source}"
+        )
+    lines.append("peaks are dense datasheet figures (calibrated entries: achieved); see --json for each source")
+    return "\n".join(lines)
+
+
+def cmd_hardware(args: argparse.Namespace) -> int:
+    if args.hardware_command == "list":
+        rows = hardware_rows()
+        print(json.dumps(rows, indent=2) if args.json else _hardware_table(rows))
+        return 0
+    from efficiency.hardware.calibrate import calibrate
+
+    spec = calibrate(args.device, threads=args.threads, recalibrate=args.fresh)
+    if args.json:
+        print(json.dumps(spec.to_dict(), indent=2))
+    else:
+        peaks = ", ".join(f"{dtype} {units.flops_per_s(value)}" for dtype, value in spec.peak_flops.items())
+        print(
+            f"{spec.id}: {spec.name}\n  achieved matmul: {peaks}\n  copy bandwidth: "
+            f"{units.si(spec.memory_bandwidth_bytes_per_s, 'B/s')}\n  {spec.source_note}"
+        )
+    return 0
+
+
+def estimate_models(
+    models: list[str],
+    hardware: list[HardwareSpec],
+    workload: Workload,
+    overhead_s: float | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Trace each model once (forward pass, fake tensors, no weights), then estimate it on every chip;
+    a model that fails gets an ``error`` row per chip and the others go on."""
+    from efficiency.roofline import estimate_rows, safe_trace_profile
+
+    rows: list[dict[str, Any]] = []
+    for name in models:
+        profile = safe_trace_profile(name, workload)
+        rows.extend(estimate_rows(profile, hardware, overhead_s=overhead_s))
+        if progress is not None:
+            progress(1)
+    return rows
+
+
+def _estimate_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{'model':<36} {'hardware':<22} {'latency':>10} {'bound':>8} {'FLOP/B':>8} {'fits':>5} "
+        f"{'needs':>10} {'decode/token':>13}"
+    ]
+    for r in rows:
+        if r.get("error"):
+            lines.append(f"{r['model']:<36} {r['hardware']:<22} error: {r['error']}")
+            continue
+        decode = units.ms(r["decode_ms_per_token"]) if r["decode_ms_per_token"] is not None else "-"
+        lines.append(
+            f"{r['model']:<36} {r['hardware']:<22} {units.ms(r['estimated_latency_ms']):>10} {r['bound']:>8} "
+            f"{r['arithmetic_intensity']:>8.1f} {'yes' if r['fits'] else 'NO':>5} "
+            f"{units.nbytes(r['memory_needed_bytes']):>10} {decode:>13}"
+        )
+    workload = next((r["workload"] for r in rows if not r.get("error")), {})
+    lines.append(f"estimated (roofline), not measured; workload: {workload}")
+    return "\n".join(lines)
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from efficiency.cli import _emit, _progress
+
+    hardware = select_hardware(args.hardware)
+    workload = Workload(args.batch_size, args.seq_len, args.image_size, args.dtype, args.mode)
+    overhead = None if args.overhead_us is None else args.overhead_us * 1e-6
+    with _progress(len(args.models)) as bar:
+        rows = estimate_models(args.models, hardware, workload, overhead, bar.update)
+    _emit(rows, args, _estimate_table)
+    return 1 if any(r.get("error") for r in rows) else 0
