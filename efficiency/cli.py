@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 from efficiency import units
 from efficiency.specs import DTYPES, MODES, Workload
 from efficiency.validation import printable
+
+DEVICE_PATTERN = re.compile(r"cpu|mps|cuda(:\d{1,3})?")
 
 
 class UsageError(Exception):
@@ -89,9 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable]:
     """Command groups that live in their own modules (each ``register(sub)`` returns its commands)."""
+    from efficiency.cli_cluster import register as cluster
     from efficiency.cli_hardware import register as hardware
 
-    return [hardware]
+    return [hardware, cluster]
 
 
 def _catalog_rows() -> list[dict[str, Any]]:
@@ -176,6 +180,8 @@ def check_measure_args(args: argparse.Namespace) -> None:
     """Refuse, before any model runs, a device, dtype or thread count that measurement cannot use here."""
     from efficiency.measure import check_device, supported_dtypes
 
+    if not DEVICE_PATTERN.fullmatch(args.device):
+        raise UsageError(f"--device {args.device!r}: accepted are cpu, cuda, cuda:N and mps")
     args.device = check_device(args.device)
     accepted = supported_dtypes(args.device)
     if args.dtype not in accepted:
@@ -225,3 +231,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exc:  # argparse's --help exits; main returns the status instead
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,21 @@ TASK_BY_ARCH_SUFFIX = (
 )
 HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
 HUB_HOST = "huggingface.co"
+MAX_NAME_CHARS = 1024  # a path or id longer than this is a paste accident, not a model
+UNPRINTABLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # control, format (bidi), unassigned, ...
+# Never passed on to transformers: custom code (auto_map), requests to run it, and keys we set ourselves
+# (model_type is AutoConfig.for_model's first argument; passing it again fails every local config).
+DROPPED_CONFIG_KEYS = {"auto_map", "trust_remote_code", "_name_or_path", "transformers_version", "model_type"}
+MAX_LAYERS = 1024
+LAYER_FIELDS = (
+    "num_hidden_layers",
+    "n_layer",
+    "n_layers",
+    "num_layers",
+    "num_decoder_layers",
+    "encoder_layers",
+    "decoder_layers",
+)
 DTYPE_BY_NAME = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -49,10 +65,12 @@ def known_model_types() -> set[str]:
     return set(CONFIG_MAPPING_NAMES)
 
 
-def _task_from_architectures(architectures: list[str] | None) -> str:
-    for arch in architectures or []:
+def _task_from_architectures(architectures: Any) -> str:
+    if not isinstance(architectures, list):  # a hostile config may put anything here
+        return "base"
+    for arch in architectures:
         for suffix, task in TASK_BY_ARCH_SUFFIX:
-            if arch.endswith(suffix):
+            if isinstance(arch, str) and arch.endswith(suffix):
                 return task
     return "base"
 
@@ -70,7 +88,7 @@ def spec_from_config_dict(config: dict[str, Any], model_id: str, origin: str, so
             f"{model_id}: architecture {model_type!r} is not part of transformers{needs_code}; "
             "running code from a model repository (trust_remote_code) is never enabled"
         )
-    clean = {k: v for k, v in config.items() if k not in {"auto_map", "_name_or_path", "transformers_version"}}
+    clean = {k: v for k, v in config.items() if k not in DROPPED_CONFIG_KEYS}
     modality = "vision" if model_type in VISION_MODEL_TYPES else "text"
     task = _task_from_architectures(clean.pop("architectures", None))
     dropped = " Its 'auto_map' (custom code) was ignored." if "auto_map" in config else ""
@@ -95,9 +113,18 @@ def load_config_file(path: Path, model_id: str) -> dict[str, Any]:
     if size > MAX_CONFIG_BYTES:
         raise ModelLoadError(f"{model_id}: config.json is {size} bytes; the limit is {MAX_CONFIG_BYTES}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{model_id}: config.json is not valid JSON ({exc})") from exc
+        with path.open("rb") as handle:  # bounded read: the file may have grown since stat()
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ModelLoadError(f"{model_id}: config.json cannot be read ({type(exc).__name__})") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ModelLoadError(f"{model_id}: config.json is over the limit of {MAX_CONFIG_BYTES} bytes")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as exc:  # bad UTF-8, JSONDecodeError, an int beyond Python's digit limit
+        raise ModelLoadError(f"{model_id}: config.json is not valid JSON ({str(exc).splitlines()[0]})") from exc
+    except RecursionError as exc:
+        raise ModelLoadError(f"{model_id}: config.json is nested too deeply to be a model config") from exc
 
 
 def _from_local_folder(name: str) -> ModelSpec:
@@ -141,8 +168,13 @@ def resolve(name: str) -> ModelSpec:
     if not isinstance(name, str) or not name.strip():
         raise UnknownModelError("model: give a catalog id, an alias, a local folder or a Hub id")
     name = name.strip()
-    if any(ord(ch) < 32 for ch in name):
-        raise UnknownModelError("model: the name contains control characters")
+    if any(unicodedata.category(ch) in UNPRINTABLE_CATEGORIES for ch in name):
+        raise UnknownModelError(
+            "model: the name contains control or invisible characters; "
+            "give a catalog id, a folder path or a Hub id in plain text"
+        )
+    if len(name) > MAX_NAME_CHARS:
+        raise UnknownModelError(f"model: the name is {len(name)} characters long; the limit is {MAX_NAME_CHARS}")
     spec = catalog.find(name)
     if spec is not None:
         return spec
@@ -171,9 +203,23 @@ def build_config(spec: ModelSpec, attn_implementation: str = "sdpa", **overrides
     try:
         config = AutoConfig.for_model(spec.model_type, **values)
     except Exception as exc:
-        raise ModelLoadError(f"{spec.id}: config rejected by transformers: {exc}") from exc
+        reason = " ".join(str(exc).split())[:300]  # one line: pydantic-style errors span several
+        raise ModelLoadError(f"{spec.id}: config rejected by transformers: {reason}") from exc
     config._attn_implementation = attn_implementation
     return config
+
+
+def _check_depth(spec: ModelSpec, config: dict[str, Any]) -> None:
+    """Refuse to build absurdly deep stacks: even on ``meta`` each layer costs milliseconds to build and
+    ~0.2 s to count, so a config declaring 10^4 layers would look like a hang. (Depth-scaled counting
+    builds 1- and 2-layer copies and never gets here with the full depth.)"""
+    for key in LAYER_FIELDS:
+        layers = config.get(key)
+        if isinstance(layers, int) and not isinstance(layers, bool) and layers > MAX_LAYERS:
+            raise ModelLoadError(
+                f"{spec.id}: config declares {key}={layers}; building more than {MAX_LAYERS} layers is refused "
+                "(the deepest published models have about 1000)"
+            )
 
 
 def model_class(spec: ModelSpec):
@@ -196,6 +242,7 @@ def build_model(
 ) -> torch.nn.Module:
     """The model in eval mode, random weights (on ``meta`` no memory is allocated at all)."""
     config = build_config(spec, attn_implementation=attn_implementation, **overrides)
+    _check_depth(spec, config.to_dict())
     try:
         with torch.device(device):
             try:
@@ -212,6 +259,14 @@ def build_model(
     return model.to(DTYPE_BY_NAME[dtype]).eval()
 
 
+def _config_int(spec: ModelSpec, key: str, default: int | None = None, low: int = 1) -> int:
+    """A whole-number config field, or a ModelLoadError naming it (a hostile config may hold anything)."""
+    value = spec.config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ModelLoadError(f"{spec.id}: config field {key!r} must be a whole number >= {low}, got {value!r}")
+    return value
+
+
 def check_workload(spec: ModelSpec, workload: Workload) -> None:
     """Refuse workloads the model cannot run, with the limit named."""
     if spec.modality == "text":
@@ -221,24 +276,24 @@ def check_workload(spec: ModelSpec, workload: Workload) -> None:
                 f"{spec.id}: seq_len {workload.seq_len} exceeds the model's maximum of {limit} positions"
             )
     else:
-        patch = spec.config.get("patch_size")
-        if spec.model_type in {"vit", "deit"} and patch and workload.image_size % int(patch):
-            raise ModelLoadError(
-                f"{spec.id}: image_size {workload.image_size} is not a multiple of the patch size {patch}"
-            )
+        if spec.model_type in {"vit", "deit"} and "patch_size" in spec.config:
+            patch = _config_int(spec, "patch_size")
+            if workload.image_size % patch:
+                raise ModelLoadError(
+                    f"{spec.id}: image_size {workload.image_size} is not a multiple of the patch size {patch}"
+                )
         if spec.model_type == "swin":
-            unit = int(spec.config.get("patch_size", 4)) * int(spec.config.get("window_size", 7)) * 8
+            unit = _config_int(spec, "patch_size", 4) * _config_int(spec, "window_size", 7) * 8
             if workload.image_size % unit:
                 raise ModelLoadError(f"{spec.id}: image_size {workload.image_size} must be a multiple of {unit}")
 
 
 def max_positions(spec: ModelSpec) -> int | None:
     """The longest sequence the model's position scheme allows (None: no fixed limit, e.g. T5)."""
-    cfg = spec.config
     for key in ("max_position_embeddings", "n_positions", "n_ctx"):
-        if key in cfg:
-            limit = int(cfg[key])
+        if key in spec.config:
+            limit = _config_int(spec, key)
             if spec.model_type in {"roberta", "xlm-roberta"}:
-                limit -= int(cfg.get("pad_token_id", 1)) + 1
+                limit -= _config_int(spec, "pad_token_id", 1, low=0) + 1
             return limit
     return None

@@ -306,7 +306,7 @@ class ResultStore:
         query = query.order_by(results_table.c.failed.asc()).limit(1)
         with self._engine.connect() as conn:
             text = conn.execute(query).scalar()
-        return None if text is None else json.loads(text)
+        return None if text is None else _stored_json(text, f"result {key}")
 
     def find(
         self, model: str, workload: dict[str, Any], metrics: str, hardware: str, env: dict[str, Any]
@@ -316,7 +316,12 @@ class ResultStore:
         query = sa.select(results_table.c.result).where(results_table.c.key == key, results_table.c.failed.is_(False))
         with self._engine.connect() as conn:
             text = conn.execute(query).scalar()
-        return None if text is None else json.loads(text)
+        if text is None:
+            return None
+        try:
+            return _stored_json(text, f"result {key}")
+        except StoreError:  # unreadable: measure again rather than fail
+            return None
 
     def list(self, model: str | None = None, hardware: str | None = None, limit: int | None = None) -> list[dict]:
         """Rows, newest first: id, key, created_at (UTC ISO), model, hardware, metrics, error, result."""
@@ -330,20 +335,23 @@ class ResultStore:
             query = query.limit(int(limit))
         with self._engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        return [
-            {
-                "id": row["id"],
-                "key": row["key"],
-                "created_at": _utc(row["created_at"]),
-                "model": row["model"],
-                "hardware": row["hardware"],
-                "metrics": row["metrics"],
-                "error": row["error"],
-                "environment": json.loads(row["environment"]),
-                "result": json.loads(row["result"]),
-            }
-            for row in rows
-        ]
+        listed = []
+        for row in rows:
+            result = _stored_json(row["result"], "result", unreadable={"model": row["model"]})
+            listed.append(
+                {
+                    "id": row["id"],
+                    "key": row["key"],
+                    "created_at": _utc(row["created_at"]),
+                    "model": row["model"],
+                    "hardware": row["hardware"],
+                    "metrics": row["metrics"],
+                    "error": row["error"] or (result.get("error") if isinstance(result, dict) else None),
+                    "environment": _stored_json(row["environment"], "environment", unreadable={}),
+                    "result": result,
+                }
+            )
+        return listed
 
     def delete(self, ids: Iterable[int]) -> int:
         """Remove rows by id; returns how many went."""
@@ -380,6 +388,18 @@ class ResultStore:
         import pandas as pd
 
         return pd.DataFrame(self._flat_rows())
+
+
+def _stored_json(text: str, what: str, unreadable: dict[str, Any] | None = None) -> Any:
+    """A stored JSON column. A row edited or written by another tool into something unreadable must not
+    hide every other row: ``unreadable`` (if given) stands in for it, with the reason as its ``error``."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError, RecursionError) as err:
+        reason = f"stored {what} is unreadable ({type(err).__name__})"
+        if unreadable is None:
+            raise StoreError(reason) from err
+        return {**unreadable, "error": reason}
 
 
 def _first_line(error: BaseException | None) -> str:
