@@ -7,7 +7,9 @@ Every figure carries a title, the setup as subtitle, axis titles with units, and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import html
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,19 @@ SETUP_AXIS_TITLES = {
     "batch_size": "Batch size (items)",
     "image_size": "Image (px)",
 }
+
+
+def _plotly_safe(builder: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
+    """Plotly renders HTML tags in text (``<a>``, ``<b>``): model names, which may come from a local
+    folder's path, are escaped before any builder sees them."""
+
+    @functools.wraps(builder)
+    def wrapped(df: pd.DataFrame, *args, **kwargs) -> go.Figure:
+        if "model" in df.columns:
+            df = df.assign(model=df["model"].astype(str).map(html.escape))
+        return builder(df, *args, **kwargs)
+
+    return wrapped
 
 
 def caption(fig: go.Figure) -> str:
@@ -151,6 +166,7 @@ def _axis_positions(series: pd.Series, log: bool, lower_is_better: bool) -> tupl
     return series.map(lambda v: np.nan if pd.isna(v) or (log and v <= 0) else place(v)), ticks
 
 
+@_plotly_safe
 def parallel_coordinates(
     df: pd.DataFrame, indicators: Sequence[str] | None = None, presentation: bool = False
 ) -> go.Figure:
@@ -193,6 +209,7 @@ def parallel_coordinates(
     )
 
 
+@_plotly_safe
 def rank_chart(df: pd.DataFrame, indicators: Sequence[str] | None = None, presentation: bool = False) -> go.Figure:
     """Bump chart of each model's rank per indicator: a flat line means the indicators agree on it."""
     ranked = ranks(df, indicators)
@@ -229,6 +246,7 @@ def rank_chart(df: pd.DataFrame, indicators: Sequence[str] | None = None, presen
     return _finish(fig, df, "Rank under each cost indicator", text, presentation, kind="rank")
 
 
+@_plotly_safe
 def correlation_heatmap(
     df: pd.DataFrame, method: str = "kendall", indicators: Sequence[str] | None = None, presentation: bool = False
 ) -> go.Figure:
@@ -269,6 +287,7 @@ def correlation_heatmap(
     return _finish(fig, df, title, text, presentation, kind="heatmap", method=method)
 
 
+@_plotly_safe
 def scatter(
     df: pd.DataFrame,
     x: str,
@@ -345,10 +364,12 @@ def scatter(
     return _finish(fig, df, title, text, presentation, kind="scatter", log_x=log_x, log_y=log_y)
 
 
+@_plotly_safe
 def relative_bars(
     df: pd.DataFrame, reference: str, indicators: Sequence[str] | None = None, presentation: bool = False
 ) -> go.Figure:
     """Each model's cost as a multiple of a reference model, bars growing up (costlier) or down from 1x."""
+    reference = html.escape(reference)  # the names in ``df`` were escaped by the decorator
     relative = relative_to(df, reference, indicators)
     columns = list(relative.columns)
     inverted = relative.attrs["inverted"]
@@ -410,6 +431,7 @@ def _numeric(df: pd.DataFrame, x: str | None, ys: Sequence[str]) -> pd.DataFrame
     return df.assign(**{c: pd.to_numeric(df[c]).astype(float) for c in [x, *ys] if c})
 
 
+@_plotly_safe
 def line_sweep(
     df: pd.DataFrame,
     x: str,
@@ -461,6 +483,7 @@ def line_sweep(
     return _finish(fig, df, title, text, presentation, kind="sweep", log_x=log_x)
 
 
+@_plotly_safe
 def grouped_bar(
     df: pd.DataFrame, x: str, y: str, group: str | None = None, title: str | None = None, presentation: bool = False
 ) -> go.Figure:

@@ -248,3 +248,17 @@ def test_needs_log() -> None:
     assert charts.needs_log([1, 1000])
     assert not charts.needs_log([1, 50])
     assert not charts.needs_log([0, 1000])
+
+
+def test_model_names_are_escaped_for_plotly():
+    import pandas as pd
+
+    from efficiency.charts import rank_chart, relative_bars
+
+    df = pd.DataFrame(
+        {"model": ["<a href='x'>evil</a>", "plain"], "params": [1e6, 2e6], "flops": [4e9, 1e9], "measured": False}
+    )
+    for fig in (rank_chart(df), relative_bars(df, "plain"), relative_bars(df, "<a href='x'>evil</a>")):
+        text = fig.to_json()
+        assert "<a href" not in text
+        assert "&lt;a href" in text

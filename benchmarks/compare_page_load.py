@@ -1,0 +1,157 @@
+"""How fast the Compare page answers in a real browser (issue 4's acceptance figures).
+
+1. First chart: five models' static profiles are put in a temporary results store, the dashboard is
+   started on a free loopback port, and headless Chromium opens Compare with those models in the URL.
+   Time from navigation to the first visible ``.js-plotly-plot``; one cold load (the server's first
+   session imports pandas, plotly, torch) is printed apart, then the median of ``--loads`` loads.
+   Goal: median < 3 s. For scale, the same is timed on a minimal Streamlit page holding one tiny Plotly
+   chart (the floor this machine and browser set: Streamlit's frontend and plotly.js must load and parse).
+2. A static comparison of bert-base-uncased, albert-xxlarge-v2 and gpt2 on a freshly started server
+   (nothing cached, nothing stored for them): from navigation, through pressing Run, to the charts of
+   the run. Goal: < 15 s on 2 cores.
+
+Run: .venv/bin/python benchmarks/compare_page_load.py  (needs /usr/bin/chromium and playwright)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.test_browser import (  # noqa: E402 - the same server and browser setup as the browser test
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    STARTUP_TIMEOUT_S,
+    VIEWPORT,
+    settled,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
+
+STORED = [
+    "distilbert-base-uncased",
+    "electra-small-discriminator",
+    "google/vit-base-patch16-224",
+    "microsoft/resnet-18",
+    "facebook/opt-125m",
+]
+RUN = ["bert-base-uncased", "albert-xxlarge-v2", "gpt2"]
+MINIMAL_APP = """import plotly.graph_objects as go
+import streamlit as st
+
+st.title("floor")
+st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])))
+"""
+
+
+def fill_store(data_dir: Path) -> None:
+    """Static profiles stored exactly as the Compare page stores them."""
+    import os
+
+    os.environ["EFFICIENCY_DATA_DIR"] = str(data_dir)
+    from efficiency.counters.static import profile_static
+    from efficiency.store import ResultStore
+    from efficiency.ui.common import save_static
+
+    store = ResultStore()
+    for model in STORED:
+        problem = save_static(store, profile_static(model).to_dict())
+        if problem:
+            raise RuntimeError(f"{model}: {problem}")
+    store.close()
+
+
+def compare_url(base: str, models: list[str]) -> str:
+    return f"{base}/Compare?" + urlencode([("models", m) for m in models] + [("run", "static")])
+
+
+def time_first_chart(browser, url: str) -> float:
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        began = time.perf_counter()
+        page.goto(url, wait_until="commit")
+        page.wait_for_selector(".js-plotly-plot", state="visible", timeout=60_000)
+        return time.perf_counter() - began
+    finally:
+        page.close()
+
+
+def time_static_run(browser, url: str) -> float:
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        began = time.perf_counter()
+        page.goto(url, wait_until="commit")
+        page.get_by_role("button", name="Run", exact=True).click(timeout=60_000)
+        page.wait_for_selector(f"text=Counted {len(RUN)} model(s)", timeout=120_000)
+        page.wait_for_selector(".js-plotly-plot", state="visible", timeout=60_000)
+        settled(page)
+        return time.perf_counter() - began
+    finally:
+        page.close()
+
+
+def with_server(data_dir: Path, work, script: str = "app.py"):
+    process, base = start_server(data_dir, data_dir / "streamlit.log", script)
+    try:
+        wait_healthy(base, process, STARTUP_TIMEOUT_S)
+        return work(base)
+    finally:
+        stop_server(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loads", type=int, default=5, help="measured page loads (after one cold load)")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        stored_dir, fresh_dir = Path(tmp) / "stored", Path(tmp) / "fresh"
+        stored_dir.mkdir()
+        fresh_dir.mkdir()
+        began = time.perf_counter()
+        fill_store(stored_dir)
+        print(f"stored static profiles of {len(STORED)} models in {time.perf_counter() - began:.1f} s")
+
+        def first_charts(base: str) -> list[float]:
+            url = compare_url(base, STORED)
+            cold = time_first_chart(browser, url)
+            print(f"cold load (first session of the server): first chart after {cold:.2f} s")
+            times = []
+            for index in range(args.loads):
+                times.append(time_first_chart(browser, url))
+                print(f"load {index + 1}: first chart after {times[-1]:.2f} s")
+            return times
+
+        times = with_server(stored_dir, first_charts)
+        median = statistics.median(times)
+        print(f"median first chart, {len(times)} loads, 5 stored models: {median:.2f} s (goal < 3 s)")
+
+        floor_dir = Path(tmp) / "floor"
+        floor_dir.mkdir()
+        (floor_dir / "floor_app.py").write_text(MINIMAL_APP, encoding="utf-8")
+
+        def floor(base: str) -> list[float]:
+            time_first_chart(browser, base)  # its cold load
+            return [time_first_chart(browser, base) for _ in range(args.loads)]
+
+        floor_times = with_server(floor_dir, floor, str(floor_dir / "floor_app.py"))
+        print(f"for scale, minimal one-chart Streamlit page: median {statistics.median(floor_times):.2f} s")
+
+        seconds = with_server(fresh_dir, lambda base: time_static_run(browser, compare_url(base, RUN)))
+        print(f"static comparison of {', '.join(RUN)} on a fresh server and page: {seconds:.1f} s (goal < 15 s)")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

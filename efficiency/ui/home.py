@@ -1,0 +1,102 @@
+"""Home: the efficiency misnomer in a few sentences, one live chart, and where to go next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from efficiency.ui.common import (
+    chart_indicators,
+    escape_md,
+    hardware_text,
+    one_line,
+    open_store,
+    results_frame,
+    setup_text,
+    static_profile,
+    unwrap,
+    warm_engine_in_background,
+)
+
+# Small, quick, and they disagree: ALBERT has the fewest parameters but the most FLOPs of the three.
+DEMO_MODELS = ("electra-small-discriminator", "distilbert-base-uncased", "albert-base-v2")
+MIN_MODELS = 3
+MAX_MODELS = 8
+INTRO = """
+A model's cost is usually summed up by one number: its parameter count, its FLOPs, or how fast it ran on
+one machine. Dehghani, Arnab, Beyer, Vaswani and Tay ([The Efficiency Misnomer](https://arxiv.org/abs/2110.12894),
+ICLR 2022) show that these **cost indicators often disagree**. ALBERT shares its weights across layers, so it
+has few parameters but as much compute as a model many times its size; a model with fewer FLOPs can run slower
+when its operations leave the hardware idle; a sparse mixture-of-experts has many parameters but little compute
+per token. Calling a model "efficient" by one indicator is the *efficiency misnomer*.
+
+This dashboard profiles models by **every** indicator, each with its unit and its setup (hardware, dtype, batch
+size, sequence length), marks what was measured and what was counted, and shows where the rankings cross.
+"""
+
+
+def _group_key(result: dict[str, Any]) -> tuple:
+    """Results comparable in one chart: same kind, hardware and workload (text and vision apart)."""
+    workload = tuple(sorted((result.get("workload") or {}).items()))
+    return bool(result.get("measured")), hardware_text(result) or "", workload
+
+
+def stored_comparison() -> tuple[list[dict[str, Any]], str] | None:
+    """The largest group of stored results that share a setup (measured preferred), newest result per model."""
+    store = open_store(quiet=True)
+    if store is None:
+        return None
+    groups: dict[tuple, dict[str, dict[str, Any]]] = {}
+    for row in store.list(limit=2000):
+        result = unwrap(row)
+        if not result.get("error"):
+            groups.setdefault(_group_key(result), {}).setdefault(str(result.get("model")), result)
+    usable = [g for g in groups.items() if len(g[1]) >= MIN_MODELS]
+    if not usable:
+        return None
+    (measured, _, _), chosen = max(usable, key=lambda g: (g[0][0], len(g[1])))
+    kind = "measured" if measured else "static"
+    return list(chosen.values())[:MAX_MODELS], f"{min(len(chosen), MAX_MODELS)} {kind} results from the store"
+
+
+def demo_comparison() -> tuple[list[dict[str, Any]], str]:
+    from efficiency.specs import Workload
+
+    results = [static_profile(model, Workload()) for model in DEMO_MODELS]
+    return results, "static counts of three small catalog models, profiled on this machine"
+
+
+def live_chart() -> None:
+    from efficiency import charts
+
+    with st.spinner("Counting three small models (first visit only, a few seconds) …"):
+        found = stored_comparison() or demo_comparison()
+    rows, source = found
+    frame = results_frame(rows)
+    if len(frame) < 2:
+        st.info("Not enough results to compare yet: open Compare and run a few models.")
+        return
+    try:
+        fig = charts.rank_chart(frame, chart_indicators(frame))
+    except ValueError as error:
+        st.error(f"Chart unavailable: {escape_md(one_line(error))}")
+        return
+    st.plotly_chart(fig, theme=None, key="home_ranks", config={"displaylogo": False})
+    st.caption(escape_md(charts.caption(fig)))
+    st.caption(escape_md(f"Source: {source}. {setup_text(frame)}."))
+
+
+def render() -> None:
+    st.title("The efficiency misnomer")
+    text, chart = st.columns([5, 7], gap="large")
+    with text:
+        st.markdown(INTRO)
+        st.subheader("Where to go next")
+        st.page_link("pages/1_Compare.py", label="Compare", icon=":material/compare_arrows:")
+        st.caption("Pick models, hardware and a workload; profile them and see every indicator side by side.")
+        st.page_link("pages/2_Results.py", label="Results", icon=":material/table_view:")
+        st.caption("Browse, export or delete stored profiles, and reopen a past comparison.")
+    with chart:
+        live_chart()
+    warm_engine_in_background()

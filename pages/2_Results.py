@@ -1,0 +1,139 @@
+"""Results: browse the stored profiles, filter them, delete some, export them, open them on Compare."""
+
+import csv
+import io
+import json
+
+import pandas as pd
+import streamlit as st
+
+from efficiency.store import flatten
+from efficiency.ui import common, runs, state
+
+LEADING = ("id", "created_at", "model", "hardware", "metrics", "error")
+
+common.page_header(
+    "Stored results",
+    "Every profile kept in the results store, newest first: static counts and measured runs, failures included. "
+    "Select rows to open them on Compare or to delete them; export what the filters show.",
+)
+store = common.open_store()
+if store is None:
+    st.stop()
+if notice := st.session_state.pop("res_notice", None):
+    st.success(notice, icon=":material/check_circle:")
+stored = store.list()
+st.caption(f"Store: {common.escape_md(store.location)} · {len(stored)} stored results")
+if not stored:
+    st.info("Nothing stored yet: run a comparison on the Compare page.", icon=":material/inbox:")
+    st.page_link("pages/1_Compare.py", label="Go to Compare", icon=":material/compare_arrows:")
+    st.stop()
+
+
+def workload_text(workload: dict) -> str:
+    parts = [f"batch {workload.get('batch_size', '?')}"]
+    if workload.get("seq_len") is not None:
+        parts.append(f"seq {workload['seq_len']}")
+    if workload.get("image_size") is not None:
+        parts.append(f"image {workload['image_size']} px")
+    return " · ".join([*parts, str(workload.get("dtype", "?")), str(workload.get("mode", "?"))])
+
+
+def describe(row: dict) -> dict:
+    result = common.unwrap(row)
+    frame = common.results_frame([result]) if not result.get("error") else None
+    values = frame.iloc[0] if frame is not None and len(frame) else {}
+    kind = "failed" if row["error"] else "measured" if result.get("measured") else "static"
+    return {
+        "id": row["id"],
+        "Stored (UTC)": pd.Timestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M"),
+        "Model": common.display_name(row["model"]),
+        "Kind": kind,
+        "Hardware": common.hardware_text(result) or "static count (none)",
+        "Workload": workload_text(result.get("workload") or {}),
+        "Parameters": values.get("params", float("nan")) / 1e6,
+        "FLOPs": values.get("flops", float("nan")) / 1e9,
+        "Latency": values.get("latency_ms", float("nan")),
+        "Peak memory": values.get("peak_memory_bytes", float("nan")) / 1e6,
+        "Error": row["error"] or "",
+    }
+
+
+table = pd.DataFrame([describe(row) for row in stored])
+by_id = {row["id"]: row for row in stored}
+filter_model, filter_hardware, filter_workload = st.columns(3)
+models = filter_model.multiselect("Model", sorted(table["Model"].unique()), placeholder="all models")
+hardware = filter_hardware.multiselect("Hardware", sorted(table["Hardware"].unique()), placeholder="all hardware")
+workloads = filter_workload.multiselect("Workload", sorted(table["Workload"].unique()), placeholder="all workloads")
+keep = pd.Series(True, index=table.index)
+for column, wanted in (("Model", models), ("Hardware", hardware), ("Workload", workloads)):
+    if wanted:
+        keep &= table[column].isin(wanted)
+shown = table[keep].reset_index(drop=True)
+
+units = {"Parameters": "%.1f M params", "FLOPs": "%.2f GFLOPs", "Latency": "%.2f ms", "Peak memory": "%.1f MB"}
+hidden = ["id"] + ([] if shown["Error"].astype(bool).any() else ["Error"])
+event = st.dataframe(
+    shown.drop(columns=hidden),
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="multi-row",
+    key=f"res_table_{st.session_state.get('res_generation', 0)}",
+    column_config={name: st.column_config.NumberColumn(name, format=fmt) for name, fmt in units.items()},
+    width="stretch",
+    placeholder="n/a",
+)
+selected = [int(shown.loc[i, "id"]) for i in event.selection.rows if i < len(shown)]
+st.caption(f"{len(shown)} shown · {len(selected)} selected · weights random (built from config) in every profile")
+
+actions = st.container(horizontal=True)
+if actions.button("Open on Compare", icon=":material/open_in_new:", disabled=not selected):
+    first = common.unwrap(by_id[selected[0]])
+    kind = "measured" if first.get("measured") else "static"
+    hardware_entry = first.get("hardware") if isinstance(first.get("hardware"), dict) else {}
+    params = state.compare_link_params(
+        list(dict.fromkeys(by_id[i]["model"] for i in selected)),
+        first.get("workload") or {},
+        kind,
+        hardware_entry.get("device") if kind == "measured" else None,
+        hardware_entry.get("threads") if kind == "measured" else None,
+    )
+    st.switch_page("pages/1_Compare.py", query_params=params)
+with actions.popover(f"Delete {len(selected)} selected", icon=":material/delete:", disabled=not selected):
+    st.write(f"Delete {len(selected)} stored results permanently?")
+    if st.button("Delete permanently", type="primary"):
+        deleted = store.delete(selected)
+        st.session_state.pop(runs.RESULTS_KEY, None)  # Compare must not redraw what is gone
+        st.session_state["res_generation"] = st.session_state.get("res_generation", 0) + 1
+        st.session_state["res_notice"] = f"Deleted {deleted} stored results."
+        st.rerun()
+
+rows = [by_id[int(i)] for i in shown["id"]]
+
+
+def as_csv() -> str:
+    flat = [{**{k: row[k] for k in LEADING}, **flatten(row["result"])} for row in rows]
+    columns = list(LEADING) + sorted({name for item in flat for name in item} - set(LEADING))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    return buffer.getvalue()
+
+
+actions.download_button(
+    "Export shown as CSV",
+    as_csv,
+    file_name="results.csv",
+    mime="text/csv",
+    on_click="ignore",
+    icon=":material/download:",
+)
+actions.download_button(
+    "Export shown as JSON",
+    lambda: json.dumps(rows, indent=2, sort_keys=True),
+    file_name="results.json",
+    mime="application/json",
+    on_click="ignore",
+    icon=":material/download:",
+)

@@ -1,0 +1,131 @@
+"""The dashboard in a real browser: `streamlit run app.py` on a free loopback port, driven by Debian's Chromium.
+
+Skipped when /usr/bin/chromium or the playwright package is missing (`.ci/run` installs chromium first).
+A screenshot of the page is saved under artifacts/ (gitignored) whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+STARTUP_TIMEOUT_S = 45
+
+pytestmark = pytest.mark.browser
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {process.returncode} before it was healthy")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit not healthy at {url} after {timeout_s} s")
+
+
+def start_server(data_dir: Path, log_path: Path, script: str = "app.py") -> tuple[subprocess.Popen, str]:
+    """The dashboard as people run it, on loopback, with its own empty results store."""
+    port = free_port()
+    env = {**os.environ, "EFFICIENCY_DATA_DIR": str(data_dir)}
+    env.pop("EFFICIENCY_DB", None)
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port)]
+    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    process, url = start_server(tmp_path / "data", tmp_path / "streamlit.log")
+    try:
+        wait_healthy(url, process, STARTUP_TIMEOUT_S)
+        yield url
+    finally:
+        stop_server(process)
+
+
+def settled(page, timeout_s: float = 60) -> None:
+    """Wait until the script run is over: no element is marked stale any more."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if page.locator('[data-stale="true"]').count() == 0:
+            return
+        time.sleep(0.25)
+    raise TimeoutError("the page still shows stale elements")
+
+
+def test_static_comparison_renders_charts_without_errors(server: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        try:
+            page.goto(f"{server}/Compare?models=electra-small-discriminator&models=gpt2&run=static")
+            page.get_by_role("button", name="Run", exact=True).click(timeout=30_000)
+            page.wait_for_selector("text=counted (static)", state="attached", timeout=45_000)  # the run's table
+            page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+            settled(page)
+            assert page.locator(".js-plotly-plot").count() >= 3
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+            assert "models=gpt2" in page.url, "the view's state is in the URL"
+            title = page.locator(".js-plotly-plot .gtitle").first.text_content()
+            assert title == "Every cost indicator, one axis each"
+            page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "browser_compare_chart.png"))
+            with page.expect_download(timeout=30_000) as download:
+                page.get_by_role("button", name="Export charts as HTML").click()
+            exported = Path(download.value.path()).read_text(encoding="utf-8")
+            assert title in exported and "Rank under each cost indicator" in exported
+            assert "weights random" in exported and "ELECTRA-small discriminator" in exported
+        finally:
+            page.evaluate("() => document.querySelectorAll('*').forEach(e => e.scrollTop = 0)")
+            page.screenshot(path=str(ARTIFACTS / "browser_compare.png"))
+            browser.close()

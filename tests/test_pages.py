@@ -1,0 +1,284 @@
+"""Every page runs under streamlit's AppTest; Compare profiles, draws, survives bad input, and round-trips its URL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from efficiency.counters import static as static_counters
+from efficiency.specs import Workload
+from efficiency.store import ResultStore
+from efficiency.ui import common
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 90
+SMALL = ["electra-small-discriminator", "gpt2"]
+SMALL_NAMES = {"ELECTRA-small discriminator", "GPT-2 (124M)"}
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """Each test gets its own empty results store."""
+    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("EFFICIENCY_DB", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def stored_profiles() -> list[dict]:
+    """Static profiles of three small models, computed once and stored per test where needed."""
+    models = ["electra-small-discriminator", "distilbert-base-uncased", "gpt2"]
+    return [static_counters.profile_static(m, Workload()).to_dict() for m in models]
+
+
+def fill_store(profiles: list[dict]) -> ResultStore:
+    store = ResultStore()
+    for profile in profiles:
+        assert common.save_static(store, profile) is None
+    return store
+
+
+def app(path: str = "pages/1_Compare.py", **params: list[str] | str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+    for name, value in params.items():
+        at.query_params[name] = value
+    return at.run()
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def param(at: AppTest, name: str) -> list[str]:
+    value = at.query_params[name]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def no_problems(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_home_without_stored_results_profiles_three_small_models(data_dir):
+    at = app("app.py")
+    no_problems(at)
+    assert at.title[0].value == "The efficiency misnomer"
+    (fig,) = figures(at)
+    assert fig["layout"]["title"]["text"] and fig["layout"]["xaxis"]["title"]["text"]
+    assert {"ELECTRA-small discriminator", "DistilBERT-base (uncased)", "ALBERT-base v2"} <= {
+        t["name"] for t in fig["data"]
+    }
+    assert any("static counts of three small catalog models" in c.value for c in at.caption)
+
+
+def test_home_prefers_stored_results(data_dir, stored_profiles):
+    fill_store(stored_profiles)
+    at = app("app.py")
+    no_problems(at)
+    assert any("3 static results from the store" in c.value for c in at.caption)
+
+
+def test_compare_static_run_draws_table_and_charts_of_exactly_the_picked_models(data_dir):
+    at = app()
+    no_problems(at)
+    at.multiselect(key="cmp_models").set_value(SMALL)
+    at.radio(key="cmp_run").set_value("static")
+    at.button[0].click().run()
+    no_problems(at)
+    table = at.dataframe[0].value
+    assert set(table["Model"]) == SMALL_NAMES
+    assert set(table["How obtained"]) == {"counted (static)"}
+    figs = figures(at)
+    assert len(figs) == 4  # parallel, ranks, scatter, relative (the heatmap needs 3 models)
+    for fig in figs:
+        assert fig["layout"]["title"]["text"]
+        names = {t.get("name") for t in fig["data"]} - {None}
+        assert names <= SMALL_NAMES | {f"{n} (estimated)" for n in SMALL_NAMES} | {"counted"}
+    assert {t["name"] for t in figs[0]["data"]} == SMALL_NAMES
+    assert at.info, "the 'what disagrees' callouts are shown"
+    assert any("weights random" in c.value for c in at.caption)
+    assert ResultStore().list(), "static profiles are kept in the store"
+
+
+def test_chart_options_do_not_profile_again(data_dir, monkeypatch):
+    calls = []
+    original = static_counters.profile_static
+    monkeypatch.setattr(static_counters, "profile_static", lambda *a, **k: calls.append(a) or original(*a, **k))
+    at = app(models=["electra-small-discriminator", "distilbert-base-uncased", "gpt2"], batch="3")
+    at.button[0].click().run()
+    no_problems(at)
+    assert len(calls) == 3
+    assert len(figures(at)) == 5
+    at.radio(key="cmp_method").set_value("spearman").run()
+    at.selectbox(key="cmp_y").set_value("memory_traffic_bytes").run()
+    at.selectbox(key="cmp_ref").set_value("GPT-2 (124M)").run()
+    no_problems(at)
+    assert len(calls) == 3
+    assert "Spearman" in figures(at)[2]["layout"]["title"]["text"]
+    assert param(at, "method") == ["spearman"] and param(at, "ref") == ["GPT-2 (124M)"]
+
+
+def test_bad_local_folder_shows_an_error_and_the_rest_still_works(data_dir, tmp_path):
+    missing = str(tmp_path / "no-such-model")
+    at = app(models=SMALL)
+    at.text_input(key="cmp_extra").set_value(missing).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "no such folder" in at.error[0].value
+    at.button[0].click().run()
+    assert not at.exception and len(at.error) == 1
+    assert set(at.dataframe[0].value["Model"]) == SMALL_NAMES
+
+
+def test_model_errors_are_named_and_escaped(data_dir, tmp_path):
+    folder = tmp_path / "[bad](javascript:alert(1))"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "not-a-real-architecture"}')
+    at = app(models=["gpt2"])
+    at.text_input(key="cmp_extra").set_value(str(folder)).run()
+    assert not at.exception
+    (error,) = at.error
+    assert r"trust\_remote\_code" in error.value
+    assert "\\[bad\\]\\(javascript" in error.value  # rendered as text, never as a link
+
+
+def test_a_model_that_fails_to_profile_is_reported_beside_it_and_the_others_render(data_dir):
+    at = app(models=["gpt2", "distilbert-base-uncased"], seq="1000")  # DistilBERT allows 512 positions
+    at.button[0].click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "DistilBERT" in at.error[0].value and "512" in at.error[0].value
+    assert set(at.dataframe[0].value["Model"]) == {"GPT-2 (124M)"}
+    at.radio(key="cmp_method").set_value("spearman").run()  # the error stays on screen across reruns
+    assert len(at.error) == 1
+
+
+def test_query_params_round_trip(data_dir):
+    at = app(models=["gpt2", "bert-base"], batch="4", seq="256", dtype="bfloat16", mode="training", run="static")
+    no_problems(at)
+    assert at.multiselect(key="cmp_models").value == ["gpt2", "bert-base-uncased"]  # alias -> catalog id
+    assert at.number_input(key="cmp_batch").value == 4
+    assert at.number_input(key="cmp_seq").value == 256
+    assert at.selectbox(key="cmp_dtype").value == "bfloat16"
+    assert at.radio(key="cmp_mode").value == "training"
+    assert param(at, "models") == ["gpt2", "bert-base-uncased"]
+    at.number_input(key="cmp_batch").set_value(8).run()
+    at.multiselect(key="cmp_models").set_value(["gpt2"]).run()
+    assert param(at, "batch") == ["8"] and param(at, "models") == ["gpt2"]
+    again = app(**{name: param(at, name) for name in at.query_params})
+    assert again.number_input(key="cmp_batch").value == 8 and again.multiselect(key="cmp_models").value == ["gpt2"]
+
+
+def test_bad_query_params_are_dropped_with_a_warning(data_dir):
+    at = app(models=["gpt2", "<b>nope</b>"], batch="-1", dtype="float8", device="tpu:7", threads="999")
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    for name in ("models", "batch", "dtype", "device", "threads"):
+        assert name in warnings
+    assert "<b>" not in warnings
+    assert at.multiselect(key="cmp_models").value == ["gpt2"]
+    assert at.number_input(key="cmp_batch").value == 1
+
+
+def test_measured_run_is_marked_measured(data_dir, monkeypatch, stored_profiles):
+    """The runner is replaced by a fake: this tests the page's wiring, not the measurement (tests/test_runner.py)."""
+    from efficiency import runner
+
+    def fake_run(self, jobs, on_progress=None, fresh=False):
+        out = []
+        for job in jobs:
+            static = next(p for p in stored_profiles if p["model"] == job.model)
+            on_progress(job.model, "inference", 0.5)
+            out.append(
+                {
+                    **static,
+                    "measured": True,
+                    "latency_ms": {"median": 12.5 if job.model == "gpt2" else 4.0},
+                    "throughput_per_s": 80.0,
+                    "peak_memory_bytes": 5e8,
+                    "hardware": {"id": "local-cpu", "device": "cpu", "name": "Test CPU", "threads": job.threads},
+                }
+            )
+        return out
+
+    monkeypatch.setattr(runner.Runner, "run", fake_run)
+    monkeypatch.setattr(runner.LocalExecutor, "warm_up", lambda self: None)
+    at = app(models=["gpt2", "electra-small-discriminator"], run="measured", threads="1")
+    at.button[0].click().run()
+    no_problems(at)
+    table = at.dataframe[0].value
+    assert set(table["How obtained"]) == {"measured on Test CPU (cpu, 1 threads)"}
+    assert "Latency" in table.columns
+    assert any("Test CPU" in c.value for c in at.caption)
+
+
+def test_results_page_lists_filters_and_opens_on_compare(data_dir, stored_profiles):
+    fill_store(stored_profiles)
+    at = app("app.py")
+    at.switch_page("pages/2_Results.py").run()
+    no_problems(at)
+    table = at.dataframe[0].value
+    assert len(table) == 3 and set(table["Kind"]) == {"static"}
+    assert len(at.get("download_button")) == 2  # CSV and JSON of what the filters show
+    at.multiselect[0].set_value(["GPT-2 (124M)"]).run()
+    assert list(at.dataframe[0].value["Model"]) == ["GPT-2 (124M)"]
+    at.multiselect[0].set_value([]).run()
+    at.session_state["res_table_0"] = {"selection": {"rows": [0, 2], "columns": []}}
+    at.run()
+    next(b for b in at.button if b.label == "Open on Compare").click().run()
+    no_problems(at)
+    assert at.title[0].value.startswith("Compare")
+    shown = set(at.dataframe[0].value["Model"])
+    assert len(shown) == 2 and shown <= {"GPT-2 (124M)", "DistilBERT-base (uncased)", "ELECTRA-small discriminator"}
+
+
+def test_results_page_deletes_selected(data_dir, stored_profiles):
+    store = fill_store(stored_profiles)
+    at = app("pages/2_Results.py")
+    no_problems(at)
+    at.session_state["res_table_0"] = {"selection": {"rows": [1], "columns": []}}
+    at.run()
+    next(b for b in at.button if b.label == "Delete permanently").click().run()
+    no_problems(at)
+    assert len(store.list()) == 2
+    assert len(at.dataframe[0].value) == 2
+    assert any("Deleted 1" in s.value for s in at.success)
+
+
+def test_results_page_with_empty_store(data_dir):
+    at = app("app.py")
+    at.switch_page("pages/2_Results.py").run()
+    no_problems(at)
+    assert any("Nothing stored yet" in i.value for i in at.info)
+
+
+def test_results_frame_follows_the_chart_contract():
+    rows = [
+        {"model": "gpt2", "params": 124e6, "flops": 3e10, "workload": {"batch_size": 1, "seq_len": 128}},
+        {
+            "result": {
+                "model": "bert-base-uncased",
+                "params": 1.1e8,
+                "measured": True,
+                "latency_ms": {"median": 9.0},
+                "hardware": {"name": "X", "device": "cpu", "threads": 2},
+                "workload": {"batch_size": 1},
+            },
+            "id": 3,
+        },
+        {"model": "bad", "error": "boom"},
+        {"model": "gpt2", "params": 1.0},
+    ]
+    frame = common.results_frame(rows)
+    assert list(frame["model"]) == ["GPT-2 (124M)", "BERT-base (uncased)"]
+    assert frame.loc[1, "latency_ms"] == 9.0 and bool(frame.loc[1, "measured"])
+    assert frame.loc[1, "hardware"] == "X (cpu, 2 threads)" and pd.isna(frame.loc[0, "hardware"])
+    assert set(common.FRAME_COLUMNS) == set(frame.columns)
+
+
+def test_escape_md_neutralises_markdown():
+    text = common.escape_md("[x](http://e) ![i](u) **b** $x$ :red[r] <b>\n")
+    for raw in ("[x]", "**", "$x$", ":red[", "<b>", "\n"):
+        assert raw not in text
