@@ -1,0 +1,444 @@
+"""Plotly figures of roofline estimates across hardware: estimate rows in, ``go.Figure`` out (no streamlit).
+
+Same conventions as :mod:`efficiency.charts`: a title, the setup as subtitle, axis titles with units, a
+"what to notice" caption computed from the numbers in ``fig.layout.meta["caption"]`` (read it with
+:func:`efficiency.charts.caption`), and a ``presentation`` flag for talks. Every latency here is an
+*estimate* (roofline on datasheet figures) and the figures say so; measured points are drawn apart.
+
+The input table has one row per model x chip, as :func:`estimate_table` builds it from
+:func:`efficiency.roofline.estimate_rows`: ``model`` (display name), ``hardware`` (chip id),
+``estimated_latency_ms``, ``fits``, ``bound``, ``arithmetic_intensity``, ``attainable_flops_per_s`` and
+the setup columns (``dtype``, ``batch_size``, ``seq_len``, ``image_size``).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from efficiency.analysis import format_ms
+from efficiency.charts import BASE_FONT_PX, PRESENTATION_FONT_PX, _colors, _finish, _plotly_safe
+from efficiency.specs import HardwareSpec
+
+ESTIMATED = "estimated"
+MEASURED = "measured"
+LATENCY = "estimated_latency_ms"
+SETUP_FIELDS = ("dtype", "batch_size", "seq_len", "image_size")
+ROOF_POINTS = 60
+
+
+# ---------------------------------------------------------------- table
+
+
+def estimate_table(rows: Iterable[Mapping[str, Any]], names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Estimate rows (``Estimate.to_dict`` or error rows) -> one flat row per model x chip.
+
+    ``model_id`` keeps the id; ``model`` becomes the display name from ``names`` where given. The workload
+    dict is spread into the setup columns; error rows keep their ``error`` and NaN numbers.
+    """
+    records = []
+    for row in rows:
+        record = {k: v for k, v in row.items() if k != "workload"}
+        workload = row.get("workload") or {}
+        for name in SETUP_FIELDS:
+            record.setdefault(name, workload.get(name))
+        record["model_id"] = str(row.get("model"))
+        record["model"] = (names or {}).get(record["model_id"], record["model_id"])
+        record["estimated"] = True
+        records.append(record)
+    frame = pd.DataFrame.from_records(records)
+    for column in (LATENCY, "arithmetic_intensity", "attainable_flops_per_s", "peak_flops_per_s"):
+        if column not in frame.columns:
+            frame[column] = np.nan
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    if "error" not in frame.columns:
+        frame["error"] = None
+    return frame
+
+
+def _valid(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a usable latency (error rows are reported by the page, not drawn)."""
+    data = df[pd.to_numeric(df[LATENCY], errors="coerce") > 0]
+    if "error" in data.columns:
+        data = data[data["error"].isna()]
+    return data
+
+
+def _setup(df: pd.DataFrame) -> pd.DataFrame:
+    """The subtitle source: every chip is on an axis already, so the setup line leaves hardware out."""
+    return df.drop(columns=["hardware"], errors="ignore")
+
+
+def _order(values: Iterable[Any]) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values))
+
+
+def latency_matrix(df: pd.DataFrame) -> pd.DataFrame:
+    """Models (rows, input order) x chips (columns, input order) of estimated latency in ms."""
+    data = _valid(df)
+    matrix = data.pivot_table(index="model", columns="hardware", values=LATENCY, aggfunc="first")
+    return matrix.reindex(index=_order(data["model"]), columns=_order(data["hardware"]))
+
+
+def hardware_ranks(df: pd.DataFrame) -> pd.DataFrame:
+    """Rank of each model (rows) on each chip (columns) by estimated latency; 1 = fastest."""
+    return latency_matrix(df).rank(axis=0, method="min")
+
+
+def latency_flips(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Every (model pair, chip pair) whose order by estimated latency reverses, most striking first.
+
+    Each flip: ``model_a`` faster than ``model_b`` on ``chip_a`` and slower on ``chip_b``, with the four
+    latencies; "striking" = the product of the two speed ratios.
+    """
+    matrix = latency_matrix(df)
+    flips = []
+    for a, b in combinations(matrix.index, 2):
+        for chip_1, chip_2 in combinations(matrix.columns, 2):
+            a1, b1, a2, b2 = (matrix.loc[m, c] for m, c in ((a, chip_1), (b, chip_1), (a, chip_2), (b, chip_2)))
+            if any(pd.isna(v) for v in (a1, b1, a2, b2)) or (a1 - b1) * (a2 - b2) >= 0:
+                continue
+            fast, slow = (a, b) if a1 < b1 else (b, a)
+            lat = {(a, chip_1): a1, (b, chip_1): b1, (a, chip_2): a2, (b, chip_2): b2}
+            flips.append(
+                {
+                    "model_a": fast,
+                    "model_b": slow,
+                    "chip_a": chip_1,
+                    "chip_b": chip_2,
+                    "a_on_chip_a_ms": lat[(fast, chip_1)],
+                    "b_on_chip_a_ms": lat[(slow, chip_1)],
+                    "a_on_chip_b_ms": lat[(fast, chip_2)],
+                    "b_on_chip_b_ms": lat[(slow, chip_2)],
+                    "strength": (lat[(slow, chip_1)] / lat[(fast, chip_1)])
+                    * (lat[(fast, chip_2)] / lat[(slow, chip_2)]),
+                }
+            )
+    return sorted(flips, key=lambda flip: -flip["strength"])
+
+
+def describe_latency_flip(flip: Mapping[str, Any]) -> str:
+    """ "On h100-sxm A is faster than B (0.56 ms vs 1.53 ms); on raspberry-pi-5 B is faster (18.5 ms vs 76.2 ms)." """
+    return (
+        f"On {flip['chip_a']} {flip['model_a']} is faster than {flip['model_b']} "
+        f"({format_ms(flip['a_on_chip_a_ms'])} vs {format_ms(flip['b_on_chip_a_ms'])}); "
+        f"on {flip['chip_b']} {flip['model_b']} is faster "
+        f"({format_ms(flip['b_on_chip_b_ms'])} vs {format_ms(flip['a_on_chip_b_ms'])}), estimated."
+    )
+
+
+def _font(presentation: bool) -> int:
+    return PRESENTATION_FONT_PX if presentation else BASE_FONT_PX
+
+
+# ---------------------------------------------------------------- heatmap
+
+
+def _fits_lookup(df: pd.DataFrame) -> dict[tuple[str, str], bool]:
+    if "fits" not in df.columns:
+        return {}
+    return {(str(r.model), str(r.hardware)): bool(r.fits) for r in df.itertuples() if pd.notna(r.fits)}
+
+
+@_plotly_safe
+def latency_heatmap(df: pd.DataFrame, presentation: bool = False) -> go.Figure:
+    """Models x chips, estimated latency in ms on a log colour scale, each cell annotated with its value;
+    a cell whose model does not fit in the chip's memory says "does not fit"."""
+    matrix = latency_matrix(df)
+    if matrix.empty:
+        raise ValueError("latency_heatmap: no estimated latencies to draw")
+    fits = _fits_lookup(df)
+    z = matrix.to_numpy(dtype=float)
+    logs = np.where(z > 0, np.log10(np.where(z > 0, z, 1.0)), np.nan)
+    text = []
+    for model in matrix.index:
+        line = []
+        for chip in matrix.columns:
+            value = matrix.loc[model, chip]
+            label = "n/a" if pd.isna(value) else format_ms(value)
+            if not fits.get((model, chip), True):
+                label += "<br>does not fit"
+            line.append(label)
+        text.append(line)
+    finite = logs[np.isfinite(logs)]
+    low, high = float(np.floor(finite.min())), float(np.ceil(finite.max()))
+    high = high if high > low else low + 1
+    ticks = [e for e in np.arange(low, high + 1)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.where(np.isnan(logs), None, logs).tolist(),
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            zmin=low,
+            zmax=high,
+            colorscale="Viridis",
+            reversescale=True,
+            text=text,
+            texttemplate="%{text}",
+            textfont={"size": _font(presentation)},
+            colorbar={
+                "title": {"text": "Estimated latency (ms), log scale", "side": "right"},
+                "tickvals": ticks,
+                "ticktext": [format_ms(10.0**e) for e in ticks],
+            },
+            hovertemplate="%{y} on %{x}: %{text} (estimated)<extra></extra>",
+            xgap=2,
+            ygap=2,
+        )
+    )
+    fig.update_xaxes(title_text="Hardware (chip id)", side="bottom")
+    fig.update_yaxes(title_text="Model", autorange="reversed")
+    fastest_chip = matrix.min(axis=0).idxmin()
+    slowest_chip = matrix.max(axis=0).idxmax()
+    spread = matrix.max().max() / matrix.min().min()
+    unfit = sum(1 for ok in fits.values() if not ok)
+    caption = (
+        f"Estimated latencies span {spread:.0f}x, from {format_ms(matrix.min().min())} ({fastest_chip}) "
+        f"to {format_ms(matrix.max().max())} ({slowest_chip})."
+    )
+    if unfit:
+        caption += f" {unfit} model x chip pair{'s' if unfit > 1 else ''} do not fit in memory."
+    fig.update_layout(height=max(360, 140 + 48 * len(matrix)))
+    return _finish(
+        fig, _setup(df), "Estimated latency per model and chip (roofline)", caption, presentation, kind="hw_heatmap"
+    )
+
+
+# ---------------------------------------------------------------- ranks across chips
+
+
+@_plotly_safe
+def hardware_rank_chart(df: pd.DataFrame, presentation: bool = False) -> go.Figure:
+    """Bump chart: x = chip, y = each model's rank by estimated latency on it (1 at top); crossing lines are
+    rankings that flip from one chip to another."""
+    ranked = hardware_ranks(df)
+    if ranked.empty:
+        raise ValueError("hardware_rank_chart: no estimated latencies to rank")
+    matrix = latency_matrix(df)
+    chips = list(ranked.columns)
+    fig = go.Figure()
+    for model, color in _colors(list(ranked.index)).items():
+        row = ranked.loc[model]
+        ys = [None if pd.isna(row[c]) else float(row[c]) for c in chips]
+        last = max((i for i, c in enumerate(chips) if pd.notna(row[c])), default=0)
+        hover = [
+            f"{model}<br>{c}: rank {row[c]:g}, {format_ms(matrix.loc[model, c])} (estimated)"
+            if pd.notna(row[c])
+            else f"{model}<br>{c}: n/a"
+            for c in chips
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=chips,
+                y=ys,
+                name=f"{model} ({ESTIMATED})",
+                mode="lines+markers+text",
+                line={"color": color, "width": 4, "dash": "dash"},
+                marker={"size": 13, "symbol": "circle-open", "line": {"width": 3, "color": color}},
+                text=[model if i == last else "" for i in range(len(chips))],
+                textposition="middle right",
+                textfont={"color": color},
+                cliponaxis=False,
+                hovertext=hover,
+                hoverinfo="text",
+            )
+        )
+    fig.update_xaxes(title_text="Hardware (chip id)", type="category", range=[-0.3, len(chips) - 0.7], showgrid=False)
+    fig.update_yaxes(autorange="reversed", dtick=1, title_text=f"Rank (1 = fastest of {len(ranked)})")
+    flips = latency_flips(df)
+    if flips:
+        caption = describe_latency_flip(flips[0]) + " Crossing lines are rankings that flip between chips."
+    elif len(chips) < 2:
+        caption = "One chip: pick another to see whether the ranking holds across hardware."
+    else:
+        caption = f"No lines cross: every chip orders these {len(ranked)} models the same way (estimated)."
+    longest = max(len(str(m)) for m in ranked.index)
+    fig.update_layout(showlegend=False, margin_r=30 + 0.6 * longest * _font(presentation))
+    fig.update_layout(height=max(380, 160 + 50 * len(ranked)))
+    return _finish(
+        fig,
+        _setup(df),
+        "Rank by estimated latency on each chip",
+        caption,
+        presentation,
+        kind="hw_rank",
+        flips=len(flips),
+    )
+
+
+# ---------------------------------------------------------------- roofline
+
+
+def roof(intensity: Sequence[float] | np.ndarray, peak: float, bandwidth: float) -> np.ndarray:
+    """Attainable FLOP/s at each arithmetic intensity: ``min(peak, AI x bandwidth)``."""
+    return np.minimum(peak, np.asarray(intensity, dtype=float) * bandwidth)
+
+
+def _roof_range(points: Iterable[float], hardware_list: Sequence[HardwareSpec], dtype: str) -> tuple[float, float]:
+    """From below the smallest point/ridge to above the largest, in whole decades."""
+    values = [v for v in points if v and v > 0 and math.isfinite(v)]
+    values += [hw.peak_for(dtype) / hw.memory_bandwidth_bytes_per_s for hw in hardware_list]
+    low = 10.0 ** math.floor(math.log10(min(values) / 2))
+    high = 10.0 ** math.ceil(math.log10(max(values) * 2))
+    return low, high
+
+
+def measured_points(rows: Iterable[Mapping[str, Any]], profiles: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Measured latencies -> roofline points: achieved FLOP/s = forward FLOPs / measured latency.
+
+    ``rows``: dicts with ``model`` (id), ``latency_ms`` (a number or ``{"median": ...}``); ``profiles``: per
+    model id, ``flops`` (forward FLOPs), ``arithmetic_intensity`` and ``name``. Rows without both are skipped.
+    """
+    records = []
+    for row in rows:
+        model = str(row.get("model"))
+        latency = row.get("latency_ms")
+        latency = latency.get("median") if isinstance(latency, dict) else latency
+        facts = profiles.get(model)
+        if facts is None or not isinstance(latency, (int, float)) or isinstance(latency, bool) or latency <= 0:
+            continue
+        flops, intensity = facts.get("flops"), facts.get("arithmetic_intensity")
+        if not flops or not intensity:
+            continue
+        records.append(
+            {
+                "model": facts.get("name") or model,
+                "model_id": model,
+                "arithmetic_intensity": float(intensity),
+                "achieved_flops_per_s": float(flops) / (float(latency) / 1e3),
+                "latency_ms": float(latency),
+                "hardware": row.get("hardware", "local-cpu"),
+            }
+        )
+    return pd.DataFrame.from_records(
+        records,
+        columns=["model", "model_id", "arithmetic_intensity", "achieved_flops_per_s", "latency_ms", "hardware"],
+    )
+
+
+@_plotly_safe
+def roofline_plot(
+    df: pd.DataFrame,
+    hardware_list: Sequence[HardwareSpec],
+    measured: pd.DataFrame | None = None,
+    chip: str | None = None,
+    presentation: bool = False,
+) -> go.Figure:
+    """Log-log roofline: each chip's roof ``min(peak, AI x bandwidth)``; each model a point at its arithmetic
+    intensity and the attainable FLOP/s on ``chip`` (default: the first chip); measured points (achieved
+    FLOP/s = forward FLOPs / measured latency) drawn as filled diamonds labelled "measured"."""
+    if not hardware_list:
+        raise ValueError("roofline_plot: no hardware to draw roofs for")
+    chips = {hw.id: hw for hw in hardware_list}
+    chip = chip if chip in chips else hardware_list[0].id
+    dtypes = [d for d in df.get("dtype", pd.Series(dtype=object)).dropna().unique()]
+    dtype = str(dtypes[0]) if dtypes else "float32"
+    data = _valid(df)
+    points = data[data["hardware"] == chip].drop_duplicates("model").sort_values("arithmetic_intensity")
+    if measured is not None and len(measured):
+        measured = measured.assign(model=measured["model"].astype(str).map(html.escape))
+    intensities = list(data["arithmetic_intensity"]) + (
+        list(measured["arithmetic_intensity"]) if measured is not None else []
+    )
+    low, high = _roof_range(intensities, hardware_list, dtype)
+    fig = go.Figure()
+    roof_colors = ("#555555", "#9A8C98", "#7FA7C9", "#C9A27F", "#8FBF9F", "#B39DDB", "#BDBDBD")
+    chip_colors = {
+        hw.id: roof_colors[i % len(roof_colors)] for i, hw in enumerate(h for h in hardware_list if h.id != chip)
+    }
+    chip_colors[chip] = "#000000"
+    for hw in hardware_list:
+        peak, bandwidth = hw.peak_for(dtype), hw.memory_bandwidth_bytes_per_s
+        ridge = peak / bandwidth
+        xs = np.unique(np.concatenate([np.geomspace(low, high, ROOF_POINTS), [ridge] if low < ridge < high else []]))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=roof(xs, peak, bandwidth),
+                mode="lines",
+                name=f"{hw.id} roof",
+                line={
+                    "color": chip_colors[hw.id],
+                    "width": 4 if hw.id == chip else 2,
+                    "dash": "solid" if hw.id == chip else "dot",
+                },
+                opacity=1.0 if hw.id == chip else 0.55,
+                hovertemplate=f"{html.escape(hw.id)}: %{{y:.3s}}FLOP/s at %{{x:.3g}} FLOPs/byte<extra></extra>",
+            )
+        )
+    model_colors = _colors(_order(df["model"]))
+    if len(points):
+        fig.add_trace(
+            go.Scatter(
+                x=points["arithmetic_intensity"],
+                y=points["attainable_flops_per_s"],
+                mode="markers+text",
+                name=f"{ESTIMATED} on {chip}",
+                text=points["model"],
+                textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(points))],
+                marker={
+                    "size": 16,
+                    "symbol": "circle-open",
+                    "line": {"width": 3},
+                    "color": [model_colors.get(m, "#000") for m in points["model"]],
+                },
+                hovertemplate="%{text}: %{x:.3g} FLOPs/byte, %{y:.3s}FLOP/s attainable (estimated)<extra></extra>",
+            )
+        )
+    if measured is not None and len(measured):
+        fig.add_trace(
+            go.Scatter(
+                x=measured["arithmetic_intensity"],
+                y=measured["achieved_flops_per_s"],
+                mode="markers+text",
+                name=f"{MEASURED} ({', '.join(_order(measured['hardware']))})",
+                text=measured["model"],
+                textposition="middle left",
+                marker={
+                    "size": 15,
+                    "symbol": "diamond",
+                    "color": [model_colors.get(m, "#000") for m in measured["model"]],
+                    "line": {"width": 1, "color": "#000"},
+                },
+                hovertemplate="%{text}: %{x:.3g} FLOPs/byte, %{y:.3s}FLOP/s achieved (measured)<extra></extra>",
+            )
+        )
+    fig.update_xaxes(
+        type="log", range=[math.log10(low), math.log10(high)], title_text="Arithmetic intensity (FLOPs/byte), log scale"
+    )
+    fig.update_yaxes(type="log", exponentformat="SI", title_text="Attainable FLOP/s (FLOP/s), log scale")
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0}, height=620)
+    hw = chips[chip]
+    ridge = hw.peak_for(dtype) / hw.memory_bandwidth_bytes_per_s
+    if len(points):
+        below = int((points["arithmetic_intensity"] < ridge).sum())
+        caption = (
+            f"On {chip} (ridge at {ridge:.3g} FLOPs/byte, {dtype}) {below} of {len(points)} models sit left of the "
+            f"ridge: memory-bound, so FLOPs do not predict their speed there."
+        )
+    else:
+        caption = f"No model has an estimate on {chip}; the roofs show each chip's peak and bandwidth at {dtype}."
+    if measured is not None and len(measured):
+        share = []
+        for row in measured.itertuples():
+            match = points[points["model"] == row.model]
+            if len(match):
+                share.append(row.achieved_flops_per_s / float(match["attainable_flops_per_s"].iloc[0]))
+        if share:
+            caption += f" Measured points reach {np.median(share):.0%} of the estimated attainable FLOP/s (median)."
+    return _finish(
+        fig,
+        _setup(df),
+        f"Roofline: models on {chip}, every chip's roof",
+        caption,
+        presentation,
+        kind="hw_roofline",
+        chip=chip,
+    )

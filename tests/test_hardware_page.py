@@ -1,0 +1,29 @@
+"""The Hardware page runs under AppTest with its defaults, draws its three charts and shows a ranking flip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_hardware_page_defaults_draw_charts_and_a_flip(tmp_path, monkeypatch):
+    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("EFFICIENCY_DB", raising=False)
+    at = AppTest.from_file(str(ROOT / "pages/5_Hardware.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.multiselect("hw_models").value) == 4
+    assert at.multiselect("hw_chips").value == ["h100-sxm", "rtx-4090", "raspberry-pi-5"]  # no calibration here
+    charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert len(charts) == 3
+    assert all(fig["layout"]["title"]["text"] for fig in charts)
+    captions = [c.value for c in at.caption]
+    flip = next(text for text in captions if text.startswith("On h100"))
+    assert "is faster than" in flip and "on raspberry" in flip
+    assert any("Estimated (roofline on datasheet figures)" in info.value for info in at.info)
+    (table, *_) = at.dataframe
+    assert table.value["estimated"].all() and len(table.value) == 12
