@@ -76,6 +76,31 @@ def bert_like(spec: ModelSpec, w: Workload, c: dict) -> AnalyticCount:
     return _finish(parts, w, formula, per_sequence={"pooler"}, shared={"relative_position"})
 
 
+def mobilebert(spec: ModelSpec, w: Workload, c: dict) -> AnalyticCount:
+    """MobileBERT: a wide residual (d) around a narrow body (b): per layer, bottlenecks d -> b in (two when
+    keys and queries share one), attention in b (values read from d unless bottlenecked), F stacked
+    b -> f -> b FFNs, and a b -> d bottleneck out."""
+    s = w.seq_len
+    d, b, f = c["hidden_size"], c["true_hidden_size"], c["intermediate_size"]
+    layers, ffns = c["num_hidden_layers"], c["num_feedforward_networks"]
+    inner = c["intra_bottleneck_size"]
+    emb = c["embedding_size"] * (3 if c.get("trigram_input", True) else 1)
+    shared = c.get("key_query_shared_bottleneck", True)
+    value_width = inner if c.get("use_bottleneck_attention", False) else d
+    per_layer = {
+        "bottlenecks": s * d * inner * (2 if shared else 1) + s * b * d,
+        "attention_projections": s * b * b * 3 + s * value_width * b,
+        "attention_scores": 2 * s * s * b,
+        "mlp": ffns * 2 * s * b * f,
+    }
+    parts: dict[str, int] = {"embedding_projection": s * emb * d}
+    _add(parts, per_layer, layers)
+    if c.get("classifier_activation", False):
+        parts["pooler"] = d * d
+    formula = "MobileBERT: L x (S d b_in (1 or 2) + S b d + 3 S b^2 + S d_v b + 2 S^2 b + F 2 S b f) + S 3e d"
+    return _finish(parts, w, formula, per_sequence={"pooler"})
+
+
 def decoder(spec: ModelSpec, w: Workload, c: dict) -> AnalyticCount:
     s = w.seq_len
     t = spec.model_type
@@ -207,6 +232,7 @@ FORMULAS = {
     **dict.fromkeys(("t5", "bart", "switch_transformers"), seq2seq),
     **dict.fromkeys(("vit", "deit"), vit),
     "swin": swin,
+    "mobilebert": mobilebert,
 }
 
 
