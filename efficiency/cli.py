@@ -94,8 +94,9 @@ def _extensions() -> list[Callable]:
     """Command groups that live in their own modules (each ``register(sub)`` returns its commands)."""
     from efficiency.cli_cluster import register as cluster
     from efficiency.cli_hardware import register as hardware
+    from efficiency.cli_teaching import register as teaching
 
-    return [hardware, cluster]
+    return [hardware, teaching, cluster]
 
 
 def _catalog_rows() -> list[dict[str, Any]]:

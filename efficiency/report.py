@@ -1,0 +1,250 @@
+"""Report card: every cost indicator with its unit, its source and the setup, as Markdown or LaTeX.
+
+The paper asks publications to report all cost indicators, each with the hardware, dtype, batch size and
+sequence length it was taken under, and to say what was measured and what was estimated. This module
+turns profile rows (``StaticProfile.to_dict()``, optionally with measured keys from the runner, or with
+``estimated_latency_ms`` from a roofline estimate) into such a table. Numbers are formatted only here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from efficiency.analysis import format_bytes, format_count, format_flops, format_ms
+
+MISSING = "—"
+COUNTED = "counted"
+MEASURED = "measured"
+ESTIMATED = "estimated"
+SOURCE_NOTES = {
+    COUNTED: "counted from the model's computation (no hardware involved; exact for the stated input)",
+    MEASURED: "measured on the hardware stated in the setup (median over timed repeats, p10-p90 in brackets)",
+    ESTIMATED: "estimated with a roofline model of the named chip (not measured)",
+}
+LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "–": "--",
+    "—": "---",
+    "µ": r"\textmu{}",
+    "×": r"\texttimes{}",
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    source: str | None  # None: no value
+
+
+def _number(row: dict[str, Any], key: str) -> float | None:
+    value = row.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _spread(row: dict[str, Any], key: str) -> tuple[float | None, float | None, float | None]:
+    """(median, p10, p90) of a timing stored either as the runner's dict or as flat ``*_ms`` columns."""
+    value = row.get(key)
+    if isinstance(value, dict):
+        return value.get("median"), value.get("p10"), value.get("p90")
+    stem = key.removesuffix("_ms")
+    return _number(row, key), _number(row, f"{stem}_p10_ms"), _number(row, f"{stem}_p90_ms")
+
+
+def _timing(key: str) -> Callable[[dict[str, Any]], Cell]:
+    def cell(row: dict[str, Any]) -> Cell:
+        median, p10, p90 = _spread(row, key)
+        if median is not None:
+            spread = f" [{format_ms(p10)}–{format_ms(p90)}]" if p10 is not None and p90 is not None else ""
+            return Cell(format_ms(median) + spread, MEASURED)
+        estimated = _number(row, f"estimated_{key}")
+        if key == "latency_ms" and estimated is not None:
+            chip = row.get("estimate_hardware") or row.get("hardware_estimated") or "a catalog chip"
+            return Cell(f"{format_ms(estimated)} on {chip}", ESTIMATED)
+        return Cell(MISSING, None)
+
+    return cell
+
+
+def _value(key: str, formatter: Callable[[float], str], source: str) -> Callable[[dict[str, Any]], Cell]:
+    def cell(row: dict[str, Any]) -> Cell:
+        value = _number(row, key)
+        if value is None:
+            return Cell(MISSING, None)
+        return Cell(formatter(value), source)
+
+    return cell
+
+
+def _intensity(row: dict[str, Any]) -> Cell:
+    value = _number(row, "arithmetic_intensity_flops_per_byte")
+    return Cell(MISSING, None) if value is None else Cell(f"{value:.3g}", COUNTED)
+
+
+def _input(row: dict[str, Any]) -> Cell:
+    workload = row.get("workload") or {}
+    batch = workload.get("batch_size", row.get("batch_size"))
+    seq, image = workload.get("seq_len", row.get("seq_len")), workload.get("image_size", row.get("image_size"))
+    shape = f"{seq:g} tokens" if _is_number(seq) else f"{image:g}×{image:g} px" if _is_number(image) else "?"
+    return Cell(f"batch {batch} × {shape}", "setup")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# (label, unit, cell builder, measurable): the indicators the paper asks for, in reading order
+INDICATOR_ROWS: list[tuple[str, str, Callable[[dict[str, Any]], Cell], bool]] = [
+    ("Input", "items × size", _input, False),
+    ("Parameters", "params", _value("params", lambda v: format_count(v, "params"), COUNTED), False),
+    (
+        "Active parameters (per token)",
+        "params",
+        _value("params_active", lambda v: format_count(v, "params"), COUNTED),
+        False,
+    ),
+    ("FLOPs (forward, 1 MAC = 2 FLOPs)", "FLOPs", _value("flops", format_flops, COUNTED), False),
+    ("MACs (forward)", "MACs", _value("macs", lambda v: format_count(v, "MACs"), COUNTED), False),
+    ("Training FLOPs (forward + backward)", "FLOPs", _value("training_flops", format_flops, COUNTED), False),
+    ("Memory traffic (forward, eager)", "bytes", _value("memory_traffic_bytes", format_bytes, COUNTED), False),
+    ("Arithmetic intensity", "FLOPs/byte", _intensity, False),
+    ("Latency, median [p10–p90]", "ms", _timing("latency_ms"), True),
+    ("Throughput", "items/s", _value("throughput_per_s", lambda v: format_count(v, "items/s"), MEASURED), True),
+    ("Peak memory (inference)", "bytes", _value("peak_memory_bytes", format_bytes, MEASURED), True),
+    ("Training step, median [p10–p90]", "ms", _timing("training_step_ms"), True),
+    ("Peak memory (training step)", "bytes", _value("peak_memory_training_bytes", format_bytes, MEASURED), True),
+]
+
+
+def make_setup(rows: Sequence[dict[str, Any]], threads: int | None = None) -> dict[str, Any]:
+    """The setup block of a report: this machine and its software, taken now, plus what the rows say."""
+    from efficiency.hardware.detect import environment_fingerprint, package_version
+
+    env = environment_fingerprint(threads)
+    measured = [r for r in rows if r.get("measured")]
+    hardware = measured[0].get("hardware") if measured else None
+    name = hardware.get("name") if isinstance(hardware, dict) else hardware
+    used = (hardware.get("threads") if isinstance(hardware, dict) else None) or env["threads"]
+    return {
+        "hardware": f"{name or env['cpu_model']}, {used} thread{'s' if used != 1 else ''}"
+        if measured
+        else "none (static counts)",
+        "device": (hardware or {}).get("device", "cpu") if isinstance(hardware, dict) else "cpu",
+        "software": {
+            "torch": env["torch"],
+            "transformers": env["transformers"],
+            "python": env["python"],
+            "efficiency-dashboard": package_version("efficiency-dashboard") or "0.1.0 (source tree)",
+        },
+        "os": env["os"],
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+    }
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, body rows (label, unit, source, one cell per model) and notes (errors, per-cell sources)."""
+    header = ["Indicator", "Unit", "Source", *[str(r.get("model", "?")) for r in rows]]
+    body, notes = [], []
+    for label, unit, build, measurable in INDICATOR_ROWS:
+        cells = [Cell("failed", None) if r.get("error") else build(r) for r in rows]
+        sources = sorted({c.source for c in cells if c.source})
+        if not sources:  # kept, so the reader sees what this report does not hold
+            body.append([label, unit, "not measured" if measurable else "not available", *[c.text for c in cells]])
+            continue
+        if len(sources) == 1:
+            source, texts = sources[0], [c.text for c in cells]
+        else:  # mixed: say it in each cell
+            source = "per cell"
+            texts = [f"{c.text} ({c.source})" if c.source else c.text for c in cells]
+        body.append([label, unit, source, *texts])
+    for r in rows:
+        if r.get("error"):
+            notes.append(f"{r.get('model')}: failed: {r['error']}")
+    return header, body, notes
+
+
+def _setup_lines(
+    rows: Sequence[dict[str, Any]], setup: dict[str, Any], body: Sequence[Sequence[str]]
+) -> list[tuple[str, str]]:
+    dtypes = sorted({str((r.get("workload") or {}).get("dtype") or r.get("dtype") or "float32") for r in rows})
+    software = ", ".join(f"{k} {v}" for k, v in (setup.get("software") or {}).items() if v)
+    lines = [
+        ("Hardware (measured numbers)", str(setup.get("hardware", "not stated"))),
+        ("Device", str(setup.get("device", "cpu"))),
+        ("dtype", ", ".join(dtypes)),
+        ("Batch size and input", "per model, in the Input row"),
+        ("Software", software or "not stated"),
+        ("Operating system", str(setup.get("os", "not stated"))),
+        ("Weights", "random (built from each model's published config; cost does not depend on weight values)"),
+        ("Counting", "1 multiply-add = 2 FLOPs; memory traffic = bytes every op reads and writes (eager, unfused)"),
+        ("Date", str(setup.get("date", ""))),
+    ]
+    used = {cell for row in body for cell in row[2:]}
+    used_sources = [k for k in SOURCE_NOTES if k in used or any(f"({k})" in cell for cell in used)]
+    return lines + [(f"Source: {k}", v) for k, v in SOURCE_NOTES.items() if k in used_sources]
+
+
+def to_markdown(rows: Sequence[dict[str, Any]], setup: dict[str, Any]) -> str:
+    """A GitHub-flavoured Markdown report card: the indicator table, then the setup as a list."""
+    header, body, notes = _table(rows)
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    out = [line(header), "| " + " | ".join(["---"] * 3 + ["---:"] * len(rows)) + " |"]
+    out += [line(r) for r in body]
+    out += ["", "**Setup**", ""]
+    out += [f"- {k}: {v}" for k, v in _setup_lines(rows, setup, body)]
+    out += [f"- Note: {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters (and a few non-ASCII signs) so any text compiles in a tabular."""
+    return "".join(LATEX_SPECIALS.get(ch, ch) for ch in text)
+
+
+def to_latex(rows: Sequence[dict[str, Any]], setup: dict[str, Any]) -> str:
+    """A LaTeX ``table`` with two plain ``tabular``s (indicators, setup); ruled with \\hline, no packages."""
+    header, body, notes = _table(rows)
+    spec = "lll" + "r" * len(rows)
+
+    def line(cells: Sequence[str]) -> str:
+        return " & ".join(latex_escape(c) for c in cells) + r" \\"
+
+    out = [
+        "% Report card by efficiency-dashboard: plain tabular with \\hline rules; needs no LaTeX package.",
+        r"\begin{table}[ht]",
+        r"\centering",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\hline",
+        line(header),
+        r"\hline",
+        *[line(r) for r in body],
+        r"\hline",
+        r"\end{tabular}",
+        r"\par\medskip",
+        r"\begin{tabular}{lp{0.62\linewidth}}",
+        r"\hline",
+        *[line([k, v]) for k, v in _setup_lines(rows, setup, body)],
+        *[line(["Note", n]) for n in notes],
+        r"\hline",
+        r"\end{tabular}",
+        r"\caption{" + latex_escape(f"Cost indicators of {len(rows)} models, with units, sources and setup.") + "}",
+        r"\end{table}",
+    ]
+    return "\n".join(out) + "\n"
