@@ -37,10 +37,14 @@ def main() -> None:
         wall, peak, row = one_run()
         walls.append(wall)
         peaks.append(peak)
-        print(f"run {run}: {wall:.2f} s wall, peak RSS {peak / 1e9:.2f} GB, params {row['params']:,}, "
-              f"FLOPs {row['flops']:.4g} (counters {row['flops_by_counter']})")
-    print(f"median wall {statistics.median(walls):.2f} s (goal < 10 s); max peak RSS {max(peaks) / 1e9:.2f} GB "
-          f"(goal < 1.5 GB); load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(
+            f"run {run}: {wall:.2f} s wall, peak RSS {peak / 1e9:.2f} GB, params {row['params']:,}, "
+            f"FLOPs {row['flops']:.4g} (counters {row['flops_by_counter']})"
+        )
+    print(
+        f"median wall {statistics.median(walls):.2f} s (goal < 10 s); max peak RSS {max(peaks) / 1e9:.2f} GB "
+        f"(goal < 1.5 GB); load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":
