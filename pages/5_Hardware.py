@@ -251,3 +251,47 @@ with st.expander("Where each chip's figures come from"):
             "Memory (GiB)": st.column_config.NumberColumn(format="%.3g"),
         },
     )
+
+with st.expander("Add your own chip (saved to your user hardware file)"):
+    st.caption(
+        "Dense datasheet figures only (not 'with sparsity'). The chip then appears in the hardware list above, "
+        "marked with the source you give. Catalog ids and ids starting with 'local-' are reserved."
+    )
+    with st.form("add_chip", clear_on_submit=False):
+        left, right = st.columns(2)
+        chip_id = left.text_input("Id (lowercase, e.g. my-gpu)", max_chars=64)
+        chip_name = right.text_input("Name", max_chars=120)
+        chip_kind = left.selectbox("Kind", ["gpu", "tpu", "cpu", "soc", "edge"])
+        chip_source = right.text_input("Source (datasheet URL)", max_chars=500)
+        fp32_tflops = left.number_input("FP32 peak (TFLOP/s)", min_value=0.001, max_value=100_000.0, value=10.0)
+        bf16_tflops = right.number_input("BF16/FP16 peak (TFLOP/s)", min_value=0.001, max_value=100_000.0, value=100.0)
+        bandwidth_gbs = left.number_input("Memory bandwidth (GB/s)", min_value=0.1, max_value=100_000.0, value=500.0)
+        memory_gib = right.number_input("Memory (GiB)", min_value=0.1, max_value=100_000.0, value=16.0)
+        submitted = st.form_submit_button("Add chip")
+    if submitted:
+        from efficiency.hardware import add_user_hardware
+        from efficiency.specs import HardwareSpec
+
+        try:
+            if not chip_id.strip() or not chip_source.strip():
+                raise ValueError("id and source are required: every chip must say where its figures come from")
+            add_user_hardware(
+                HardwareSpec(
+                    id=chip_id.strip().lower(),
+                    name=chip_name.strip() or chip_id.strip(),
+                    kind=chip_kind,
+                    peak_flops={
+                        "float32": fp32_tflops * 1e12,
+                        "bfloat16": bf16_tflops * 1e12,
+                        "float16": bf16_tflops * 1e12,
+                    },
+                    memory_bandwidth_bytes_per_s=bandwidth_gbs * 1e9,
+                    memory_bytes=memory_gib * 2**30,
+                    source=chip_source.strip(),
+                    source_note="added by a user in the dashboard",
+                )
+            )
+        except (ValueError, TypeError) as problem:
+            st.error(f"Chip not added: {common.escape_md(common.one_line(problem))}")
+        else:
+            st.success(f"Added {common.escape_md(chip_id.strip().lower())}; pick it in the hardware list above.")

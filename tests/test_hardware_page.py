@@ -27,3 +27,20 @@ def test_hardware_page_defaults_draw_charts_and_a_flip(tmp_path, monkeypatch):
     assert any("Estimated (roofline on datasheet figures)" in info.value for info in at.info)
     (table, *_) = at.dataframe
     assert table.value["estimated"].all() and len(table.value) == 12
+
+
+def test_a_user_chip_added_with_the_form_is_saved_and_listed(tmp_path, monkeypatch):
+    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("EFFICIENCY_DB", raising=False)
+    at = AppTest.from_file(str(ROOT / "pages/5_Hardware.py"), default_timeout=60).run()
+    inputs = {t.label: t for t in at.text_input}
+    inputs["Source (datasheet URL)"].input("https://example.org/my-npu.pdf")
+    inputs["Id (lowercase, e.g. my-gpu)"].input("h100-sxm")  # a catalog id: refused
+    next(b for b in at.button if b.label == "Add chip").click().run()
+    assert any("belongs to the catalog" in e.value for e in at.error)
+    {t.label: t for t in at.text_input}["Id (lowercase, e.g. my-gpu)"].input("mynpu")
+    next(b for b in at.button if b.label == "Add chip").click().run()
+    assert not at.exception and any("Added mynpu" in s.value for s in at.success), [e.value for e in at.error]
+    saved = json.loads((tmp_path / "hardware.json").read_text())
+    assert "mynpu" in json.dumps(saved)
+    assert "mynpu" in at.run().multiselect("hw_chips").options  # listed from the next run on
