@@ -24,6 +24,8 @@ import json
 import math
 import os
 import re
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -176,7 +178,17 @@ def _create_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        # Switching a new file to WAL can answer "locked" at once, without the busy handler, while another
+        # process opens the same new file: retry within the busy timeout instead of failing the open.
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+        while True:
+            try:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         cursor.close()
 
     @event.listens_for(engine, "begin")
