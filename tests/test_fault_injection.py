@@ -38,13 +38,6 @@ def kills_itself(job: dict[str, Any], progress) -> dict[str, Any]:
     return {"model": job["model"]}
 
 
-@pytest.fixture(scope="module")
-def executor() -> LocalExecutor:
-    executor = LocalExecutor()
-    executor.warm_up()
-    return executor
-
-
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "results.db"

@@ -19,13 +19,6 @@ from efficiency.store import ResultStore
 T = "fault_targets:"  # tests/ is on sys.path under pytest, and the forkserver inherits sys.path
 
 
-@pytest.fixture(scope="module")
-def executor() -> LocalExecutor:
-    executor = LocalExecutor()
-    executor.warm_up()
-    return executor
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> ResultStore:
     return ResultStore(str(tmp_path / "results.db"))
