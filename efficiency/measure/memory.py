@@ -210,6 +210,15 @@ def _remainder(peak: int, known: int, what: str) -> tuple[int, str]:
     return 0, f"derived: peak below {what} (memory reused from before the baseline); shown as 0"
 
 
+def _measured_sources(peak: PeakMemory) -> dict[str, str]:
+    """Where the parts every breakdown shares come from: all read from the tensors or the allocator."""
+    return {
+        "peak_bytes": f"measured ({peak.kind})",
+        "weights_bytes": "measured (parameter tensors)",
+        "buffers_bytes": "measured (buffer tensors)",
+    }
+
+
 def inference_breakdown(model: torch.nn.Module, peak: PeakMemory, baseline: int) -> MemoryBreakdown:
     """Weights measured from the parameters; activations = peak above baseline - weights - buffers."""
     above = max(0, peak.peak_bytes - baseline)
@@ -222,12 +231,7 @@ def inference_breakdown(model: torch.nn.Module, peak: PeakMemory, baseline: int)
         weights_bytes=weights,
         buffers_bytes=buffers,
         activations_bytes=activations,
-        sources={
-            "peak_bytes": f"measured ({peak.kind})",
-            "weights_bytes": "measured (parameter tensors)",
-            "buffers_bytes": "measured (buffer tensors)",
-            "activations_bytes": how,
-        },
+        sources={**_measured_sources(peak), "activations_bytes": how},
     )
 
 
@@ -261,9 +265,7 @@ def training_breakdown(
         gradients_bytes=grads,
         optimizer_state_bytes=states,
         sources={
-            "peak_bytes": f"measured ({peak.kind})",
-            "weights_bytes": "measured (parameter tensors)",
-            "buffers_bytes": "measured (buffer tensors)",
+            **_measured_sources(peak),
             "gradients_bytes": grads_source,
             "optimizer_state_bytes": states_source,
             "activations_bytes": how,
