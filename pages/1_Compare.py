@@ -124,9 +124,9 @@ if workload is not None and picked:
         views.render_findings(frame, indicators)
         heading, export = st.columns([4, 1], vertical_alignment="bottom")
         heading.subheader("Charts")
-        figures = views.render_charts(frame, indicators)
+        every_figure = views.render_charts(frame, indicators)
         with export:
-            views.export_button("Cost indicator comparison", common.setup_text(frame), figures, "comparison.html")
+            views.export_button("Cost indicator comparison", common.setup_text(frame), every_figure, "comparison.html")
         st.subheader("Results table")
         views.render_table(frame, indicators)
 elif not picked:

@@ -112,10 +112,14 @@ def test_static_comparison_renders_charts_without_errors(server: str) -> None:
             page.wait_for_selector("text=counted (static)", state="attached", timeout=45_000)  # the run's table
             page.wait_for_selector(".js-plotly-plot", timeout=30_000)
             settled(page)
-            assert page.locator(".js-plotly-plot").count() >= 3
+            assert page.locator(".js-plotly-plot").count() == 1, "one chart tab open, one chart drawn"
+            assert page.locator(".js-plotly-plot .gtitle").first.text_content() == "Rank under each cost indicator"
+            page.get_by_role("tab", name="All indicators").click()
+            page.wait_for_selector("text=Every cost indicator, one axis each", timeout=30_000)
+            settled(page)
             assert page.locator('[data-testid="stException"]').count() == 0
             assert page.locator('[data-testid="stAlertContentError"]').count() == 0
-            assert "models=gpt2" in page.url, "the view's state is in the URL"
+            assert "models=gpt2" in page.url and "chart=All" in page.url, "the view's state is in the URL"
             title = page.locator(".js-plotly-plot .gtitle").first.text_content()
             assert title == "Every cost indicator, one axis each"
             page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from efficiency.counters import static as static_counters
 from efficiency.specs import Workload
 from efficiency.store import ResultStore
-from efficiency.ui import common
+from efficiency.ui import common, views
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 90
@@ -51,6 +51,17 @@ def app(path: str = "pages/1_Compare.py", **params: list[str] | str) -> AppTest:
 
 def figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def every_tab(at: AppTest) -> list[dict]:
+    """The figure of each chart tab, opened one after the other (only the open tab's chart is sent)."""
+    figs = []
+    for label in views.CHART_TABS:
+        at.session_state[views.CHART_TAB_KEY] = label
+        at.run()
+        no_problems(at)
+        figs += figures(at)
+    return figs
 
 
 def param(at: AppTest, name: str) -> list[str]:
@@ -92,13 +103,18 @@ def test_compare_static_run_draws_table_and_charts_of_exactly_the_picked_models(
     table = at.dataframe[0].value
     assert set(table["Model"]) == SMALL_NAMES
     assert set(table["How obtained"]) == {"counted (static)"}
-    figs = figures(at)
-    assert len(figs) == 4  # parallel, ranks, scatter, relative (the heatmap needs 3 models)
+    (first,) = figures(at)  # one tab open: one figure sent
+    assert "rank" in first["layout"]["title"]["text"].lower()
+    figs = every_tab(at)
+    assert len(figs) == 4  # ranks, parallel, scatter, relative (the heatmap needs 3 models)
+    at.session_state[views.CHART_TAB_KEY] = "Rank correlation"
+    at.run()
+    assert not figures(at) and any("needs at least 3 models" in c.value for c in at.caption)
     for fig in figs:
         assert fig["layout"]["title"]["text"]
         names = {t.get("name") for t in fig["data"]} - {None}
         assert names <= SMALL_NAMES | {f"{n} (estimated)" for n in SMALL_NAMES} | {"counted"}
-    assert {t["name"] for t in figs[0]["data"]} == SMALL_NAMES
+    assert {t["name"] for t in figs[1]["data"]} == SMALL_NAMES  # parallel coordinates: one line per model
     assert at.info, "the 'what disagrees' callouts are shown"
     assert any("weights random" in c.value for c in at.caption)
     assert ResultStore().list(), "static profiles are kept in the store"
@@ -112,14 +128,27 @@ def test_chart_options_do_not_profile_again(data_dir, monkeypatch):
     at.button[0].click().run()
     no_problems(at)
     assert len(calls) == 3
-    assert len(figures(at)) == 5
+    assert len(every_tab(at)) == 5
+    at.session_state[views.CHART_TAB_KEY] = "Rank correlation"
+    at.run()
     at.radio(key="cmp_method").set_value("spearman").run()
+    (heatmap,) = figures(at)
+    assert "Spearman" in heatmap["layout"]["title"]["text"]
+    at.session_state[views.CHART_TAB_KEY] = "Scatter"
+    at.run()
     at.selectbox(key="cmp_y").set_value("memory_traffic_bytes").run()
+    at.session_state[views.CHART_TAB_KEY] = "Relative to a model"
+    at.run()
     at.selectbox(key="cmp_ref").set_value("GPT-2 (124M)").run()
     no_problems(at)
     assert len(calls) == 3
-    assert "Spearman" in figures(at)[2]["layout"]["title"]["text"]
     assert param(at, "method") == ["spearman"] and param(at, "ref") == ["GPT-2 (124M)"]
+    assert param(at, "y") == ["memory_traffic_bytes"], "options of charts in closed tabs are kept"
+    assert param(at, "chart") == ["Relative to a model"]
+    again = app(**{name: param(at, name) for name in at.query_params})  # the link opens the same tab
+    no_problems(again)
+    (bars,) = figures(again)
+    assert "GPT-2" in bars["layout"]["title"]["text"] or "GPT-2" in json.dumps(bars["layout"])
 
 
 def test_bad_local_folder_shows_an_error_and_the_rest_still_works(data_dir, tmp_path):
@@ -151,7 +180,8 @@ def test_a_model_that_fails_to_profile_is_reported_beside_it_and_the_others_rend
     assert not at.exception
     assert len(at.error) == 1 and "DistilBERT" in at.error[0].value and "512" in at.error[0].value
     assert set(at.dataframe[0].value["Model"]) == {"GPT-2 (124M)"}
-    at.radio(key="cmp_method").set_value("spearman").run()  # the error stays on screen across reruns
+    at.session_state[views.CHART_TAB_KEY] = "Scatter"  # the error stays on screen across reruns
+    at.run()
     assert len(at.error) == 1
 
 

@@ -36,6 +36,7 @@ PICKERS = {
     "threads": "cmp_threads",
 }
 CHART_OPTIONS = {
+    "chart": "cmp_chart",
     "method": "cmp_method",
     "x": "cmp_x",
     "y": "cmp_y",

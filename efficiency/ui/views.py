@@ -86,71 +86,144 @@ def render_table(df: pd.DataFrame, indicators: Sequence[str]) -> None:
     st.dataframe(shown, hide_index=True, column_config=config, width="stretch", placeholder="n/a")
 
 
-def _chart(title: str, build: Callable[[], go.Figure], key: str, figures: list[tuple[go.Figure, str]]) -> None:
-    """Draw one figure with its caption below; a failing builder is reported for this chart only."""
+# tab label -> figure name (file name of the PNG and of the figure in the HTML export). One tab is drawn at a
+# time: the page sends one figure, so the first chart shows sooner, and a talk shows one big chart at a time.
+CHART_TABS = {
+    "Ranks": "ranks",
+    "All indicators": "parallel",
+    "Rank correlation": "correlation",
+    "Scatter": "scatter",
+    "Relative to a model": "relative",
+}
+CHART_TAB_KEY = "cmp_chart"
+_OPTION_KEYS = ("cmp_method", "cmp_x", "cmp_y", "cmp_size", "cmp_color", "cmp_ref")
+
+
+def _draw(fig: go.Figure, name: str) -> None:
+    config = {**PLOTLY_CONFIG, "toImageButtonOptions": {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": name}}
+    st.plotly_chart(fig, theme=None, key=f"chart_{name}", config=config)
+    st.caption(escape_md(charts.caption(fig)))
+
+
+def _built(title: str, build: Callable[[], go.Figure]) -> go.Figure | None:
+    """The figure, or None with the error shown for this chart only (one failing must not take the page down)."""
     try:
-        fig = build()
-    except Exception as error:  # noqa: BLE001 - one chart failing must not take the others down
+        return build()
+    except Exception as error:  # noqa: BLE001 - shown on the page, named by chart
         st.error(f"{escape_md(title)}: {escape_md(one_line(error))}")
-        return
-    config = {**PLOTLY_CONFIG, "toImageButtonOptions": {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": key}}
-    st.plotly_chart(fig, theme=None, key=f"chart_{key}", config=config)
-    text = charts.caption(fig)
-    st.caption(escape_md(text))
-    figures.append((fig, text))
+        return None
 
 
-def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> list[tuple[go.Figure, str]]:
-    """The five comparison charts, each followed by its caption; returns (figure, caption) for the export."""
-    figures: list[tuple[go.Figure, str]] = []
-    columns = list(indicators)
-    _chart("Parallel coordinates", lambda: charts.parallel_coordinates(df, columns), "parallel", figures)
-    _chart("Rank chart", lambda: charts.rank_chart(df, columns), "ranks", figures)
-
-    chart_choice("cmp_method", METHODS, "kendall")
-    st.radio(
-        "Rank correlation",
-        METHODS,
-        key="cmp_method",
-        horizontal=True,
-        format_func=lambda m: "Kendall τ" if m == "kendall" else "Spearman ρ",
-    )
-    if len(df) >= 3:
-        method = st.session_state["cmp_method"]
-        _chart("Correlation heatmap", lambda: charts.correlation_heatmap(df, method, columns), "correlation", figures)
-    else:
-        st.caption("The rank-correlation heatmap needs at least 3 models with results.")
-
+def chart_options(df: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
+    """Every chart option in effect (session state checked against the data in view, else its default)."""
+    models = list(df["model"])
     x_default = "params" if "params" in columns else columns[0]
     y_default = next((c for c in ("latency_ms", "flops") if c in columns and c != x_default), columns[-1])
-    pick_x, pick_y, pick_size, pick_color = st.columns(4)
-    chart_choice("cmp_x", columns, x_default)
-    chart_choice("cmp_y", columns, y_default)
-    chart_choice("cmp_size", ["none", *columns], "none")
-    chart_choice("cmp_color", ["none", *columns], "none")
-    x = pick_x.selectbox("Scatter: x axis", columns, key="cmp_x", format_func=_pretty)
-    y = pick_y.selectbox("Scatter: y axis", columns, key="cmp_y", format_func=_pretty)
-    size = pick_size.selectbox("Marker size", ["none", *columns], key="cmp_size", format_func=_pretty)
-    color = pick_color.selectbox("Marker colour", ["none", *columns], key="cmp_color", format_func=_pretty)
-    if x == y:
-        st.caption("Pick two different indicators for the scatter.")
-    else:
-        size_col, color_col = (None if size == "none" else size), (None if color == "none" else color)
-        _chart("Scatter", lambda: charts.scatter(df, x, y, size=size_col, color=color_col), "scatter", figures)
+    wanted = {
+        "cmp_method": (METHODS, "kendall"),
+        "cmp_x": (columns, x_default),
+        "cmp_y": (columns, y_default),
+        "cmp_size": (["none", *columns], "none"),
+        "cmp_color": (["none", *columns], "none"),
+        "cmp_ref": (models, models[0] if models else None),
+    }
+    for key, (options, default) in wanted.items():
+        chart_choice(key, options, default)
+    return {key: st.session_state[key] for key in wanted}
 
-    models = list(df["model"])
-    if len(models) >= 2:
-        chart_choice("cmp_ref", models, models[0])
-        reference = st.columns(4)[0].selectbox("Reference model (1x)", models, key="cmp_ref")
-        _chart("Relative bars", lambda: charts.relative_bars(df, reference, columns), "relative", figures)
-    return figures
+
+def figure_builders(df: pd.DataFrame, columns: Sequence[str], options: dict[str, Any]) -> dict[str, Callable | str]:
+    """Figure name -> a builder, or the sentence that says why that chart cannot be drawn for this data."""
+    x, y = options["cmp_x"], options["cmp_y"]
+    size = None if options["cmp_size"] == "none" else options["cmp_size"]
+    color = None if options["cmp_color"] == "none" else options["cmp_color"]
+    return {
+        "ranks": lambda: charts.rank_chart(df, columns),
+        "parallel": lambda: charts.parallel_coordinates(df, columns),
+        "correlation": (
+            (lambda: charts.correlation_heatmap(df, options["cmp_method"], columns))
+            if len(df) >= 3
+            else "The rank-correlation heatmap needs at least 3 models with results."
+        ),
+        "scatter": (
+            (lambda: charts.scatter(df, x, y, size=size, color=color))
+            if x != y
+            else "Pick two different indicators for the scatter."
+        ),
+        "relative": (
+            (lambda: charts.relative_bars(df, options["cmp_ref"], columns))
+            if len(df) >= 2
+            else "Bars relative to a reference model need at least 2 models with results."
+        ),
+    }
+
+
+def _chart_controls(name: str, df: pd.DataFrame, columns: Sequence[str]) -> None:
+    """The options of the chart in the open tab (their values were checked by ``chart_options``)."""
+    if name == "correlation" and len(df) >= 3:
+        st.radio(
+            "Rank correlation",
+            METHODS,
+            key="cmp_method",
+            horizontal=True,
+            format_func=lambda m: "Kendall τ" if m == "kendall" else "Spearman ρ",
+        )
+    elif name == "scatter":
+        pick_x, pick_y, pick_size, pick_color = st.columns(4)
+        pick_x.selectbox("x axis", columns, key="cmp_x", format_func=_pretty)
+        pick_y.selectbox("y axis", columns, key="cmp_y", format_func=_pretty)
+        pick_size.selectbox("Marker size", ["none", *columns], key="cmp_size", format_func=_pretty)
+        pick_color.selectbox("Marker colour", ["none", *columns], key="cmp_color", format_func=_pretty)
+    elif name == "relative" and len(df) >= 2:
+        st.columns(4)[0].selectbox("Reference model (1x)", list(df["model"]), key="cmp_ref")
+
+
+def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> Callable[[], list[tuple[go.Figure, str]]]:
+    """The comparison charts as tabs; only the open tab's figure is built and sent.
+
+    Returns a function that builds every chart with the options in effect (for the HTML export, which runs
+    only when its button is pressed)."""
+    columns = list(indicators)
+    for key in (CHART_TAB_KEY, *_OPTION_KEYS):  # keep options of charts in closed tabs (Streamlit drops the
+        if key in st.session_state:  # state of widgets not drawn in a run unless the script set it)
+            st.session_state[key] = st.session_state[key]
+    options = chart_options(df, columns)
+    chart_choice(CHART_TAB_KEY, list(CHART_TABS), next(iter(CHART_TABS)))
+    tabs = st.tabs(list(CHART_TABS), key=CHART_TAB_KEY, on_change="rerun")
+    builders = figure_builders(df, columns, options)
+    for (label, name), tab in zip(CHART_TABS.items(), tabs):
+        if not tab.open:
+            continue
+        with tab:
+            _chart_controls(name, df, columns)
+            build = builders[name]
+            if isinstance(build, str):
+                st.caption(build)
+            elif (fig := _built(label, build)) is not None:
+                _draw(fig, name)
+
+    def every_figure() -> list[tuple[go.Figure | None, str]]:
+        figures: list[tuple[go.Figure | None, str]] = []
+        for label, name in CHART_TABS.items():
+            build = builders[name]
+            if isinstance(build, str):
+                continue
+            try:
+                fig = build()
+            except Exception as error:  # noqa: BLE001 - the export says which chart failed and why
+                figures.append((None, f"{label}: not drawn ({one_line(error)})"))
+                continue
+            figures.append((fig, charts.caption(fig)))
+        return figures
+
+    return every_figure
 
 
 def _pretty(option: str) -> str:
     return "none" if option == "none" else INDICATORS[option].axis_title
 
 
-def charts_html(title: str, setup: str, figures: Sequence[tuple[go.Figure, str]]) -> str:
+def charts_html(title: str, setup: str, figures: Sequence[tuple[go.Figure | None, str]]) -> str:
     """Every chart of the page in one self-contained HTML file (plotly.js embedded: opens offline)."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -158,22 +231,25 @@ def charts_html(title: str, setup: str, figures: Sequence[tuple[go.Figure, str]]
         "<body style='font-family:sans-serif;max-width:1200px;margin:2em auto'>",
         f"<h1>{html.escape(title)}</h1><p>{html.escape(setup)}</p>",
     ]
-    for index, (fig, text) in enumerate(figures):
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=index == 0, config=PLOTLY_CONFIG))
+    plotly_js_included = False
+    for fig, text in figures:
+        if fig is not None:
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=not plotly_js_included, config=PLOTLY_CONFIG))
+            plotly_js_included = True
         parts.append(f"<p><em>{html.escape(text)}</em></p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def export_button(title: str, setup: str, figures: Sequence[tuple[go.Figure, str]], file_name: str) -> None:
-    """Built only when clicked (the file embeds plotly.js, ~4 MB)."""
-    frozen = list(figures)
+def export_button(
+    title: str, setup: str, figures: Callable[[], Sequence[tuple[go.Figure | None, str]]], file_name: str
+) -> None:
+    """Every chart, built only when clicked (the file embeds plotly.js, ~4 MB)."""
     st.download_button(
         "Export charts as HTML",
-        data=lambda: charts_html(title, setup, frozen),
+        data=lambda: charts_html(title, setup, figures()),
         file_name=file_name,
         mime="text/html",
         on_click="ignore",
         icon=":material/download:",
-        disabled=not frozen,
     )
