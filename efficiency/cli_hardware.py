@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -44,10 +45,27 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     est.add_argument(
         "--hardware", type=_hardware_ids, required=True, metavar="ID[,ID...]", help="hardware ids, or 'all'"
     )
-    est.add_argument("--overhead-us", type=float, default=None, help="per-op overhead (default: per chip kind)")
+    est.add_argument(
+        "--overhead-us",
+        type=_overhead_us,
+        default=None,
+        metavar="US",
+        help="per-op overhead in microseconds, 0..1e6 (default: per chip kind)",
+    )
     _add_workload_args(est)
     _add_output_args(est)
     return {"hardware": cmd_hardware, "estimate": cmd_estimate}
+
+
+def _overhead_us(text: str) -> float:
+    """A per-op overhead in microseconds: finite, 0 to 1 s (a bad value is a usage error: exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of microseconds") from None
+    if not math.isfinite(value) or not 0 <= value <= 1e6:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a per-op overhead from 0 to 1000000 microseconds")
+    return value
 
 
 def select_hardware(ids: list[str]) -> list[HardwareSpec]:

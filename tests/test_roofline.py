@@ -8,7 +8,7 @@ import math
 import pytest
 
 from efficiency import cli_hardware, roofline
-from efficiency.cli import _Parser
+from efficiency.cli import UsageError, _Parser
 from efficiency.counters.params import ParamCounts
 from efficiency.counters.trace import OpRecord
 from efficiency.hardware import UnknownHardwareError, load_hardware
@@ -227,3 +227,17 @@ def test_cli_hardware_calibrate_passes_options(cli, capsys, monkeypatch):
     assert cli("hardware", "calibrate", "--threads", "2", "--fresh", "--json") == 0
     assert seen == {"device": "cpu", "threads": 2, "recalibrate": True}
     assert json.loads(capsys.readouterr().out)["id"] == "local-cpu"
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan", "inf", "1e7", "abc"])
+def test_cli_estimate_rejects_impossible_overheads(cli, bad):
+    with pytest.raises(UsageError, match="overhead"):  # main() prints its one line and exits with 2
+        cli("estimate", "toy", "--hardware", "t4", f"--overhead-us={bad}")
+
+
+def test_cli_estimate_overhead_changes_the_estimate(cli, capsys):
+    assert cli("estimate", "toy", "--hardware", "t4", "--overhead-us=0", "--json") == 0
+    none = json.loads(capsys.readouterr().out)[0]["estimated_latency_ms"]
+    assert cli("estimate", "toy", "--hardware", "t4", "--overhead-us=1000", "--json") == 0
+    slow = json.loads(capsys.readouterr().out)[0]["estimated_latency_ms"]
+    assert slow > none
