@@ -325,7 +325,7 @@ def test_a_dtype_the_device_cannot_run(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("device", "expected"), [("tpu", "'tpu' is not a device name (Expected one of cpu, cuda,"), ("cuda:7", "cuda")]
+    ("device", "expected"), [("tpu", "'tpu' is not a device name; use cpu, cuda[:N] or mps"), ("cuda:7", "cuda")]
 )
 def test_devices_that_do_not_exist_here(device, expected):
     from efficiency.measure import check_device

@@ -69,8 +69,8 @@ def check_device(device: str | torch.device) -> str:
     """The canonical device string, or a ValueError saying why it cannot be used here."""
     try:
         parsed = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device: {str(device)!r} is not a device name ({exc})") from exc
+    except RuntimeError as exc:  # torch's own message lists all ~20 of its backend names
+        raise ValueError(f"device: {str(device)!r} is not a device name; use cpu, cuda[:N] or mps") from exc
     kind = device_kind(parsed)
     if kind == "cuda":
         if not torch.cuda.is_available():
