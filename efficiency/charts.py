@@ -95,6 +95,29 @@ def _value_axis(fig: go.Figure, axis: str, column: str, data: pd.Series, thresho
     return log
 
 
+def _label_positions(xs: pd.Series, ys: pd.Series, log_x: bool, log_y: bool, near: float = 0.08) -> dict:
+    """A text position per point, so labels stay inside the plot and off each other.
+
+    On axes scaled to 0..1 (log10 where the axis is log): a point near the top edge is labelled below, near
+    the right edge to the left; a point close to one already placed takes the next free side."""
+
+    def unit(values: pd.Series, log: bool) -> pd.Series:
+        values = np.log10(values.astype(float)) if log else values.astype(float)
+        span = values.max() - values.min()
+        return (values - values.min()) / span if span > 0 else values * 0 + 0.5
+
+    ux, uy = unit(xs, log_x), unit(ys, log_y)
+    placed: dict = {}
+    for name in sorted(xs.index, key=lambda m: (-uy[m], ux[m])):  # top to bottom
+        vertical = "bottom" if uy[name] > 0.85 else "top"
+        horizontal = "left" if ux[name] > 0.85 else ("right" if ux[name] < 0.15 else "center")
+        choices = [f"{vertical} {horizontal}", "bottom right" if vertical == "top" else "top right", "middle left"]
+        crowd = [m for m in placed if abs(ux[m] - ux[name]) < near and abs(uy[m] - uy[name]) < near]
+        taken = {placed[m] for m in crowd}
+        placed[name] = next((c for c in choices if c not in taken), choices[len(crowd) % len(choices)])
+    return placed
+
+
 def _estimated(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     """Per model: True when a shown measurable indicator (latency, ...) was estimated, not measured."""
     return ~measured_mask(df) & any(INDICATORS[c].measurable for c in columns if c in INDICATORS)
@@ -320,6 +343,9 @@ def scatter(
     if size:
         root = np.sqrt(raw[size])
         bubble = (14 + 30 * (root - root.min()) / (root.max() - root.min() or 1)).fillna(12)
+    threshold = LOG_RATIO if log is None else (0 if log else float("inf"))
+    both = raw[[x, y]].dropna()
+    positions = _label_positions(both[x], both[y], needs_log(raw[x], threshold), needs_log(raw[y], threshold))
     fig = go.Figure()
     for key in pd.unique(keys):
         models = [m for m in raw.index if keys[m] == key and raw.loc[m, [x, y]].notna().all()]
@@ -347,13 +373,12 @@ def scatter(
                 mode="markers+text",
                 name=key,
                 text=models,
-                textposition="top center",
+                textposition=[positions[m] for m in models],
                 marker=marker,
                 hovertext=hover,
                 hoverinfo="text",
             )
         )
-    threshold = LOG_RATIO if log is None else (0 if log else float("inf"))
     log_x = _value_axis(fig, "x", x, raw[x], threshold)
     log_y = _value_axis(fig, "y", y, raw[y], threshold)
     tau = rank_correlations(df, "kendall", [x, y]).loc[x, y]
@@ -396,14 +421,11 @@ def relative_bars(
             )
         )
     fig.add_hline(y=1, line={"color": "#333", "width": 2})
-    # annotations on a log axis take log10 coordinates: y=0 is the 1x line
-    fig.add_annotation(
-        x=1, xref="paper", y=0, text=f"1x = {reference}", showarrow=False, xanchor="right", yanchor="bottom"
-    )
-    ticks = _log_ticks(pd.concat([relative.stack(), pd.Series([1.0])]))
+    ticks = sorted({*_log_ticks(pd.concat([relative.stack(), pd.Series([1.0])])), 1.0})
     fig.update_layout(barmode="group")
-    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[format_ratio(t) for t in ticks])
-    fig.update_yaxes(title_text=f"Cost relative to {reference} (x, log scale; > 1 = costlier)")
+    ticktext = ["<b>1x = ref.</b>" if t == 1 else format_ratio(t) for t in ticks]
+    fig.update_yaxes(type="log", tickvals=ticks, ticktext=ticktext)
+    fig.update_yaxes(title_text="× the reference's cost (log scale)")
     fig.update_xaxes(title_text="Cost indicator (unit)")
     others = relative.drop(index=reference)
     spread = (np.log(others.max(axis=1)) - np.log(others.min(axis=1))).dropna()

@@ -210,7 +210,19 @@ def test_relative_bars_reference_line_log_axis_and_values() -> None:
     heights = np.array(large.y, dtype=float) + large.base
     assert heights == pytest.approx(relative.loc["bert-large"].to_numpy())
     assert "inverted" in " ".join(fig.data[0].x)
-    assert "bert-base" in fig.layout.yaxis.title.text
+    assert "bert-base" in fig.layout.title.text and "reference" in fig.layout.yaxis.title.text
+    assert 1.0 in fig.layout.yaxis.tickvals, "the reference's 1x is labelled on the axis"
+
+
+def test_scatter_labels_stay_inside_and_apart() -> None:
+    df = pd.DataFrame(
+        {"model": ["a", "b", "c", "top"], "params": [10e6, 10.5e6, 60e6, 90e6], "flops": [1e9, 1.05e9, 5e9, 9e9]}
+    )
+    fig = charts.scatter(df, "params", "flops")
+    (trace,) = fig.data
+    where = dict(zip(trace.text, trace.textposition))
+    assert where["a"] != where["b"], "two points close together get labels on different sides"
+    assert where["top"].startswith("bottom") and where["top"].endswith("left"), "top-right point: label inside"
 
 
 def test_line_sweep_panels_log_axes_and_growth_caption() -> None:
