@@ -74,23 +74,48 @@ def no_problems(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-def test_home_without_stored_results_profiles_three_small_models(data_dir):
+def test_home_without_stored_results_shows_the_bundled_measured_run(data_dir):
     at = app("app.py")
     no_problems(at)
     assert at.title[0].value == "The efficiency misnomer"
     (fig,) = figures(at)
     assert fig["layout"]["title"]["text"] and fig["layout"]["xaxis"]["title"]["text"]
+    names = {t["name"] for t in fig["data"]}
+    assert {"ALBERT-base v2", "BERT-base (uncased)"} <= names
+    assert "Latency" in " ".join(fig["layout"]["xaxis"]["ticktext"]), "measured latency is one of the axes"
+    assert any("bundled results measured on" in c.value for c in at.caption)
+
+
+def test_home_prefers_stored_results_that_disagree(data_dir, stored_profiles):
+    albert = static_counters.profile_static("albert-base-v2", Workload()).to_dict()  # fewest params, not FLOPs
+    fill_store([*stored_profiles, albert])
+    at = app("app.py")
+    no_problems(at)
+    assert any("4 static results from the store" in c.value for c in at.caption)
+
+
+def test_home_shows_the_bundle_over_stored_results_that_all_agree(data_dir, stored_profiles):
+    fill_store(stored_profiles)  # ELECTRA-small < DistilBERT < GPT-2 by every static count
+    at = app("app.py")
+    no_problems(at)
+    assert any("bundled results measured on" in c.value for c in at.caption)
+
+
+def test_home_counts_three_small_models_when_nothing_else_is_there(data_dir, monkeypatch):
+    from efficiency import bundled
+
+    def unreadable(name, path=None):
+        raise bundled.BundleError("bundle unreadable in this test")
+
+    monkeypatch.setattr(bundled, "load_bundled", unreadable)
+    at = app("app.py")
+    assert not at.exception
+    (fig,) = figures(at)
     assert {"ELECTRA-small discriminator", "DistilBERT-base (uncased)", "ALBERT-base v2"} <= {
         t["name"] for t in fig["data"]
     }
     assert any("static counts of three small catalog models" in c.value for c in at.caption)
-
-
-def test_home_prefers_stored_results(data_dir, stored_profiles):
-    fill_store(stored_profiles)
-    at = app("app.py")
-    no_problems(at)
-    assert any("3 static results from the store" in c.value for c in at.caption)
+    assert any("bundle unreadable in this test" in c.value for c in at.caption), "the reason is shown, not swallowed"
 
 
 def test_compare_static_run_draws_table_and_charts_of_exactly_the_picked_models(data_dir):

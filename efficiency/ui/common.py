@@ -370,7 +370,7 @@ def chart_indicators(df: pd.DataFrame) -> list[str]:
     columns = available_indicators(df)
     if "params_active" in columns and (df["params_active"].fillna(df["params"]) == df["params"]).all():
         columns.remove("params_active")
-    if not (df.get("mode") == "training").any():
+    if not (df.get("mode", pd.Series(dtype=str)) == "training").any():
         columns = [c for c in columns if c not in ("training_flops", "training_step_ms")]
     return columns
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from efficiency.ui.common import (
@@ -21,6 +22,8 @@ from efficiency.ui.common import (
 
 # Small, quick, and they disagree: ALBERT has the fewest parameters but the most FLOPs of the three.
 DEMO_MODELS = ("electra-small-discriminator", "distilbert-base-uncased", "albert-base-v2")
+# Measured on the bundle's machine, shipped with the code: the paper's headline case (ALBERT vs BERT).
+BUNDLED_DEMO = "parameter-sharing"
 MIN_MODELS = 3
 MAX_MODELS = 8
 INTRO = """
@@ -42,8 +45,16 @@ def _group_key(result: dict[str, Any]) -> tuple:
     return bool(result.get("measured")), hardware_text(result) or "", workload
 
 
-def stored_comparison() -> tuple[list[dict[str, Any]], str] | None:
-    """The largest group of stored results that share a setup (measured preferred), newest result per model."""
+def disagrees(frame: pd.DataFrame) -> bool:
+    """Some pair of models swaps order between two of the charted indicators."""
+    from efficiency.analysis import rank_flips
+
+    return len(frame) >= 2 and bool(rank_flips(frame, chart_indicators(frame)))
+
+
+def stored_comparison() -> tuple[pd.DataFrame, str, bool] | None:
+    """The stored results to chart: a group sharing one setup, newest result per model, preferring a group
+    whose indicators disagree, then measured results, then the largest; with whether it disagrees."""
     store = open_store(quiet=True)
     if store is None:
         return None
@@ -52,28 +63,53 @@ def stored_comparison() -> tuple[list[dict[str, Any]], str] | None:
         result = unwrap(row)
         if not result.get("error"):
             groups.setdefault(_group_key(result), {}).setdefault(str(result.get("model")), result)
-    usable = [g for g in groups.items() if len(g[1]) >= MIN_MODELS]
+    usable = []
+    for key, by_model in groups.items():
+        if len(by_model) >= MIN_MODELS:
+            frame = results_frame(list(by_model.values())[:MAX_MODELS])
+            usable.append((disagrees(frame), key[0], len(frame), frame))
     if not usable:
         return None
-    (measured, _, _), chosen = max(usable, key=lambda g: (g[0][0], len(g[1])))
-    kind = "measured" if measured else "static"
-    return list(chosen.values())[:MAX_MODELS], f"{min(len(chosen), MAX_MODELS)} {kind} results from the store"
+    disagreeing, measured, count, frame = max(usable, key=lambda group: group[:3])
+    return frame, f"{count} {'measured' if measured else 'static'} results from the store", disagreeing
 
 
-def demo_comparison() -> tuple[list[dict[str, Any]], str]:
+def bundled_comparison() -> tuple[pd.DataFrame, str] | None:
+    """The bundled measured run that shows the misnomer (offline, instant), or None if the bundle is unreadable."""
+    from efficiency.bundled import BundleError, load_bundled
+
+    try:
+        result = load_bundled(BUNDLED_DEMO)
+    except BundleError as error:
+        st.caption(f"Bundled results unavailable: {escape_md(one_line(error))}")
+        return None
+    return result.data, f"bundled results measured on {result.machine_label} ({result.title})"
+
+
+def demo_comparison() -> tuple[pd.DataFrame, str]:
     from efficiency.specs import Workload
 
-    results = [static_profile(model, Workload()) for model in DEMO_MODELS]
-    return results, "static counts of three small catalog models, profiled on this machine"
+    with st.spinner("Counting three small models (first visit only, a few seconds) …"):
+        results = [static_profile(model, Workload()) for model in DEMO_MODELS]
+    return results_frame(results), "static counts of three small catalog models, profiled on this machine"
+
+
+def comparison() -> tuple[pd.DataFrame, str]:
+    """Stored results whose indicators disagree, else the bundled measured run, else any stored group, else
+    a static count of three small models."""
+    stored = stored_comparison()
+    if stored is not None and stored[2]:
+        return stored[:2]
+    bundled = bundled_comparison()
+    if bundled is not None:
+        return bundled
+    return stored[:2] if stored is not None else demo_comparison()
 
 
 def live_chart() -> None:
     from efficiency import charts
 
-    with st.spinner("Counting three small models (first visit only, a few seconds) …"):
-        found = stored_comparison() or demo_comparison()
-    rows, source = found
-    frame = results_frame(rows)
+    frame, source = comparison()
     if len(frame) < 2:
         st.info("Not enough results to compare yet: open Compare and run a few models.")
         return
@@ -95,6 +131,8 @@ def render() -> None:
         st.subheader("Where to go next")
         st.page_link("pages/1_Compare.py", label="Compare", icon=":material/compare_arrows:")
         st.caption("Pick models, hardware and a workload; profile them and see every indicator side by side.")
+        st.page_link("pages/4_Story.py", label="Story", icon=":material/slideshow:")
+        st.caption("The misnomer step by step, one chart and one sentence per screen: for a talk or a class.")
         st.page_link("pages/2_Results.py", label="Results", icon=":material/table_view:")
         st.caption("Browse, export or delete stored profiles, and reopen a past comparison.")
     with chart:
