@@ -20,6 +20,7 @@ def go_to(number: int) -> None:
     st.query_params["step"] = str(clamp_step(number))
 
 
+common.through_app()  # a talk often starts from a deep link (/Story?step=1) right after the server starts
 # A talk page: no page title (the step line says where we are), less top padding, so chart and sentence fit a slide.
 st.markdown(
     '<style>[data-testid="stMainBlockContainer"], .block-container {padding-top: 4rem;}</style>', unsafe_allow_html=True

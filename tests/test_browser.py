@@ -133,3 +133,20 @@ def test_static_comparison_renders_charts_without_errors(server: str) -> None:
             page.evaluate("() => document.querySelectorAll('*').forEach(e => e.scrollTop = 0)")
             page.screenshot(path=str(ARTIFACTS / "browser_compare.png"))
             browser.close()
+
+
+def test_a_deep_link_as_the_first_request_gets_the_app_layout(server: str) -> None:
+    """A talk starts from /Story?step=N on a server just started: top navigation, no sidebar of file names."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        try:
+            page.goto(f"{server}/Story?step=2")
+            page.wait_for_selector("text=Step 2 of", timeout=45_000)
+            settled(page)
+            assert page.locator('[data-testid="stSidebar"]').count() == 0
+            assert page.locator('[data-testid="stTopNavLink"]').count() >= 5, "the app's top navigation"
+            assert "step=2" in page.url
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "browser_story_deep_link.png"))
+            browser.close()

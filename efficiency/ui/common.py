@@ -88,7 +88,7 @@ def mark_app_ran() -> None:
     st.session_state[APP_RAN_KEY] = True
 
 
-def _through_app() -> None:
+def through_app() -> None:
     """Make a deep link that is the first request after start still get app.py's layout and navigation.
 
     Streamlit runs in "pages/ folder" mode until app.py calls ``st.navigation``; a first request for /Compare
@@ -108,7 +108,7 @@ def _through_app() -> None:
 
 
 def page_header(title: str, lead: str) -> None:
-    _through_app()
+    through_app()
     st.title(title)
     st.caption(lead)
 
