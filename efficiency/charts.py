@@ -497,7 +497,10 @@ def line_sweep(
         first = data[keys == next(iter(colors))].dropna(subset=[y])
         if len(first) >= 2 and first[y].iloc[0] > 0:
             growth.append(f"{INDICATORS[y].phrase} {format_ratio(first[y].iloc[-1] / first[y].iloc[0])}")
-    log_x = _value_axis(fig, "x", x, data[x], SWEEP_LOG_RATIO, row=len(ys), col=1)
+    for row in range(1, len(ys) + 1):  # shared x: every panel needs the same type and ticks, the last its title
+        log_x = _value_axis(fig, "x", x, data[x], SWEEP_LOG_RATIO, row=row, col=1)
+        if row < len(ys):
+            fig.update_xaxes(title_text=None, row=row, col=1)
     span = f"{_axis_label(x).split(' (')[0].lower()} {data[x].min():g} to {data[x].max():g}"
     text = text or (f"From {span}: " + ", ".join(growth) + "." if growth else f"Swept {span}.")
     title = title or f"{', '.join(INDICATORS[y].label for y in ys)} vs {_axis_label(x).split(' (')[0].lower()}"

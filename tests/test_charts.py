@@ -229,6 +229,8 @@ def test_line_sweep_panels_log_axes_and_growth_caption() -> None:
     fig = charts.line_sweep(sweep(), "seq_len", ["params", "flops", "latency_ms"])
     assert len(fig.data) == 3 * 2  # 3 panels x 2 models
     assert fig.layout.xaxis3.type == "log" and "tokens" in fig.layout.xaxis3.title.text
+    assert fig.layout.xaxis.type == fig.layout.xaxis2.type == "log", "every panel spaces x the same way"
+    assert not fig.layout.xaxis.title.text, "only the bottom panel names the shared x axis"
     assert fig.layout.yaxis.type == "linear" and fig.layout.yaxis2.type == "log"
     assert "(params)" in fig.layout.yaxis.title.text and "(ms)" in fig.layout.yaxis3.title.text
     text = charts.caption(fig)
