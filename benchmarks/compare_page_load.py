@@ -3,9 +3,13 @@
 1. First chart: five models' static profiles are put in a temporary results store, the dashboard is
    started on a free loopback port, and headless Chromium opens Compare with those models in the URL.
    Time from navigation to the first visible ``.js-plotly-plot``; one cold load (the server's first
-   session imports pandas, plotly, torch) is printed apart, then the median of ``--loads`` loads.
-   Goal: median < 3 s. For scale, the same is timed on a minimal Streamlit page holding one tiny Plotly
-   chart (the floor this machine and browser set: Streamlit's frontend and plotly.js must load and parse).
+   session imports pandas, plotly, torch) is printed apart, then the median of ``--loads`` loads, each
+   in a new browser context (empty cache: a first visit, the strictest case). Goal: median < 3 s.
+   Printed apart, same medians: the link opened again in a browser that has visited the dashboard (its
+   HTTP cache holds Streamlit's and plotly's scripts), and Compare reached from Home by its link in the
+   top navigation (no page load). For scale, the first-visit time of a minimal Streamlit page holding one
+   tiny Plotly chart (the floor this machine and browser set: Streamlit's frontend and plotly.js must load
+   and parse).
 2. A static comparison of bert-base-uncased, albert-xxlarge-v2 and gpt2 on a freshly started server
    (nothing cached, nothing stored for them): from navigation, through pressing Run, to the charts of
    the run. Goal: < 15 s on 2 cores.
@@ -85,6 +89,37 @@ def time_first_chart(browser, url: str) -> float:
         page.close()
 
 
+def time_revisit(context, url: str) -> float:
+    """The link opened in a browser context that has loaded the dashboard before (warm HTTP cache)."""
+    page = context.new_page()
+    try:
+        began = time.perf_counter()
+        page.goto(url, wait_until="commit")
+        page.wait_for_selector(".js-plotly-plot", state="visible", timeout=60_000)
+        return time.perf_counter() - began
+    finally:
+        page.close()
+
+
+def time_in_app(browser, home: str, compare: str) -> float:
+    """Home first (its chart drawn), then Compare by its top-navigation link: Streamlit swaps the page."""
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(compare, wait_until="commit")  # puts the models in this session's Compare state
+        page.wait_for_selector(".js-plotly-plot", state="visible", timeout=60_000)
+        page.goto(home)
+        page.wait_for_selector("text=Where to go next", timeout=60_000)
+        page.wait_for_selector(".js-plotly-plot", state="visible", timeout=60_000)
+        settled(page)
+        began = time.perf_counter()
+        page.locator('[data-testid="stTopNavLink"]', has_text="Compare").click()
+        page.wait_for_selector("text=Compare models by every cost indicator", timeout=60_000)
+        page.wait_for_selector(".js-plotly-plot", state="visible", timeout=60_000)
+        return time.perf_counter() - began
+    finally:
+        page.close()
+
+
 def time_static_run(browser, url: str) -> float:
     page = browser.new_page(viewport=VIEWPORT)
     try:
@@ -123,19 +158,26 @@ def main() -> None:
         fill_store(stored_dir)
         print(f"stored static profiles of {len(STORED)} models in {time.perf_counter() - began:.1f} s")
 
-        def first_charts(base: str) -> list[float]:
+        def first_charts(base: str) -> tuple[list[float], list[float], list[float]]:
             url = compare_url(base, STORED)
             cold = time_first_chart(browser, url)
             print(f"cold load (first session of the server): first chart after {cold:.2f} s")
             times = []
             for index in range(args.loads):
                 times.append(time_first_chart(browser, url))
-                print(f"load {index + 1}: first chart after {times[-1]:.2f} s")
-            return times
+                print(f"first visit {index + 1}: first chart after {times[-1]:.2f} s")
+            context = browser.new_context(viewport=VIEWPORT)
+            time_revisit(context, url)  # fills this browser's cache
+            revisits = [time_revisit(context, url) for _ in range(args.loads)]
+            context.close()
+            in_app = [time_in_app(browser, base, url) for _ in range(args.loads)]
+            return times, revisits, in_app
 
-        times = with_server(stored_dir, first_charts)
+        times, revisits, in_app = with_server(stored_dir, first_charts)
         median = statistics.median(times)
-        print(f"median first chart, {len(times)} loads, 5 stored models: {median:.2f} s (goal < 3 s)")
+        print(f"median first chart, {len(times)} first visits, 5 stored models: {median:.2f} s (goal < 3 s)")
+        print(f"  the link again, browser cache warm: median {statistics.median(revisits):.2f} s")
+        print(f"  from Home by the Compare link:      median {statistics.median(in_app):.2f} s")
 
         floor_dir = Path(tmp) / "floor"
         floor_dir.mkdir()
