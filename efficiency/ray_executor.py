@@ -20,16 +20,25 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from efficiency.cli_cluster import INSTALL_HINT, LOOPBACK_ENV, RESOURCE_PREFIX, advertised_resources, is_loopback
+from efficiency.cli_cluster import (
+    ADDRESS_PATTERN,
+    INSTALL_HINT,
+    LOOPBACK_ENV,
+    RESOURCE_PREFIX,
+    advertised_resources,
+    is_loopback,
+)
 from efficiency.runner import DEFAULT_PRELOAD, Job, LocalExecutor, ProgressCallback, error_result, one_line
 
 NODE_PRELOAD = tuple(name for name in DEFAULT_PRELOAD if name != "__main__")  # a Ray worker's __main__ is Ray's
 FEASIBILITY_CHECK_S = 2.0
+CONNECT_PROBE_S = 3.0
 logger = logging.getLogger(__name__)
 
 
@@ -57,6 +66,43 @@ def import_ray(node_ip_address: str | None = "127.0.0.1") -> Any:
     return ray
 
 
+def _bootstrap_address(address: str) -> tuple[str, int] | None:
+    """The (host, port) a driver dials for ``address``; None where it cannot be told here (Ray then decides)."""
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address_or_die
+        except ImportError:  # another Ray version: let ray.init find the cluster as it does
+            return None
+        try:
+            address = canonicalize_bootstrap_address_or_die("auto")
+        except ConnectionError as err:
+            raise RayUnavailableError(
+                "no running Ray cluster found on this machine (address 'auto'); start one with "
+                "`python -m efficiency head`, or give the head's HOST:PORT"
+            ) from err
+    match = ADDRESS_PATTERN.match(address.removeprefix("ray://"))
+    return (match.group(1).strip("[]"), int(match.group(2))) if match else None
+
+
+def check_reachable(address: str) -> None:
+    """Raise one clear line unless something answers at ``address`` within ``CONNECT_PROBE_S``.
+
+    Why: ``ray.init`` against an address where nothing listens retries for minutes, blocking its caller
+    (a dashboard page), so the port is knocked on first.
+    """
+    target = _bootstrap_address(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=CONNECT_PROBE_S):
+            pass
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        raise RayUnavailableError(
+            f"no Ray cluster answers at {target[0]}:{target[1]} ({reason}); start one with `python -m efficiency head`"
+        ) from err
+
+
 def connect(
     address: str | None = "auto",
     namespace: str = "efficiency",
@@ -69,6 +115,8 @@ def connect(
     ray = import_ray(node_ip_address)
     if ray.is_initialized():
         return ray, False
+    if address is not None:
+        check_reachable(address)
     options: dict[str, Any] = {"namespace": namespace, "logging_level": logging.WARNING}
     if address is None or not address.startswith("ray://"):
         options["_node_ip_address"] = node_ip_address
@@ -81,6 +129,10 @@ def connect(
     except ConnectionError as err:
         raise RayUnavailableError(
             f"no Ray cluster at {address!r} ({one_line(err)}); start one with `python -m efficiency head`"
+        ) from err
+    except ValueError as err:  # a malformed address
+        raise RayUnavailableError(
+            f"Ray address {address!r}: {one_line(err)}; give auto, HOST:PORT or ray://HOST:PORT"
         ) from err
     return ray, True
 
@@ -372,16 +424,30 @@ class RayExecutor:
             on_progress(job.model, "failed" if result.get("error") else "finished", 1.0)
         return result
 
+    def _env_here(self, threads: int | None) -> dict[str, Any]:
+        """This (the driver's) machine's fingerprint, computed once per thread count."""
+        if threads not in self._driver_env:
+            from efficiency.hardware.detect import environment_fingerprint
+
+            self._driver_env[threads] = environment_fingerprint(threads)
+        return self._driver_env[threads]
+
+    def find_stored(self, store: Any, job: Job) -> dict[str, Any] | None:
+        """The Runner's reuse lookup for a cluster job: a success stored for this job's hardware by whichever
+        node ran it, with the driver's software versions (see ``ResultStore.find_on_hardware``). The Runner's
+        own lookup keys by the driver's fingerprint, which never matches a node's result."""
+        env = self._env_here(None)
+        software = {"torch": env.get("torch"), "transformers": env.get("transformers")}
+        return store.find_on_hardware(
+            job.model, job.workload, job.metrics, job.hardware_id, software=software, threads=job.threads
+        )
+
     def _store_here(self, job: Job, result: dict[str, Any], envelope: dict[str, Any] | None) -> dict[str, Any]:
         from efficiency.store import ResultStore, StoreError
 
         env = envelope.get("env") if envelope else None
         if env is None:  # the node never said: key the error by this machine's software, as the Runner would
-            from efficiency.hardware.detect import environment_fingerprint
-
-            if job.threads not in self._driver_env:
-                self._driver_env[job.threads] = environment_fingerprint(job.threads)
-            env = self._driver_env[job.threads]
+            env = self._env_here(job.threads)
         try:
             if self._driver_store is None:
                 self._driver_store = ResultStore(self.store_url)

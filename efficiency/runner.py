@@ -39,6 +39,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -135,6 +136,10 @@ class Executor(Protocol):
     ``on_progress(model, phase, fraction)`` from the caller's process. ``memory_available`` says how
     many bytes a job could use where it would run (None: unknown, no check). A Ray executor can run
     ``LocalExecutor().execute([job], ...)`` inside its task, so the node isolates the job the same way.
+
+    Optional, for an executor whose results are measured and kept elsewhere (the Ray executor): a result it
+    stored itself carries ``stored_by``, and the Runner does not store it again; ``find_stored(store, job)``
+    replaces the Runner's reuse lookup, which keys by this machine's fingerprint.
     """
 
     def execute(self, jobs: Sequence[Job], on_progress: ProgressCallback | None) -> Iterator[tuple[int, dict]]: ...
@@ -196,6 +201,39 @@ def _child_main(job: dict[str, Any], conn: connection.Connection, watcher_pid: i
         conn.close()
 
 
+_MAIN_SWAP = threading.Lock()
+
+
+@contextlib.contextmanager
+def _program_main() -> Iterator[None]:
+    """While a worker or the forkserver starts: hide a ``__main__`` that is not the program that was started.
+
+    multiprocessing re-runs the parent's ``__main__`` file in each new worker unless its forkserver imported
+    that same file. A host that runs scripts in its own process swaps ``__main__`` for each run: Streamlit
+    makes every page run ``__main__`` (so does its test harness). A job started from a page would then re-run
+    that page outside Streamlit and die before its target ran ("exited with status 1"). A ``python
+    script.py`` program keeps its main (the forkserver imported it: targets in it and the ``__main__`` guard
+    work as before); a swapped-in one is replaced by an empty module for the few ms of the start.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    hosted = (
+        main is not None
+        and getattr(main, "__spec__", None) is None
+        and path is not None
+        and os.path.abspath(path) != os.path.abspath(sys.argv[0] if sys.argv and sys.argv[0] else "")
+    )
+    if not hosted:
+        yield
+        return
+    with _MAIN_SWAP:
+        sys.modules["__main__"] = types.ModuleType("__main__")  # no file, no spec: workers keep their own main
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+
+
 class _RunningJob:
     """One job's process as the parent sees it: its pipe, its clock, its memory watchdog."""
 
@@ -206,7 +244,8 @@ class _RunningJob:
         self.process = ctx.Process(
             target=_child_main, args=(job.to_dict(), writer, os.getpid()), name=f"job:{job.model}"
         )
-        self.process.start()
+        with _program_main():
+            self.process.start()
         writer.close()  # only the child writes; closing ours makes its death read as EOF
         self.started = time.monotonic()
         self.watch: psutil.Process | None = None
@@ -305,7 +344,8 @@ class LocalExecutor:
         """Start the forkserver now (it imports the preload in the background) so the first job need not wait."""
         from multiprocessing import forkserver
 
-        forkserver.ensure_running()
+        with _program_main():
+            forkserver.ensure_running()
 
     def memory_available(self, job: Job) -> int | None:
         return psutil.virtual_memory().available
@@ -390,7 +430,7 @@ class Runner:
         keys = [self.key_fields(job) for job in jobs] if self.store is not None else [None] * len(jobs)
         to_run: list[int] = []
         for index, job in enumerate(jobs):
-            found = None if self.store is None or fresh else self.store.find(**keys[index])
+            found = None if fresh else self._stored(job, keys[index])
             if found is not None:
                 results[index] = {**found, "reused": True}
                 if on_progress is not None:
@@ -405,11 +445,26 @@ class Runner:
                 on_progress(job.model, "refused", 1.0)
         for position, result in self.executor.execute([jobs[i] for i in to_run], on_progress):
             index = to_run[position]
-            results[index] = self._save(result, keys[index])
+            results[index] = result if self._executor_stored(result) else self._save(result, keys[index])
         return [
             result if result is not None else error_result(job, "the executor returned no result", "crash")
             for job, result in zip(jobs, results)
         ]
+
+    def _stored(self, job: Job, key_fields: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A stored result to reuse: the executor's lookup where it has one (its results are keyed by the
+        machine that ran them, not this one), else the exact key from this machine's fingerprint."""
+        if self.store is None or key_fields is None:
+            return None
+        find_stored = getattr(self.executor, "find_stored", None)
+        return find_stored(self.store, job) if find_stored is not None else self.store.find(**key_fields)
+
+    def _executor_stored(self, result: dict[str, Any]) -> bool:
+        """The executor kept this result itself (or tried, and says why it could not): storing it again here
+        would add a second row keyed by this machine's fingerprint."""
+        return bool(result.get("stored_by")) or (
+            bool(getattr(self.executor, "stores_results", False)) and "store_error" in result
+        )
 
     def _save(self, result: dict[str, Any], key_fields: dict[str, Any] | None) -> dict[str, Any]:
         """Store as soon as it arrives; a store failure is shown on the result, and the run goes on."""

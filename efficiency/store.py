@@ -38,6 +38,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 SCHEMA_VERSION = 1
 ENV_KEY_FIELDS = ("cpu_model", "threads", "gpu_name", "torch", "transformers")
+SOFTWARE_FIELDS = ("torch", "transformers")
 WORKLOAD_COLUMNS = ("batch_size", "seq_len", "image_size", "dtype", "mode")
 SQLITE_BUSY_TIMEOUT_S = 30.0
 SCHEMA_LOCK_KEY = 0x5EFF1C  # PostgreSQL advisory lock held while creating or checking the schema
@@ -335,6 +336,52 @@ class ResultStore:
         except StoreError:  # unreadable: measure again rather than fail
             return None
 
+    def find_on_hardware(
+        self,
+        model: str,
+        workload: dict[str, Any],
+        metrics: str,
+        hardware: str,
+        software: dict[str, Any] | None = None,
+        threads: int | None = None,
+    ) -> dict[str, Any] | None:
+        """The newest stored success of this exact (model, workload, metrics, hardware), whichever machine
+        offering ``hardware`` measured it, or None.
+
+        Why not :meth:`find`: a cluster job is keyed by the fingerprint of the node that ran it, which the
+        driver cannot know before Ray picks a node. The hardware id already names the machine kind (Ray placed
+        the job on a node offering ``hw:<id>``), so this lookup keys on it and checks the rest itself: each
+        candidate's key is recomputed from its own stored environment (so model, workload, metrics and hardware
+        match exactly, not only their columns); ``software`` versions (torch, transformers) must match where both
+        sides know them, comparing releases without a local build tag (a CPU-only dashboard's ``2.13.0+cpu``
+        drives ``2.13.0+cu126`` nodes); ``threads``, where given, must match too.
+        """
+        table = results_table
+        workload = workload or {}
+        query = sa.select(table.c.key, table.c.environment, table.c.result).where(
+            table.c.model == model,
+            table.c.hardware == hardware,
+            table.c.metrics == metrics,
+            table.c.failed.is_(False),
+            *[
+                table.c[name].is_(None) if workload.get(name) is None else table.c[name] == workload[name]
+                for name in WORKLOAD_COLUMNS
+            ],
+        )
+        query = query.order_by(table.c.created_at.desc(), table.c.id.desc())
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for key, environment, text in rows:
+            try:
+                env = _stored_json(environment, "environment")
+                if not isinstance(env, dict) or make_key(model, workload, metrics, hardware, env) != key:
+                    continue
+                if _same_software(env, software or {}) and threads in (None, env.get("threads")):
+                    return _stored_json(text, f"result {key}")
+            except StoreError:  # an unreadable row: measure again rather than fail
+                continue
+        return None
+
     def list(self, model: str | None = None, hardware: str | None = None, limit: int | None = None) -> list[dict]:
         """Rows, newest first: id, key, created_at (UTC ISO), model, hardware, metrics, error, result."""
         table = results_table
@@ -412,6 +459,20 @@ def _stored_json(text: str, what: str, unreadable: dict[str, Any] | None = None)
         if unreadable is None:
             raise StoreError(reason) from err
         return {**unreadable, "error": reason}
+
+
+def _release(version: Any) -> str:
+    """``2.13.0+cu126`` -> ``2.13.0``: the release, without the local build tag."""
+    return str(version).split("+", 1)[0]
+
+
+def _same_software(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """True unless a library's release differs where both the stored environment and ``wanted`` name it."""
+    for name in SOFTWARE_FIELDS:
+        have, want = stored.get(name), wanted.get(name)
+        if have is not None and want is not None and _release(have) != _release(want):
+            return False
+    return True
 
 
 def _first_line(error: BaseException | None) -> str:

@@ -1,6 +1,11 @@
-"""Fixtures shared by the runner and fault-injection tests."""
+"""Fixtures shared by the runner, fault-injection and cluster tests."""
 
 from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -13,3 +18,39 @@ def executor() -> LocalExecutor:
     executor = LocalExecutor()
     executor.warm_up()
     return executor
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """Head with hw:test-a, one more node with hw:test-b, all on 127.0.0.1, this process connected as the driver.
+
+    One per module that asks (a start costs about 5 s), shut down at the module's end whatever happens: a
+    process that stays a Ray driver changes how later tests' forked workers die (a segfault read as exit 1).
+    Skips when Ray is not installed (optional: pip install -r requirements-cluster.txt).
+    """
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (optional: pip install -r requirements-cluster.txt)")
+    from efficiency.ray_executor import import_ray
+
+    ray = import_ray("127.0.0.1")  # sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 first: every address stays loopback
+    from ray.cluster_utils import Cluster
+
+    started = time.monotonic()
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "node_ip_address": "127.0.0.1",
+            "num_cpus": 1,
+            "resources": {"hw:test-a": 1},
+            "include_dashboard": False,
+        },
+    )
+    try:
+        cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1, resources={"hw:test-b": 1})
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, _node_ip_address="127.0.0.1", logging_level="WARNING")
+        print(f"cluster up in {time.monotonic() - started:.1f} s")
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -16,7 +16,6 @@ import ipaddress
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -133,36 +132,38 @@ def test_the_driver_times_jobs_from_their_start_and_queued_jobs_from_submission(
     assert RayExecutor._overdue(settings, job, None, 0.0, 1e6) is None
 
 
-# ---- a real cluster on loopback ----
+def test_the_driver_reuses_what_any_node_stored_for_that_hardware(tmp_path: Path):
+    """The Runner's reuse for a cluster job goes through the executor: node fingerprint unknown, release matched."""
+    from efficiency.ray_executor import RayExecutor
+
+    store = ResultStore(str(tmp_path / "results.db"))
+    node = {"cpu_model": "Node CPU", "threads": 8, "gpu": "A100", "torch": "2.13.0+cu126", "transformers": "5.23.0"}
+    job = Job("bert", {"batch_size": 1, "seq_len": 8}, hardware="cuda-a100", device="cuda")
+    result = {"model": "bert", "measured": True, "hardware": {"id": "cuda-a100", "device": "cuda"}}
+    store.put(
+        result, {"model": "bert", "workload": job.workload, "metrics": "all", "hardware": "cuda-a100", "env": node}
+    )
+    driver = SimpleNamespace(
+        _env_here=lambda threads: {"cpu_model": "Laptop", "torch": "2.13.0+cpu", "transformers": "5.23.0"}
+    )
+    assert RayExecutor.find_stored(driver, store, job) == result
+    assert RayExecutor.find_stored(driver, store, Job("bert", job.workload, hardware="cuda-t4", device="cuda")) is None
+    driver = SimpleNamespace(_env_here=lambda threads: {"torch": "2.14.0", "transformers": "5.23.0"})
+    assert RayExecutor.find_stored(driver, store, job) is None  # other software: measure again
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    """Head with hw:test-a, one more node with hw:test-b, all on 127.0.0.1; shut down whatever happens."""
-    if importlib.util.find_spec("ray") is None:
-        pytest.skip("Ray is not installed (optional: pip install -r requirements-cluster.txt)")
-    import ray
-    from ray.cluster_utils import Cluster
+def test_an_address_where_nothing_listens_is_one_line_at_once_not_minutes_of_retries():
+    from efficiency.ray_executor import RayUnavailableError, check_reachable
 
     started = time.monotonic()
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "node_ip_address": "127.0.0.1",
-            "num_cpus": 1,
-            "resources": {"hw:test-a": 1},
-            "include_dashboard": False,
-        },
-    )
-    try:
-        cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1, resources={"hw:test-b": 1})
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address, _node_ip_address="127.0.0.1", logging_level="WARNING")
-        print(f"cluster up in {time.monotonic() - started:.1f} s")
-        yield cluster
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    with pytest.raises(RayUnavailableError, match=r"^no Ray cluster answers at 127\.0\.0\.1:1 \(Connection refused\)"):
+        check_reachable("127.0.0.1:1")
+    with pytest.raises(RayUnavailableError, match="answers at 127.0.0.1:1 "):
+        check_reachable("ray://127.0.0.1:1")
+    assert time.monotonic() - started < 2
+
+
+# ---- a real cluster on loopback (the session's ``cluster`` fixture, conftest.py) ----
 
 
 def _loopback(ip: str) -> bool:

@@ -221,3 +221,71 @@ if __name__ == "__main__":
     process.kill()
     process.wait(timeout=10)
     assert gone(job_pid, within_s=10), "a job must not run on after the process that watched it died"
+
+
+def test_the_runner_does_not_store_again_what_its_executor_stored(store: ResultStore, monkeypatch) -> None:
+    """A cluster node stores its result (keyed by its own fingerprint); a second row keyed by this machine's
+    would be a duplicate. What the executor tried and failed to store it says so itself."""
+
+    class StoresItself:
+        stores_results = True
+
+        def memory_available(self, job: Job) -> None:
+            return None
+
+        def execute(self, jobs: Sequence[Job], on_progress: object) -> Iterator[tuple[int, dict]]:
+            marks = {"kept": {"stored_by": "node"}, "unstorable": {"store_error": "database is down"}}
+            for index, job in enumerate(jobs):
+                yield index, {"model": job.model, "workload": job.workload, **marks.get(job.model, {})}
+
+    put: list[str] = []
+    original = store.put
+    monkeypatch.setattr(store, "put", lambda result, key: put.append(result["model"]) or original(result, key))
+    jobs = [Job("kept"), Job("unstorable"), Job("too-big", memory_cap_bytes=2**20)]
+    results = Runner(StoresItself(), store=store, estimator=lambda job: 2**30).run(jobs)
+    assert results[0]["stored_by"] == "node" and results[1]["store_error"] == "database is down"
+    assert put == ["too-big"]  # the runner's own refusal is still the runner's to store
+
+
+def test_an_executor_lookup_finds_results_its_nodes_stored(store: ResultStore) -> None:
+    """A result keyed by a node's fingerprint is reused through the executor's lookup, not this machine's key."""
+
+    class Remote:
+        def __init__(self) -> None:
+            self.ran: list[str | None] = []
+
+        def memory_available(self, job: Job) -> None:
+            return None
+
+        def find_stored(self, found_in: ResultStore, job: Job) -> dict | None:
+            return found_in.find_on_hardware(job.model, job.workload, job.metrics, job.hardware_id)
+
+        def execute(self, jobs: Sequence[Job], on_progress: object) -> Iterator[tuple[int, dict]]:
+            for index, job in enumerate(jobs):
+                self.ran.append(job.hardware)
+                yield index, {"model": job.model, "workload": job.workload, "hardware": {"id": job.hardware}, "v": 2}
+
+    node = {"cpu_model": "Node CPU", "threads": 56, "torch": "2.13.0", "transformers": "5.23.0"}
+    stored = {"model": "m", "workload": {"n": 1}, "hardware": {"id": "hw-x"}, "v": 1}
+    store.put(stored, {"model": "m", "workload": {"n": 1}, "metrics": "all", "hardware": "hw-x", "env": node})
+    remote = Remote()
+    jobs = [Job("m", {"n": 1}, hardware="hw-x"), Job("m", {"n": 1}, hardware="hw-y")]
+    assert Runner(remote).run(jobs)[0]["v"] == 2  # no store: nothing to reuse
+    remote.ran.clear()
+    first, second = Runner(remote, store=store).run(jobs)
+    assert first == {**stored, "reused": True} and second["v"] == 2 and remote.ran == ["hw-y"]
+    assert [r["v"] for r in Runner(remote, store=store).run(jobs, fresh=True)] == [2, 2]
+
+
+def test_a_host_that_swaps_main_does_not_make_workers_rerun_it(executor: LocalExecutor, tmp_path: Path, monkeypatch):
+    """Streamlit makes each page run ``__main__``; a worker must not re-run that page (it died with exit 1)."""
+    import types
+
+    page = tmp_path / "a_page.py"
+    page.write_text("raise SystemExit('this page must not run in a worker')\n", encoding="utf-8")
+    hosted = types.ModuleType("__main__")
+    hosted.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", hosted)
+    ((_, result),) = list(executor.execute([Job("ok-hosted", {"n": 2}, target=T + "ok")], None))
+    assert not result.get("error"), result.get("error")
+    assert sys.modules["__main__"] is hosted, "the host's main is back once the worker started"

@@ -75,6 +75,33 @@ def test_round_trip_find_list_delete(db: Path) -> None:
     assert [row["model"] for row in store.list()] == ["bert"]
 
 
+def test_a_cluster_result_is_found_by_its_hardware_whatever_node_measured_it(db: Path) -> None:
+    """Keyed by the node's fingerprint, found by the driver by hardware id and software release."""
+    store = ResultStore(str(db))
+    node = {"cpu_model": "Node CPU", "threads": 56, "gpu": "A100", "torch": "2.13.0+cu126", "transformers": "5.23.0"}
+    on_a100 = {**result("bert"), "hardware": {"id": "cuda-a100", "device": "cuda"}}
+    store.put(on_a100, key_fields("bert", hardware="cuda-a100", env=node))
+    store.put({"model": "bert", "error": "boom"}, key_fields("bert", hardware="cuda-t4", env=node))
+    here = {"torch": "2.13.0+cpu", "transformers": "5.23.0"}  # a CPU-only driver: another build, same release
+
+    def find(**overrides: object) -> dict | None:
+        asked = {"model": "bert", "workload": WORKLOAD, "metrics": "all", "hardware": "cuda-a100", "software": here}
+        return store.find_on_hardware(**{**asked, **overrides})
+
+    assert find() == on_a100
+    assert store.find("bert", WORKLOAD, "all", "cuda-a100", {**ENV, **here}) is None  # the exact key cannot
+    assert find(threads=56) == on_a100 and find(threads=8) is None
+    assert find(software={"torch": "2.12.1", "transformers": "5.23.0"}) is None
+    assert find(software={"torch": None}) == on_a100  # unknown here: not held against it
+    assert find(workload={**WORKLOAD, "seq_len": 64}) is None
+    assert find(workload={**WORKLOAD, "extra": 1}) is None  # the whole workload must match, not only its columns
+    assert find(metrics="static") is None and find(model="gpt2") is None
+    assert find(hardware="cuda-t4") is None  # a failure is never reused
+    newer = {**on_a100, "latency_ms": {"median": 1.0}}
+    store.put(newer, key_fields("bert", hardware="cuda-a100", env={**node, "cpu_model": "Other node CPU"}))
+    assert find() == newer
+
+
 def test_rows_survive_reopen_and_a_new_process(db: Path) -> None:
     ResultStore(str(db)).put(result("bert"), key_fields("bert"))
     reader = run_python(

@@ -57,6 +57,9 @@ def test_round_trip_on_postgresql(url: str) -> None:
     assert store.get(key) == result("bert")
     assert store.find("bert", WORKLOAD, "all", "a100-80gb", ENV) == result("bert")
     assert store.find("bert", WORKLOAD, "all", "t4", ENV) is None
+    found = store.find_on_hardware("bert", WORKLOAD, "all", "a100-80gb", software={"torch": "2.13.0+cu126"})
+    assert found == result("bert")  # any node's result for that hardware (the cluster's reuse lookup)
+    assert store.find_on_hardware("bert", {**WORKLOAD, "image_size": None, "seq_len": 64}, "all", "a100-80gb") is None
 
     store.put({"model": "bert", "workload": WORKLOAD, "error": "node died during the job"}, key_fields("bert"))
     assert store.find("bert", WORKLOAD, "all", "a100-80gb", ENV) == result("bert")  # a failure never replaces it
