@@ -54,15 +54,25 @@ with pick_workload:
     st.radio("Mode", MODES, key="cmp_mode", horizontal=True)
     st.caption("Text models use the sequence length, vision models the image size.")
 with pick_hardware:
+    hardware_labels = runs.hardware_choices(devices)
+    if st.session_state.get("cmp_device") not in hardware_labels:  # cluster hardware that left since
+        st.session_state["cmp_device"] = device_ids[0]
     st.selectbox(
         "Hardware (for measured runs)",
-        device_ids,
+        list(hardware_labels),
         key="cmp_device",
-        format_func=lambda device_id: common.device_label(next(d for d in devices if d["id"] == device_id)),
-        help=common.device_help(devices),
+        format_func=lambda device_id: hardware_labels.get(device_id, device_id),
+        help=runs.hardware_help(devices, hardware_labels),
     )
     if max_threads > 1:
-        st.slider("CPU threads", min_value=1, max_value=max_threads, key="cmp_threads")
+        st.slider(
+            "CPU threads",
+            min_value=1,
+            max_value=max_threads,
+            key="cmp_threads",
+            disabled=runs.on_cluster(st.session_state["cmp_device"]),
+            help="Cluster hardware: each job uses all cores of its node.",
+        )
     st.radio(
         "What to run",
         state.RUN_KINDS,

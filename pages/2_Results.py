@@ -95,7 +95,7 @@ if actions.button("Open on Compare", icon=":material/open_in_new:", disabled=not
         list(dict.fromkeys(by_id[i]["model"] for i in selected)),
         first.get("workload") or {},
         kind,
-        hardware_entry.get("device") if kind == "measured" else None,
+        runs.picker_device(hardware_entry) if kind == "measured" else None,
         hardware_entry.get("threads") if kind == "measured" else None,
     )
     st.switch_page("pages/1_Compare.py", query_params=params)

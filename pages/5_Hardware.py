@@ -1,4 +1,5 @@
-"""Hardware: estimated latency of models on chips you may not have, and how their ranking flips across chips."""
+"""Hardware: latency of models on chips you may not have (estimated) and on hardware you can reach (measured:
+this machine, a connected Ray cluster), and how their ranking flips across hardware."""
 
 from typing import Any
 
@@ -6,12 +7,13 @@ import pandas as pd
 import streamlit as st
 
 from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, Workload
-from efficiency.ui import common
+from efficiency.ui import cluster, common, runs
 
 common.page_header(
     "Hardware: the same models, other chips",
     "Estimated latency of each model on each chip from a roofline model on datasheet figures: per op, "
-    "max(FLOPs / peak, bytes / bandwidth) plus a fixed per-op cost. Rankings by speed change from chip to chip.",
+    "max(FLOPs / peak, bytes / bandwidth) plus a fixed per-op cost; measured latency on this machine and on a "
+    "connected Ray cluster's hardware. Rankings by speed change from chip to chip.",
 )
 
 DEFAULT_MODELS = [
@@ -47,8 +49,11 @@ def chip_list() -> list:
 labels = common.catalog_labels()
 chips = chip_list()
 chip_ids = [hw.id for hw in chips]
+on_cluster = cluster.hardware()
+measured_labels = cluster.measured_options(on_cluster, common.detected_devices())
 st.session_state.setdefault("hw_models", [m for m in DEFAULT_MODELS if m in labels])
 st.session_state.setdefault("hw_chips", [c for c in DEFAULT_CHIPS if c in chip_ids])
+st.session_state["hw_measured"] = [d for d in st.session_state.get("hw_measured", []) if d in measured_labels]
 
 with st.container(border=True):
     pick_models, pick_chips, pick_workload = st.columns([5, 4, 4], gap="medium")
@@ -57,17 +62,30 @@ with pick_models:
         "Models from the catalog",
         list(labels),
         key="hw_models",
+        wrap=True,
         format_func=lambda model: labels.get(model, model),
         placeholder="Type to search: BERT, ViT, CNN …",
         help="Each model is traced once (a second or two) at this workload; estimates on every chip are instant.",
     )
 with pick_chips:
     st.multiselect(
-        "Hardware",
+        "Measured on: the cluster and this machine" if on_cluster else "Measured on: this machine",
+        list(measured_labels),
+        key="hw_measured",
+        wrap=True,
+        format_func=lambda device: measured_labels.get(device, device),
+        placeholder="Pick hardware to time the models on …",
+        help="Timed for real, each model in its own process, when you press Measure; results already stored at "
+        "this setup are shown without running again. Cluster hardware comes from the Ray cluster at "
+        f"{cluster.ADDRESS_ENV} (unset: none).",
+    )
+    st.multiselect(
+        "Estimated on: datasheet chips (roofline)",
         chip_ids,
         key="hw_chips",
+        wrap=True,
         placeholder="Pick chips: GPUs, TPUs, CPUs, edge …",
-        help="Datasheet catalog, your own entries, and this machine once calibrated (local-cpu, measured here).",
+        help="Datasheet catalog, your own entries, and this machine once calibrated (local-cpu, peaks measured here).",
     )
 with pick_workload:
     batch, dtype = st.columns(2)
@@ -76,16 +94,27 @@ with pick_workload:
     seq, image = st.columns(2)
     seq.number_input("Seq length (tokens)", min_value=1, max_value=MAX_SEQ_LEN, value=128, step=64, key="hw_seq")
     image.number_input("Image size (px)", min_value=8, max_value=MAX_IMAGE_SIZE, value=224, step=16, key="hw_image")
+    fresh = st.checkbox("Measure again, ignore stored results", key="hw_fresh")
+    measure_clicked = st.button(
+        "Measure",
+        type="primary",
+        icon=":material/timer:",
+        width="stretch",
+        disabled=not st.session_state["hw_measured"],
+        help="Time the picked models on the picked measured hardware (tens of seconds per model and hardware).",
+    )
 
 st.info(
-    "**Estimated (roofline on datasheet figures), not measured.** Real kernels reach a fraction of peak; "
-    "use these to compare chips and see rankings flip, not as benchmarks. Measured points from this machine "
-    "are drawn apart on the roofline.",
+    "**Estimated (roofline on datasheet figures), not measured**, on the chips picked under Estimated: real "
+    "kernels reach a fraction of peak; use these to compare chips and see rankings flip, not as benchmarks. "
+    "Hardware picked under Measured is timed for real; the table and charts mark every number measured or "
+    "estimated.",
     icon=":material/calculate:",
 )
 
 models: list[str] = list(st.session_state["hw_models"])
 selected = [hw for hw in chips if hw.id in st.session_state["hw_chips"]]
+picked_measured: list[str] = list(st.session_state["hw_measured"])
 try:
     workload = Workload(
         batch_size=int(st.session_state["hw_batch"]),
@@ -99,8 +128,11 @@ except ValueError as problem:
 
 if workload is None:
     st.stop()
-if not models or not selected:
-    st.info("Pick at least one model and one chip (two of each to see rankings flip).", icon=":material/touch_app:")
+if not models or not (selected or picked_measured):
+    st.info(
+        "Pick at least one model and one chip or measured hardware (two of each to see rankings flip).",
+        icon=":material/touch_app:",
+    )
     st.stop()
 
 from efficiency import hardware_charts as hc  # noqa: E402 - plotly only once there is something to draw
@@ -109,10 +141,27 @@ from efficiency.charts import caption  # noqa: E402
 from efficiency.roofline import estimate_rows  # noqa: E402
 from efficiency.ui.views import PLOTLY_CONFIG  # noqa: E402
 
+store = common.open_store(quiet=not picked_measured)  # estimates alone need no store
+if measure_clicked:
+    runs.measure(models, picked_measured, workload, None, store, fresh=fresh)
+else:
+    for model_id in models:
+        for device in picked_measured:
+            error = runs.error_for(runs.view_key(model_id, workload, "measured", device, None))
+            if error:
+                common.show_error(f"{common.display_name(model_id)} on {cluster.where(device)}", error, model_id)
+measured_found, not_measured = runs.measured_rows(models, picked_measured, workload, store)
+if not_measured:
+    st.info(
+        f"Not measured yet at this setup: {common.escape_md(', '.join(not_measured))}. Press **Measure**.",
+        icon=":material/timer:",
+    )
+
 rows: list[dict] = []
 profiles: dict[str, dict] = {}
+to_trace = models if selected else []  # a trace serves the estimates and the roofline, both need a chip
 with st.spinner("Tracing the models (once per model and workload) …"):
-    for model_id in models:
+    for model_id in to_trace:
         spec = common.catalog.find(model_id)
         fields = workload.for_modality(spec.modality) if spec else workload.to_dict()
         name = common.display_name(model_id)
@@ -136,14 +185,15 @@ with st.spinner("Tracing the models (once per model and workload) …"):
             else:
                 rows.append(row)
 
-if not rows:
+if not rows and not measured_found:
     st.stop()
 table = hc.estimate_table(rows, {m: facts["name"] for m, facts in profiles.items()})
-for model_id, intensity in table.groupby("model_id")["arithmetic_intensity"].first().items():
+for model_id, intensity in table.groupby("model_id")["arithmetic_intensity"].first().items() if rows else []:
     profiles[model_id]["arithmetic_intensity"] = intensity  # the estimate's own x, so both points align
+both = hc.with_measured(table, measured_found)
 
 
-def measured_rows() -> list[dict]:
+def measured_here() -> list[dict]:
     """Measured latencies of the picked models on this machine at this workload, from the results store."""
     store = common.open_store(quiet=True)
     if store is None:
@@ -179,78 +229,116 @@ def draw(title: str, build, key: str) -> None:
     st.caption(common.escape_md(caption(fig)))
 
 
+def how_estimated(chip_id: str) -> str:
+    here = any(hw.id == chip_id and hw.measured_here for hw in selected)
+    return f"estimated (roofline on {'peaks measured here' if here else 'datasheet figures'})"
+
+
+def column(name: str) -> pd.Series:
+    return both[name] if name in both.columns else pd.Series([None] * len(both), index=both.index)
+
+
 st.divider()
-st.subheader("Estimated latency")
-st.caption(common.escape_md(f"Setup: {setup_line(table.drop(columns='hardware'))} · inference · {common.WEIGHTS_NOTE}"))
+st.subheader("Latency: measured and estimated" if measured_found else "Estimated latency")
+st.caption(common.escape_md(f"Setup: {setup_line(both.drop(columns='hardware'))} · inference · {common.WEIGHTS_NOTE}"))
+estimated = both["obtained"] == hc.ESTIMATED
 shown = pd.DataFrame(
     {
-        "Model": table["model"],
-        "Hardware": table["hardware"],
-        "Estimated latency": table["estimated_latency_ms"],
-        "Bound": table["bound"],
-        "Fits in memory": table["fits"].astype(bool),
-        "Arithmetic intensity": table["arithmetic_intensity"],
-        "Attainable": table["attainable_flops_per_s"] / 1e12,
-        "Memory needed": table["memory_needed_bytes"] / 1e9,
-        "estimated": True,
+        "Model": both["model"],
+        "Hardware": both["hardware"],
+        "Latency": both["latency_ms"],
+        "How obtained": column("how").where(~estimated, both["hardware"].map(how_estimated)),
+        "estimated": estimated,
+        "Bound": column("bound"),
+        "Fits": column("fits").astype("boolean"),
+        "Arithmetic intensity": pd.to_numeric(column("arithmetic_intensity")),
+        "Attainable": pd.to_numeric(column("attainable_flops_per_s")) / 1e12,
+        "Memory needed": pd.to_numeric(column("memory_needed_bytes")) / 1e9,
     }
 )
 st.dataframe(
     shown,
     hide_index=True,
     width="stretch",
+    placeholder="n/a",
     column_config={
         "Model": st.column_config.TextColumn("Model", pinned=True),
-        "Estimated latency": st.column_config.NumberColumn("Estimated latency", format="%.3f ms"),
-        "Bound": st.column_config.TextColumn(
-            "Bound", help="compute: FLOPs / peak dominates; memory: bytes / bandwidth"
+        "Hardware": st.column_config.TextColumn("Hardware", width=165),
+        "How obtained": st.column_config.TextColumn("How obtained", width=290),
+        "Fits": st.column_config.CheckboxColumn(
+            "Fits", width=50, help="Estimates only: the model's memory fits in the chip's memory"
         ),
-        "Arithmetic intensity": st.column_config.NumberColumn("Arithmetic intensity", format="%.1f FLOPs/B"),
-        "Attainable": st.column_config.NumberColumn("Attainable", format="%.3g TFLOP/s"),
-        "Memory needed": st.column_config.NumberColumn("Memory needed", format="%.2f GB"),
-        "estimated": st.column_config.CheckboxColumn("estimated", help="Always true: roofline, not measured"),
+        "Latency": st.column_config.NumberColumn(
+            "Latency", format="%.3f ms", help="Median measured latency, or the roofline estimate: see How obtained"
+        ),
+        "Bound": st.column_config.TextColumn(
+            "Bound", width=75, help="Estimates only. compute: FLOPs / peak dominates; memory: bytes / bandwidth"
+        ),
+        "Arithmetic intensity": st.column_config.NumberColumn(
+            "Intensity",
+            width=105,
+            format="%.1f FLOPs/B",
+            help="Estimates only: arithmetic intensity, FLOPs per byte moved",
+        ),
+        "Attainable": st.column_config.NumberColumn("Attainable", width=110, format="%.3g TFLOP/s"),
+        "Memory needed": st.column_config.NumberColumn(
+            "Memory", width=80, format="%.2f GB", help="Estimates only: memory the model needs at this setup"
+        ),
+        "estimated": None,  # kept in the data (exports, tests); How obtained says it in words
     },
 )
 
-draw("Latency heatmap", lambda: hc.latency_heatmap(table), "heatmap")
-draw("Rank across hardware", lambda: hc.hardware_rank_chart(table), "ranks")
+draw("Latency heatmap", lambda: hc.latency_heatmap(both), "heatmap")
+draw("Rank across hardware", lambda: hc.hardware_rank_chart(both), "ranks")
 
 st.subheader("Roofline")
-roof_ids = [hw.id for hw in selected]
-st.selectbox(
-    "Model points on",
-    roof_ids,
-    index=roof_ids.index(LOCAL) if LOCAL in roof_ids else 0,
-    key="hw_roof_chip",
-    help="Each model is drawn at the attainable FLOP/s of this chip; every picked chip shows its roof.",
-)
-measured = hc.measured_points(measured_rows(), profiles)
-if measured.empty:
-    st.caption("No measured results of these models at this setup on this machine yet (measure them on Compare).")
-draw("Roofline", lambda: hc.roofline_plot(table, selected, measured, chip=st.session_state["hw_roof_chip"]), "roofline")
-
-with st.expander("Where each chip's figures come from"):
-    st.dataframe(
-        pd.DataFrame(
-            {
-                "Chip": [hw.id for hw in selected],
-                "Name": [hw.name for hw in selected],
-                "Peak (TFLOP/s)": [hw.peak_for(workload.dtype) / 1e12 for hw in selected],
-                "Bandwidth (GB/s)": [hw.memory_bandwidth_bytes_per_s / 1e9 for hw in selected],
-                "Memory (GiB)": [hw.memory_bytes / 2**30 for hw in selected],
-                "Source": [hw.source if hw.source.startswith("https://") else None for hw in selected],
-                "What it says": [hw.source_note or ("measured here" if hw.measured_here else "") for hw in selected],
-            }
-        ),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "Source": st.column_config.LinkColumn("Source", display_text="datasheet"),
-            "Peak (TFLOP/s)": st.column_config.NumberColumn(format="%.3g"),
-            "Bandwidth (GB/s)": st.column_config.NumberColumn(format="%.4g"),
-            "Memory (GiB)": st.column_config.NumberColumn(format="%.3g"),
-        },
+if not selected:
+    st.caption("Pick a datasheet chip under Estimated to draw the roofline.")
+else:
+    roof_ids = [hw.id for hw in selected]
+    st.selectbox(
+        "Model points on",
+        roof_ids,
+        index=roof_ids.index(LOCAL) if LOCAL in roof_ids else 0,
+        key="hw_roof_chip",
+        help="Each model is drawn at the attainable FLOP/s of this chip; every picked chip shows its roof.",
     )
+    measured = hc.measured_points(measured_here(), profiles)
+    if measured.empty:
+        st.caption(
+            "No measured results of these models at this setup on this machine yet: pick this machine under "
+            "Measured and press Measure."
+        )
+    draw(
+        "Roofline",
+        lambda: hc.roofline_plot(table, selected, measured, chip=st.session_state["hw_roof_chip"]),
+        "roofline",
+    )
+
+    with st.expander("Where each chip's figures come from"):
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Chip": [hw.id for hw in selected],
+                    "Name": [hw.name for hw in selected],
+                    "Peak (TFLOP/s)": [hw.peak_for(workload.dtype) / 1e12 for hw in selected],
+                    "Bandwidth (GB/s)": [hw.memory_bandwidth_bytes_per_s / 1e9 for hw in selected],
+                    "Memory (GiB)": [hw.memory_bytes / 2**30 for hw in selected],
+                    "Source": [hw.source if hw.source.startswith("https://") else None for hw in selected],
+                    "What it says": [
+                        hw.source_note or ("measured here" if hw.measured_here else "") for hw in selected
+                    ],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "Source": st.column_config.LinkColumn("Source", display_text="datasheet"),
+                "Peak (TFLOP/s)": st.column_config.NumberColumn(format="%.3g"),
+                "Bandwidth (GB/s)": st.column_config.NumberColumn(format="%.4g"),
+                "Memory (GiB)": st.column_config.NumberColumn(format="%.3g"),
+            },
+        )
 
 with st.expander("Add your own chip (saved to your user hardware file)"):
     st.caption(

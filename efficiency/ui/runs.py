@@ -8,24 +8,34 @@ change therefore redraws from memory and never profiles again.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from efficiency.specs import Workload
 from efficiency.store import ResultStore, StoreError
+from efficiency.ui import cluster
 from efficiency.ui.common import (
+    device_help,
+    device_label,
     display_name,
     engine_lock,
     escape_md,
+    hardware_text,
     one_line,
     save_static,
     show_error,
     static_profile,
     unwrap,
 )
+
+if TYPE_CHECKING:
+    from efficiency.runner import Job
 
 RESULTS_KEY = "cmp_results"
 ERRORS_KEY = "cmp_errors"
@@ -58,6 +68,36 @@ def executor() -> Any:
     local = LocalExecutor()
     local.warm_up()
     return local
+
+
+def hardware_choices(devices: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Compare's hardware picker, id -> label: this machine's devices, then a connected cluster's hardware
+    (``cluster:<id>``, measured through Ray); shows one warning line when a configured cluster is unreachable."""
+    listed = cluster.hardware()
+    if not listed:
+        return {device["id"]: device_label(device) for device in devices}
+    return cluster.measured_options(listed, devices, local_first=True)
+
+
+def hardware_help(devices: Sequence[dict[str, Any]], choices: dict[str, str]) -> str:
+    """This machine's devices in full, and what picking cluster hardware does."""
+    text = device_help(devices)
+    if any(cluster.is_cluster(choice) for choice in choices):
+        text += "; cluster:… hardware is measured on a node of the Ray cluster that offers it"
+    return text
+
+
+def picker_device(hardware: dict[str, Any]) -> str | None:
+    """The hardware picker's id of a result's hardware entry: ``cluster:<id>`` for a cluster's, else the device."""
+    hardware_id = str(hardware.get("id") or "")
+    if hardware_id and not hardware_id.startswith("local-"):
+        return cluster.PREFIX + hardware_id
+    return hardware.get("device")
+
+
+def on_cluster(device: str | None) -> bool:
+    """Whether a picked device is cluster hardware (its jobs run on a node, with all of that node's cores)."""
+    return cluster.is_cluster(device)
 
 
 def _session_results() -> list[dict[str, Any]]:
@@ -100,15 +140,22 @@ def fits(result: dict[str, Any], model: str, workload: Workload) -> bool:
 
 
 def on_hardware(result: dict[str, Any], device: str, threads: int | None) -> bool:
+    """Measured on the picked hardware: cluster hardware by the result's hardware id; a device of this machine
+    by its device (and threads, on CPU), never a cluster node's result on the same kind of device."""
     hardware = result.get("hardware") if isinstance(result.get("hardware"), dict) else {}
+    if not result.get("measured"):
+        return False
+    if cluster.is_cluster(device):
+        return hardware.get("id") == cluster.hardware_id(device)
+    here = hardware.get("id", f"local-{device}") == f"local-{device}"
     same_threads = threads is None or hardware.get("device") != "cpu" or hardware.get("threads") == threads
-    return bool(result.get("measured")) and hardware.get("device") == device and same_threads
+    return here and hardware.get("device") == device and same_threads
 
 
-def find(model: str, workload: Workload, kind: str, device: str, threads: int | None, store: ResultStore | None):
-    """The newest successful result for this view: this session's first, then the store's.
-
-    ``kind="measured"`` falls back to the static count when nothing was measured at this setup."""
+def _find(
+    model: str, workload: Workload, kinds: Sequence[bool], device: str, threads: int | None, store: ResultStore | None
+) -> dict[str, Any] | None:
+    """The newest success of the first kind (measured True/False) that has one: this session's, then the store's."""
 
     def wanted(result: dict[str, Any], measured: bool) -> bool:
         if not fits(result, model, workload):
@@ -116,7 +163,7 @@ def find(model: str, workload: Workload, kind: str, device: str, threads: int | 
         return on_hardware(result, device, threads) if measured else not result.get("measured")
 
     stored: list[dict[str, Any]] | None = None
-    for measured in (True, False) if kind == "measured" else (False,):
+    for measured in kinds:
         for result in reversed(_session_results()):
             if wanted(result, measured):
                 return result
@@ -131,10 +178,29 @@ def find(model: str, workload: Workload, kind: str, device: str, threads: int | 
     return None
 
 
-def _finish(status: Any, done: int, failed: int, verb: str, began: float) -> None:
+def find(model: str, workload: Workload, kind: str, device: str, threads: int | None, store: ResultStore | None):
+    """The newest successful result for this view: this session's first, then the store's.
+
+    ``kind="measured"`` falls back to the static count when nothing was measured at this setup."""
+    return _find(model, workload, (True, False) if kind == "measured" else (False,), device, threads, store)
+
+
+def find_measured(
+    model: str, workload: Workload, device: str, threads: int | None, store: ResultStore | None
+) -> dict[str, Any] | None:
+    """The newest result measured on ``device`` (this machine's, or ``cluster:<id>``) at this workload, or None."""
+    return _find(model, workload, (True,), device, threads, store)
+
+
+def _finish(
+    status: Any, done: int, failed: int, verb: str, began: float, unit: str = "model(s)", reused: int = 0
+) -> None:
     """Fold the run's progress away once it went well; keep it open when a model failed."""
     seconds = time.perf_counter() - began
-    label = f"{verb} {done} model(s) in {seconds:.1f} s" + (f"; {failed} failed (see below)" if failed else "")
+    ran = f"{verb} {done} {unit}"
+    if reused:
+        ran = f"Found {reused} {unit} in the store (not run again)" + (f", {verb.lower()} {done}" if done else "")
+    label = f"{ran} in {seconds:.1f} s" + (f"; {failed} failed (see below)" if failed else "")
     status.update(label=label, state="error" if failed else "complete", expanded=bool(failed))
 
 
@@ -167,41 +233,165 @@ def run_measured(
     fresh: bool = False,
 ) -> None:
     """Each model measured in its own process on ``device``: a progress bar per model, errors beside it."""
-    from efficiency.jobs import estimate_job_memory
+    measure(names, [device], workload, threads, store, fresh)
+
+
+def _jobs(
+    names: Sequence[str], devices: Sequence[str], workload: Workload, threads: int | None
+) -> tuple[dict[str, list[tuple[str, Job]]], int]:
+    """Per device, (name as picked, job) of each model; a name that cannot be resolved is shown and recorded."""
     from efficiency.loading import resolve
-    from efficiency.runner import Job, Runner
+    from efficiency.runner import Job
 
-    began, failed = time.perf_counter(), 0
-    with st.status(f"Measuring {len(names)} model(s), one process each …", expanded=True) as status:
-        jobs, picked_as = [], {}
-        for name in names:
-            key = view_key(name, workload, "measured", device, threads)
-            try:
-                spec = resolve(name)
-            except ValueError as error:
-                failed += 1
-                show_error(display_name(name), one_line(error), name)
-                record(name, {"model": name, "error": one_line(error)}, key)
+    groups: dict[str, list[tuple[str, Job]]] = {device: [] for device in devices}
+    failed = 0
+    for name in names:
+        try:
+            spec = resolve(name)
+        except ValueError as error:
+            failed += 1
+            show_error(display_name(name), one_line(error), name)
+            for device in devices:
+                record(
+                    name,
+                    {"model": name, "error": one_line(error)},
+                    view_key(name, workload, "measured", device, threads),
+                )
+            continue
+        fields = workload.for_modality(spec.modality)
+        for device, jobs in groups.items():
+            if any(job.model == spec.id for _, job in jobs):
                 continue
-            if spec.id not in picked_as:
-                picked_as[spec.id] = (name, key)
-                fields = workload.for_modality(spec.modality)
-                jobs.append(Job(model=spec.id, workload=fields, metrics="all", device=device, threads=threads))
-        bars = {job.model: st.progress(0.0, text=f"{escape_md(display_name(job.model))}: waiting") for job in jobs}
+            if cluster.is_cluster(device):
+                hardware = cluster.hardware_id(device)
+                job = Job(spec.id, fields, metrics="all", device=cluster.job_device(hardware), hardware=hardware)
+            else:
+                job = Job(model=spec.id, workload=fields, metrics="all", device=device, threads=threads)
+            jobs.append((name, job))
+    return groups, failed
 
-        def on_progress(model: str, phase: str, fraction: float) -> None:
-            if model in bars:
-                text = f"{escape_md(display_name(model))}: {escape_md(phase)}"
-                bars[model].progress(min(max(float(fraction), 0.0), 1.0), text=text)
 
-        runner = Runner(executor(), store=store, estimator=estimate_job_memory)
-        with engine_lock():  # no static profile or warm-up in this process may steal the cores being timed
-            results = runner.run(jobs, on_progress=on_progress, fresh=fresh) if jobs else []
-        for job, result in zip(jobs, results):
-            name, key = picked_as[job.model]
-            if result.get("error"):
-                failed += 1
-                bars[job.model].empty()
-                show_error(display_name(job.model), result["error"], job.model)
-            record(name, result, key)
-        _finish(status, len(picked_as) - sum(1 for r in results if r.get("error")), failed, "Measured", began)
+def _run_on_cluster(
+    groups: dict[str, list[Job]], store: ResultStore | None, fresh: bool, update: Callable[..., None]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every cluster hardware's jobs at once, one thread per hardware (progress names only the model, so one
+    runner per hardware keeps each bar its own); events come back through a queue and reach the bars from
+    this thread, the script's, which owns the page's elements."""
+    from efficiency.runner import Runner, error_result
+
+    if not groups:
+        return {}
+    try:
+        on_cluster = cluster.executor(store)
+    except Exception as error:  # noqa: BLE001 - no cluster: its jobs get the error, this machine's still run
+        message = f"cluster unavailable: {one_line(error)}"
+        return {device: [error_result(job, message, "refused") for job in jobs] for device, jobs in groups.items()}
+    events: queue.Queue = queue.Queue()
+    outcomes: dict[str, list[dict[str, Any]]] = {}
+
+    def run_group(device: str, jobs: list[Job]) -> None:
+        def progress(model: str, phase: str, fraction: float) -> None:
+            events.put((device, model, phase, fraction))
+
+        try:
+            outcomes[device] = Runner(on_cluster, store=store).run(jobs, on_progress=progress, fresh=fresh)
+        except Exception as error:  # noqa: BLE001 - e.g. the connection dropped: this hardware's jobs fail, visibly
+            outcomes[device] = [error_result(job, f"cluster run failed: {one_line(error)}", "crash") for job in jobs]
+
+    # daemon: a server shutting down need not wait for them (Ray ends the tasks of a driver that is gone)
+    workers = [
+        threading.Thread(target=run_group, args=item, name=f"measure {item[0]}", daemon=True) for item in groups.items()
+    ]
+    for worker in workers:
+        worker.start()
+    while any(worker.is_alive() for worker in workers) or not events.empty():
+        try:
+            update(*events.get(timeout=0.1))
+        except queue.Empty:
+            continue
+    return outcomes
+
+
+def measure(
+    names: Sequence[str],
+    devices: Sequence[str],
+    workload: Workload,
+    threads: int | None,
+    store: ResultStore | None,
+    fresh: bool = False,
+) -> None:
+    """Each model measured on each device (this machine's, or ``cluster:<id>``), one isolated process per job:
+    a progress bar per job, each failure shown beside its model and hardware while the others go on.
+
+    Cluster hardware first, all of it at once (Ray places each job on a node offering it); this machine's
+    devices after, one job at a time under the engine lock, so nothing else here shares the cores being timed.
+    """
+    from efficiency.jobs import estimate_job_memory
+    from efficiency.runner import Runner
+
+    began, several = time.perf_counter(), len(devices) > 1
+    where = f" on {len(devices)} hardware" if several else ""
+    with st.status(f"Measuring {len(names)} model(s){where}, one process each …", expanded=True) as status:
+        groups, failed = _jobs(names, devices, workload, threads)
+
+        def label(device: str, model: str) -> str:
+            return display_name(model) + (f" on {cluster.where(device)}" if several else "")
+
+        bars = {
+            (device, job.model): st.progress(0.0, text=f"{escape_md(label(device, job.model))}: waiting")
+            for device, pairs in groups.items()
+            for _, job in pairs
+        }
+
+        def update(device: str, model: str, phase: str, fraction: float) -> None:
+            if (device, model) in bars:
+                text = f"{escape_md(label(device, model))}: {escape_md(phase)}"
+                bars[(device, model)].progress(min(max(float(fraction), 0.0), 1.0), text=text)
+
+        jobs = {device: [job for _, job in pairs] for device, pairs in groups.items() if pairs}
+        outcomes = _run_on_cluster({d: j for d, j in jobs.items() if cluster.is_cluster(d)}, store, fresh, update)
+        for device in [d for d in jobs if not cluster.is_cluster(d)]:
+            runner = Runner(executor(), store=store, estimator=estimate_job_memory)
+            with engine_lock():  # no static profile or warm-up in this process may steal the cores being timed
+                outcomes[device] = runner.run(jobs[device], on_progress=partial(update, device), fresh=fresh)
+        done, reused = 0, 0
+        for device, pairs in groups.items():
+            for (name, job), result in zip(pairs, outcomes.get(device, [])):
+                if result.get("error"):
+                    failed += 1
+                    bars[(device, job.model)].empty()
+                    show_error(label(device, job.model), result["error"], job.model)
+                elif result.get("reused"):
+                    reused += 1
+                else:
+                    done += 1
+                record(name, result, view_key(name, workload, "measured", device, threads))
+        unit = "model x hardware pair(s)" if several else "model(s)"
+        _finish(status, done, failed, "Measured", began, unit, reused)
+
+
+def measured_rows(
+    models: Sequence[str], devices: Sequence[str], workload: Workload, store: ResultStore | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per model x measured device, the newest result at this workload as a row for the Hardware page's table
+    and charts (``hardware`` "<id> (measured)", ``latency_ms``, ``how``), and the "model on hardware" pairs
+    not measured there yet."""
+    rows, missing = [], []
+    for model in models:
+        for device in devices:
+            result = find_measured(model, workload, device, None, store)
+            if result is None:
+                missing.append(f"{display_name(model)} on {cluster.where(device)}")
+                continue
+            place = "on cluster" if cluster.is_cluster(device) else "here"
+            rows.append(
+                {
+                    "model_id": model,
+                    "model": display_name(model),
+                    "hardware": f"{cluster.measured_name(device)} (measured)",
+                    "latency_ms": result.get("latency_ms"),
+                    "how": f"measured {place}: {hardware_text(result)}",
+                    "workload": result.get("workload"),
+                }
+            )
+    return rows, missing

@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, MODES, Workload
+from efficiency.ui import cluster
 from efficiency.ui.common import catalog_id
 
 RUN_KINDS = ("static", "measured")
@@ -113,11 +114,15 @@ def current_params() -> dict[str, list[str]]:
 
 
 def start_visit(device_ids: Sequence[str], max_threads: int) -> list[str]:
-    """Fill the missing widget keys (a visit just started); returns warnings about dropped URL values."""
+    """Fill the missing widget keys (a visit just started); returns warnings about dropped URL values.
+
+    A link may name a connected cluster's hardware (``device=cluster:<id>``) besides this machine's devices.
+    """
     if all(key in st.session_state for key in PICKERS.values() if key != "cmp_threads"):
         return []
     url = current_params()
-    parsed, warnings = parse(url, device_ids, max_threads)
+    accepted = [*device_ids, *cluster.picker_ids()] if "device" in url else device_ids
+    parsed, warnings = parse(url, accepted, max_threads)
     remembered = {} if any(name in url for name in PICKERS) else st.session_state.get(MEMORY_KEY, {})
     values = {**defaults(device_ids, max_threads), **remembered, **parsed}
     for name, key in PICKERS.items():
