@@ -8,8 +8,8 @@ from efficiency.ui import common, runs, state, views
 common.page_header(
     "Compare models by every cost indicator",
     "Pick models and a setup, then Run. Static counts (parameters, FLOPs, memory traffic) take about a second "
-    "per model; measured runs time each model on this machine in its own process. The link in the address bar "
-    "reproduces this view.",
+    "per model; measured runs time each model in its own process, on this machine or on a connected cluster's "
+    "hardware. The link in the address bar reproduces this view.",
 )
 devices = common.detected_devices()
 device_ids = [device["id"] for device in devices]
@@ -18,129 +18,154 @@ for warning in state.start_visit(device_ids, max_threads):
     st.warning(f"From the link: {common.escape_md(warning)}", icon=":material/link_off:")
 
 labels = common.catalog_labels()
-with st.container(border=True):
-    pick_models, pick_workload, pick_hardware = st.columns([5, 4, 3], gap="medium")
-with pick_models:
-    st.multiselect(
-        "Models from the catalog",
-        list(labels),
-        key="cmp_models",
-        wrap=True,
-        format_func=lambda model: labels.get(model, model),
-        placeholder="Type to search: BERT, decoder, MoE, ViT, CNN …",
-        help="49 models built from their published configs, grouped by family. Weights are random: parameter "
-        "counts, FLOPs and speed do not depend on weight values.",
-    )
-    st.text_input(
-        "Other models: a local folder holding config.json, or a Hub id",
-        key="cmp_extra",
-        placeholder="/path/to/model, org/name (comma-separated)",
-        max_chars=state.MAX_EXTRA_CHARS,
-    )
-    extras = []
-    for name in runs.split_extra(st.session_state["cmp_extra"]):
-        model_id, error = runs.resolve_name(name)
-        if error:
+hardware_labels = runs.hardware_choices(devices)
+if st.session_state.get("cmp_device") not in hardware_labels:  # cluster hardware that left since
+    st.session_state["cmp_device"] = device_ids[0]
+extras, extra_errors = runs.resolve_extra(st.session_state["cmp_extra"])
+RUN_KEY = "cmp_go"
+# The pickers' box is placed first, the comparison below it. When nothing is to run, the comparison is drawn
+# before the pickers (their values are in session state already): its chart is the first thing sent, so the
+# browser starts loading the charting library while the pickers' widgets arrive. A run draws the pickers
+# first, so that they stay usable during it.
+pickers_area = st.container()
+results_area = st.container()
+
+
+def draw_pickers() -> None:
+    """The pickers, in the box at the top of the page."""
+    with pickers_area, st.container(border=True):
+        pick_models, pick_workload, pick_hardware = st.columns([5, 4, 3], gap="medium")
+    with pick_models:
+        st.multiselect(
+            "Models from the catalog",
+            list(labels),
+            key="cmp_models",
+            wrap=True,
+            format_func=lambda model: labels.get(model, model),
+            placeholder="Type to search: BERT, decoder, MoE, ViT, CNN …",
+            help="49 models built from their published configs, grouped by family. Weights are random: parameter "
+            "counts, FLOPs and speed do not depend on weight values.",
+        )
+        st.text_input(
+            "Other models: a local folder holding config.json, or a Hub id",
+            key="cmp_extra",
+            placeholder="/path/to/model, org/name (comma-separated)",
+            max_chars=state.MAX_EXTRA_CHARS,
+        )
+        for name, error in extra_errors:
             common.show_error(name, error)
-        else:
-            extras.append((name, model_id))
-with pick_workload:
-    batch, dtype = st.columns(2)
-    batch.number_input("Batch size", min_value=1, max_value=MAX_BATCH_SIZE, step=1, key="cmp_batch")
-    dtype.selectbox("dtype", DTYPES, key="cmp_dtype")
-    seq, image = st.columns(2)
-    seq.number_input("Seq length (tokens)", min_value=1, max_value=MAX_SEQ_LEN, step=64, key="cmp_seq")
-    image.number_input("Image size (px)", min_value=8, max_value=MAX_IMAGE_SIZE, step=16, key="cmp_image")
-    st.radio("Mode", MODES, key="cmp_mode", horizontal=True)
-    st.caption("Text models use the sequence length, vision models the image size.")
-with pick_hardware:
-    hardware_labels = runs.hardware_choices(devices)
-    if st.session_state.get("cmp_device") not in hardware_labels:  # cluster hardware that left since
-        st.session_state["cmp_device"] = device_ids[0]
-    st.selectbox(
-        "Hardware (for measured runs)",
-        list(hardware_labels),
-        key="cmp_device",
-        format_func=lambda device_id: hardware_labels.get(device_id, device_id),
-        help=runs.hardware_help(devices, hardware_labels),
-    )
-    if max_threads > 1:
-        st.slider(
-            "CPU threads",
-            min_value=1,
-            max_value=max_threads,
-            key="cmp_threads",
-            disabled=runs.on_cluster(st.session_state["cmp_device"]),
-            help="Cluster hardware: each job uses all cores of its node.",
+    with pick_workload:
+        batch, dtype = st.columns(2)
+        batch.number_input("Batch size", min_value=1, max_value=MAX_BATCH_SIZE, step=1, key="cmp_batch")
+        dtype.selectbox("dtype", DTYPES, key="cmp_dtype")
+        seq, image = st.columns(2)
+        seq.number_input("Seq length (tokens)", min_value=1, max_value=MAX_SEQ_LEN, step=64, key="cmp_seq")
+        image.number_input("Image size (px)", min_value=8, max_value=MAX_IMAGE_SIZE, step=16, key="cmp_image")
+        st.radio("Mode", MODES, key="cmp_mode", horizontal=True)
+        st.caption("Text models use the sequence length, vision models the image size.")
+    with pick_hardware:
+        st.selectbox(
+            "Hardware (for measured runs)",
+            list(hardware_labels),
+            key="cmp_device",
+            format_func=lambda device_id: hardware_labels.get(device_id, device_id),
+            help=runs.hardware_help(devices, hardware_labels),
         )
-    st.radio(
-        "What to run",
-        state.RUN_KINDS,
-        key="cmp_run",
-        horizontal=True,
-        format_func=lambda kind: "Static counts" if kind == "static" else "Measured",
-        help="Static: counted from the architecture, instant, no hardware. Measured: latency, throughput and "
-        "peak memory timed here, each model in its own process (tens of seconds per model).",
-    )
-    fresh = st.session_state["cmp_run"] == "measured" and st.checkbox("Measure again, ignore stored results")
-    run_clicked = st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch")
-
-picked = [(name, name) for name in st.session_state["cmp_models"]] + extras
-kind, device, threads = st.session_state["cmp_run"], st.session_state["cmp_device"], st.session_state["cmp_threads"]
-try:
-    workload = Workload(
-        batch_size=int(st.session_state["cmp_batch"]),
-        seq_len=int(st.session_state["cmp_seq"]),
-        image_size=int(st.session_state["cmp_image"]),
-        dtype=st.session_state["cmp_dtype"],
-        mode=st.session_state["cmp_mode"],
-    )
-except ValueError as problem:
-    st.error(f"Workload: {common.escape_md(common.one_line(problem))}")
-    workload = None
-
-store = common.open_store()
-if workload is not None and picked:
-    names = [name for name, _ in picked]
-    if run_clicked and kind == "static":
-        runs.run_static(names, workload, store)
-    elif run_clicked:
-        runs.run_measured(names, workload, device, threads, store, fresh=fresh)
-    else:
-        for name in names:
-            error = runs.error_for(runs.view_key(name, workload, kind, device, threads))
-            if error:
-                common.show_error(common.display_name(name), error, name)
-    rows, missing = [], []
-    for name, model_id in picked:
-        result = runs.find(model_id, workload, kind, device, threads, store)
-        if result is None:
-            missing.append(common.display_name(name))
-        else:
-            rows.append(result)
-    if missing:
-        st.info(
-            f"No {kind} results yet at this setup for: {common.escape_md(', '.join(missing))}. Press **Run**.",
-            icon=":material/play_circle:",
+        if max_threads > 1:
+            st.slider(
+                "CPU threads",
+                min_value=1,
+                max_value=max_threads,
+                key="cmp_threads",
+                disabled=runs.on_cluster(st.session_state["cmp_device"]),
+                help="Cluster hardware: each job uses all cores of its node.",
+            )
+        st.radio(
+            "What to run",
+            state.RUN_KINDS,
+            key="cmp_run",
+            horizontal=True,
+            format_func=lambda kind: "Static counts" if kind == "static" else "Measured",
+            help="Static: counted from the architecture, instant, no hardware. Measured: latency, throughput and "
+            "peak memory timed here, each model in its own process (tens of seconds per model).",
         )
-    frame = common.results_frame(rows)
-    if kind == "measured" and len(frame) and not frame["measured"].all():
-        counted = ", ".join(frame.loc[~frame["measured"], "model"])
-        st.caption(f"Counted only (not measured here yet): {common.escape_md(counted)}.")
-    if len(frame):
-        indicators = common.chart_indicators(frame)
-        st.divider()
-        views.render_setup(frame)
-        views.render_findings(frame, indicators)
-        heading, export = st.columns([4, 1], vertical_alignment="bottom")
-        heading.subheader("Charts")
-        every_figure = views.render_charts(frame, indicators)
-        with export:
-            views.export_button("Cost indicator comparison", common.setup_text(frame), every_figure, "comparison.html")
-        st.subheader("Results table")
-        views.render_table(frame, indicators)
-elif not picked:
-    st.info("Pick at least one model (two or more to see them disagree).", icon=":material/touch_app:")
+        if st.session_state["cmp_run"] == "measured":
+            st.checkbox("Measure again, ignore stored results", key="cmp_fresh")
+        st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key=RUN_KEY)
+
+
+def draw_results(run: bool) -> str:
+    """Run if asked, then the comparison in view; returns the kind of run in view."""
+    picked = [(name, name) for name in st.session_state["cmp_models"]] + extras
+    kind, device, threads = st.session_state["cmp_run"], st.session_state["cmp_device"], st.session_state["cmp_threads"]
+    try:
+        workload = Workload(
+            batch_size=int(st.session_state["cmp_batch"]),
+            seq_len=int(st.session_state["cmp_seq"]),
+            image_size=int(st.session_state["cmp_image"]),
+            dtype=st.session_state["cmp_dtype"],
+            mode=st.session_state["cmp_mode"],
+        )
+    except ValueError as problem:
+        st.error(f"Workload: {common.escape_md(common.one_line(problem))}")
+        workload = None
+
+    store = common.open_store()
+    if workload is not None and picked:
+        names = [name for name, _ in picked]
+        if run and kind == "static":
+            runs.run_static(names, workload, store)
+        elif run:
+            fresh = bool(st.session_state.get("cmp_fresh"))
+            runs.run_measured(names, workload, device, threads, store, fresh=fresh)
+        else:
+            for name in names:
+                error = runs.error_for(runs.view_key(name, workload, kind, device, threads))
+                if error:
+                    common.show_error(common.display_name(name), error, name)
+        rows, missing = [], []
+        for name, model_id in picked:
+            result = runs.find(model_id, workload, kind, device, threads, store)
+            if result is None:
+                missing.append(common.display_name(name))
+            else:
+                rows.append(result)
+        if missing:
+            st.info(
+                f"No {kind} results yet at this setup for: {common.escape_md(', '.join(missing))}. Press **Run**.",
+                icon=":material/play_circle:",
+            )
+        frame = common.results_frame(rows)
+        if kind == "measured" and len(frame) and not frame["measured"].all():
+            counted = ", ".join(frame.loc[~frame["measured"], "model"])
+            st.caption(f"Counted only (not measured here yet): {common.escape_md(counted)}.")
+        if len(frame):
+            indicators = common.chart_indicators(frame)
+            st.divider()
+            views.render_setup(frame)
+            views.render_findings(frame, indicators)
+            heading, export = st.columns([4, 1], vertical_alignment="bottom")
+            heading.subheader("Charts")
+            every_figure = views.render_charts(frame, indicators)
+            with export:
+                views.export_button(
+                    "Cost indicator comparison", common.setup_text(frame), every_figure, "comparison.html"
+                )
+            st.subheader("Results table")
+            views.render_table(frame, indicators)
+    elif not picked:
+        st.info("Pick at least one model (two or more to see them disagree).", icon=":material/touch_app:")
+    return kind
+
+
+if st.session_state.get(RUN_KEY):
+    draw_pickers()
+    with results_area:
+        kind = draw_results(run=True)
+else:
+    with results_area:
+        kind = draw_results(run=False)
+    draw_pickers()
 
 state.write_url()
 common.warm_engine_in_background()

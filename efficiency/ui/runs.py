@@ -49,6 +49,18 @@ def split_extra(text: str | None) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))[:MAX_EXTRA_MODELS]
 
 
+def resolve_extra(text: str | None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The free field's models: (name, model id) of those that resolve, (name, one-line error) of the others."""
+    found, errors = [], []
+    for name in split_extra(text):
+        model_id, error = resolve_name(name)
+        if error or model_id is None:
+            errors.append((name, error or "could not be resolved"))
+        else:
+            found.append((name, model_id))
+    return found, errors
+
+
 @st.cache_data(show_spinner=False, ttl=30, max_entries=256)
 def resolve_name(name: str) -> tuple[str | None, str | None]:
     """(model id the engine reports results under, error line): a local folder or Hub id checked before a run."""
