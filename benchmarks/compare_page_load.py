@@ -78,20 +78,10 @@ def compare_url(base: str, models: list[str]) -> str:
     return f"{base}/Compare?" + urlencode([("models", m) for m in models] + [("run", "static")])
 
 
-def time_first_chart(browser, url: str) -> float:
-    page = browser.new_page(viewport=VIEWPORT)
-    try:
-        began = time.perf_counter()
-        page.goto(url, wait_until="commit")
-        page.wait_for_selector(".js-plotly-plot", state="visible", timeout=60_000)
-        return time.perf_counter() - began
-    finally:
-        page.close()
-
-
-def time_revisit(context, url: str) -> float:
-    """The link opened in a browser context that has loaded the dashboard before (warm HTTP cache)."""
-    page = context.new_page()
+def time_first_chart(browser, url: str, context=None) -> float:
+    """Navigation to the first visible chart: in a new browser context (empty cache: a first visit), or in
+    ``context``, one that has loaded the dashboard before (warm HTTP cache)."""
+    page = context.new_page() if context is not None else browser.new_page(viewport=VIEWPORT)
     try:
         began = time.perf_counter()
         page.goto(url, wait_until="commit")
@@ -167,8 +157,8 @@ def main() -> None:
                 times.append(time_first_chart(browser, url))
                 print(f"first visit {index + 1}: first chart after {times[-1]:.2f} s")
             context = browser.new_context(viewport=VIEWPORT)
-            time_revisit(context, url)  # fills this browser's cache
-            revisits = [time_revisit(context, url) for _ in range(args.loads)]
+            time_first_chart(browser, url, context)  # fills this browser's cache
+            revisits = [time_first_chart(browser, url, context) for _ in range(args.loads)]
             context.close()
             in_app = [time_in_app(browser, base, url) for _ in range(args.loads)]
             return times, revisits, in_app

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, MODES, Workload
+from efficiency.specs import MODES
 from efficiency.ui import common, runs, state, views
 
 common.page_header(
@@ -17,7 +17,6 @@ max_threads = int(devices[0].get("usable_cpus") or 1)
 for warning in state.start_visit(device_ids, max_threads):
     st.warning(f"From the link: {common.escape_md(warning)}", icon=":material/link_off:")
 
-labels = common.catalog_labels()
 hardware_labels = runs.hardware_choices(devices)
 if st.session_state.get("cmp_device") not in hardware_labels:  # cluster hardware that left since
     st.session_state["cmp_device"] = device_ids[0]
@@ -36,15 +35,10 @@ def draw_pickers() -> None:
     with pickers_area, st.container(border=True):
         pick_models, pick_workload, pick_hardware = st.columns([5, 4, 3], gap="medium")
     with pick_models:
-        st.multiselect(
-            "Models from the catalog",
-            list(labels),
-            key="cmp_models",
-            wrap=True,
-            format_func=lambda model: labels.get(model, model),
-            placeholder="Type to search: BERT, decoder, MoE, ViT, CNN …",
-            help="49 models built from their published configs, grouped by family. Weights are random: parameter "
-            "counts, FLOPs and speed do not depend on weight values.",
+        common.model_picker(
+            "cmp_models",
+            f"{len(common.catalog_labels())} models built from their published configs, grouped by family. "
+            "Weights are random: parameter counts, FLOPs and speed do not depend on weight values.",
         )
         st.text_input(
             "Other models: a local folder holding config.json, or a Hub id",
@@ -55,12 +49,7 @@ def draw_pickers() -> None:
         for name, error in extra_errors:
             common.show_error(name, error)
     with pick_workload:
-        batch, dtype = st.columns(2)
-        batch.number_input("Batch size", min_value=1, max_value=MAX_BATCH_SIZE, step=1, key="cmp_batch")
-        dtype.selectbox("dtype", DTYPES, key="cmp_dtype")
-        seq, image = st.columns(2)
-        seq.number_input("Seq length (tokens)", min_value=1, max_value=MAX_SEQ_LEN, step=64, key="cmp_seq")
-        image.number_input("Image size (px)", min_value=8, max_value=MAX_IMAGE_SIZE, step=16, key="cmp_image")
+        common.workload_inputs("cmp")
         st.radio("Mode", MODES, key="cmp_mode", horizontal=True)
         st.caption("Text models use the sequence length, vision models the image size.")
     with pick_hardware:
@@ -98,18 +87,7 @@ def draw_results(run: bool) -> str:
     """Run if asked, then the comparison in view; returns the kind of run in view."""
     picked = [(name, name) for name in st.session_state["cmp_models"]] + extras
     kind, device, threads = st.session_state["cmp_run"], st.session_state["cmp_device"], st.session_state["cmp_threads"]
-    try:
-        workload = Workload(
-            batch_size=int(st.session_state["cmp_batch"]),
-            seq_len=int(st.session_state["cmp_seq"]),
-            image_size=int(st.session_state["cmp_image"]),
-            dtype=st.session_state["cmp_dtype"],
-            mode=st.session_state["cmp_mode"],
-        )
-    except ValueError as problem:
-        st.error(f"Workload: {common.escape_md(common.one_line(problem))}")
-        workload = None
-
+    workload = common.workload_from_state("cmp", st.session_state["cmp_mode"])
     store = common.open_store()
     if workload is not None and picked:
         names = [name for name, _ in picked]

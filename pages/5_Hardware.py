@@ -6,7 +6,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, Workload
+from efficiency.specs import Workload
 from efficiency.ui import cluster, common, runs
 
 common.page_header(
@@ -53,20 +53,13 @@ on_cluster = cluster.hardware()
 measured_labels = cluster.measured_options(on_cluster, common.detected_devices())
 st.session_state.setdefault("hw_models", [m for m in DEFAULT_MODELS if m in labels])
 st.session_state.setdefault("hw_chips", [c for c in DEFAULT_CHIPS if c in chip_ids])
+common.workload_defaults("hw")
 st.session_state["hw_measured"] = [d for d in st.session_state.get("hw_measured", []) if d in measured_labels]
 
 with st.container(border=True):
     pick_models, pick_chips, pick_workload = st.columns([5, 4, 4], gap="medium")
 with pick_models:
-    st.multiselect(
-        "Models from the catalog",
-        list(labels),
-        key="hw_models",
-        wrap=True,
-        format_func=lambda model: labels.get(model, model),
-        placeholder="Type to search: BERT, ViT, CNN …",
-        help="Each model is traced once (a second or two) at this workload; estimates on every chip are instant.",
-    )
+    common.model_picker("hw_models", "Each model is traced once (a second or two); estimates per chip are instant.")
 with pick_chips:
     st.multiselect(
         "Measured on: the cluster and this machine" if on_cluster else "Measured on: this machine",
@@ -88,12 +81,7 @@ with pick_chips:
         help="Datasheet catalog, your own entries, and this machine once calibrated (local-cpu, peaks measured here).",
     )
 with pick_workload:
-    batch, dtype = st.columns(2)
-    batch.number_input("Batch size", min_value=1, max_value=MAX_BATCH_SIZE, value=1, step=1, key="hw_batch")
-    dtype.selectbox("dtype", DTYPES, key="hw_dtype")
-    seq, image = st.columns(2)
-    seq.number_input("Seq length (tokens)", min_value=1, max_value=MAX_SEQ_LEN, value=128, step=64, key="hw_seq")
-    image.number_input("Image size (px)", min_value=8, max_value=MAX_IMAGE_SIZE, value=224, step=16, key="hw_image")
+    common.workload_inputs("hw")
     fresh = st.checkbox("Measure again, ignore stored results", key="hw_fresh")
     measure_clicked = st.button(
         "Measure",
@@ -115,16 +103,7 @@ st.info(
 models: list[str] = list(st.session_state["hw_models"])
 selected = [hw for hw in chips if hw.id in st.session_state["hw_chips"]]
 picked_measured: list[str] = list(st.session_state["hw_measured"])
-try:
-    workload = Workload(
-        batch_size=int(st.session_state["hw_batch"]),
-        seq_len=int(st.session_state["hw_seq"]),
-        image_size=int(st.session_state["hw_image"]),
-        dtype=st.session_state["hw_dtype"],
-    )
-except ValueError as problem:
-    st.error(f"Workload: {common.escape_md(common.one_line(problem))}")
-    workload = None
+workload = common.workload_from_state("hw")
 
 if workload is None:
     st.stop()

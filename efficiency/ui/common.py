@@ -21,7 +21,7 @@ import streamlit as st
 
 from efficiency import catalog
 from efficiency.analysis import available_indicators, setup_line
-from efficiency.specs import Workload
+from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, Workload
 from efficiency.store import ResultStore, StoreError
 from efficiency.validation import printable
 
@@ -380,3 +380,50 @@ def setup_text(df: pd.DataFrame) -> str:
     modes = "/".join(sorted({str(m) for m in df.get("mode", pd.Series(dtype=str)).dropna()})) or "inference"
     hardware = "" if df["measured"].any() else "no hardware: static counts · "
     return f"Setup: {hardware}{setup_line(df)} · {modes} · {WEIGHTS_NOTE}"
+
+
+def model_picker(key: str, help_text: str) -> None:
+    """The searchable multi-select over the catalog, grouped by family in its labels."""
+    labels = catalog_labels()
+    st.multiselect(
+        "Models from the catalog",
+        list(labels),
+        key=key,
+        wrap=True,
+        format_func=lambda model: labels.get(model, model),
+        placeholder="Type to search: BERT, decoder, MoE, ViT, CNN …",
+        help=help_text,
+    )
+
+
+def workload_defaults(prefix: str) -> None:
+    """Start the ``workload_inputs`` of ``prefix`` at the default workload where this session has no value."""
+    base = Workload()
+    defaults = {"batch": base.batch_size, "seq": base.seq_len, "image": base.image_size, "dtype": base.dtype}
+    for name, value in defaults.items():
+        st.session_state.setdefault(f"{prefix}_{name}", value)
+
+
+def workload_inputs(prefix: str) -> None:
+    """Batch size, dtype, sequence length and image size, keyed ``<prefix>_batch`` ... (values in session state)."""
+    batch, dtype = st.columns(2)
+    batch.number_input("Batch size", min_value=1, max_value=MAX_BATCH_SIZE, step=1, key=f"{prefix}_batch")
+    dtype.selectbox("dtype", DTYPES, key=f"{prefix}_dtype")
+    seq, image = st.columns(2)
+    seq.number_input("Seq length (tokens)", min_value=1, max_value=MAX_SEQ_LEN, step=64, key=f"{prefix}_seq")
+    image.number_input("Image size (px)", min_value=8, max_value=MAX_IMAGE_SIZE, step=16, key=f"{prefix}_image")
+
+
+def workload_from_state(prefix: str, mode: str = "inference") -> Workload | None:
+    """The workload the ``workload_inputs`` of ``prefix`` hold, or None with the reason shown."""
+    try:
+        return Workload(
+            batch_size=int(st.session_state[f"{prefix}_batch"]),
+            seq_len=int(st.session_state[f"{prefix}_seq"]),
+            image_size=int(st.session_state[f"{prefix}_image"]),
+            dtype=st.session_state[f"{prefix}_dtype"],
+            mode=mode,
+        )
+    except ValueError as problem:
+        st.error(f"Workload: {escape_md(one_line(problem))}")
+        return None
