@@ -43,13 +43,11 @@ def describe(row: dict) -> dict:
     result = common.unwrap(row)
     frame = common.results_frame([result]) if not result.get("error") else None
     values = frame.iloc[0] if frame is not None and len(frame) else {}
-    kind = "failed" if row["error"] else "measured" if result.get("measured") else "static"
     return {
         "id": row["id"],
         "Stored (UTC)": pd.Timestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M"),
         "Model": common.display_name(row["model"]),
-        "Kind": kind,
-        "Hardware": common.hardware_text(result) or "static count (none)",
+        "Hardware": common.hardware_text(result) or "none (static count)",  # a failure shows its Error
         "Workload": workload_text(result.get("workload") or {}),
         "Parameters": values.get("params", float("nan")) / 1e6,
         "FLOPs": values.get("flops", float("nan")) / 1e9,

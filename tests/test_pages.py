@@ -275,7 +275,7 @@ def test_results_page_lists_filters_and_opens_on_compare(data_dir, stored_profil
     at.switch_page("pages/2_Results.py").run()
     no_problems(at)
     table = at.dataframe[0].value
-    assert len(table) == 3 and set(table["Kind"]) == {"static"}
+    assert len(table) == 3 and set(table["Hardware"]) == {"none (static count)"}
     assert len(at.get("download_button")) == 2  # CSV and JSON of what the filters show
     at.multiselect[0].set_value(["GPT-2 (124M)"]).run()
     assert list(at.dataframe[0].value["Model"]) == ["GPT-2 (124M)"]
