@@ -82,7 +82,8 @@ def test_home_without_stored_results_shows_the_bundled_measured_run(data_dir):
     assert fig["layout"]["title"]["text"] and fig["layout"]["xaxis"]["title"]["text"]
     names = {t["name"] for t in fig["data"]}
     assert {"ALBERT-base v2", "BERT-base (uncased)"} <= names
-    assert "Latency" in " ".join(fig["layout"]["xaxis"]["ticktext"]), "measured latency is one of the axes"
+    axes = fig["layout"]["xaxis"]["ticktext"]
+    assert "Latency" in " ".join(axes) and len(axes) == 4, "params, FLOPs, measured latency and peak memory"
     assert any("bundled results measured on" in c.value for c in at.caption)
 
 

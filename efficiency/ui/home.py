@@ -106,6 +106,16 @@ def comparison() -> tuple[pd.DataFrame, str]:
     return stored[:2] if stored is not None else demo_comparison()
 
 
+def home_indicators(frame: pd.DataFrame) -> list[str]:
+    """At most four axes, so that the half-width chart keeps its labels level: parameters, FLOPs, and the
+    measured latency and peak memory where there are measurements, else memory traffic (throughput at
+    batch 1 only mirrors latency)."""
+    available = chart_indicators(frame)
+    measured = [c for c in ("latency_ms", "peak_memory_bytes") if c in available]
+    chosen = [c for c in ("params", "flops", *(measured or ["memory_traffic_bytes"])) if c in available]
+    return chosen if len(chosen) >= 2 else available
+
+
 def live_chart() -> None:
     from efficiency import charts
 
@@ -114,7 +124,7 @@ def live_chart() -> None:
         st.info("Not enough results to compare yet: open Compare and run a few models.")
         return
     try:
-        fig = charts.rank_chart(frame, chart_indicators(frame))
+        fig = charts.rank_chart(frame, home_indicators(frame))
     except ValueError as error:
         st.error(f"Chart unavailable: {escape_md(one_line(error))}")
         return
