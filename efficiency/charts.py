@@ -7,92 +7,35 @@ Every figure carries a title, the setup as subtitle, axis titles with units, and
 
 from __future__ import annotations
 
-import functools
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from efficiency.analysis import (
     INDICATORS,
     format_ratio,
-    measured_mask,
     rank_correlations,
     rank_flips,
     ranks,
     relative_to,
-    setup_line,
     values,
 )
-
-BASE_FONT_PX = 14
-PRESENTATION_FONT_PX = 18
-LOG_RATIO = 100  # comparisons: log10 spacing once max/min exceeds this
-SWEEP_LOG_RATIO = 10  # sweeps double their x; log spacing shows each doubling equally
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C564B", "#7F7F7F")
-SETUP_AXIS_TITLES = {
-    "seq_len": "Sequence length (tokens)",
-    "batch_size": "Batch size (items)",
-    "image_size": "Image (px)",
-}
-
-
-def _plotly_safe(builder: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
-    """Plotly renders HTML tags in text (``<a>``, ``<b>``): model names, which may come from a local
-    folder's path, are escaped before any builder sees them."""
-
-    @functools.wraps(builder)
-    def wrapped(df: pd.DataFrame, *args, **kwargs) -> go.Figure:
-        if "model" in df.columns:
-            df = df.assign(model=df["model"].astype(str).map(html.escape))
-        return builder(df, *args, **kwargs)
-
-    return wrapped
-
-
-def caption(fig: go.Figure) -> str:
-    """The one-line "what to notice" the page renders under a chart."""
-    meta = fig.layout.meta
-    return meta.get("caption", "") if isinstance(meta, dict) else ""
-
-
-def needs_log(series: pd.Series | Sequence[float], threshold: float = LOG_RATIO) -> bool:
-    """Log spacing when all values are positive and span more than ``threshold``x."""
-    data = pd.Series(series, dtype=float).dropna()
-    return bool(len(data) >= 2 and (data > 0).all() and data.max() / data.min() > threshold)
-
-
-def _colors(names: Sequence[str]) -> dict[str, str]:
-    """Same model, same colour, in every chart built from the same table."""
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
-
-
-def _axis_label(column: str) -> str:
-    return INDICATORS[column].axis_title if column in INDICATORS else SETUP_AXIS_TITLES.get(column, column.capitalize())
-
-
-def _log_ticks(data: pd.Series) -> list[float]:
-    """1-2-5 ticks (decades only when crowded): plotly's own log minor labels are tiny digits."""
-    low, high = np.floor(np.log10(data.min())), np.ceil(np.log10(data.max()))
-    ticks = [m * 10.0**e for e in np.arange(low, high + 1) for m in (1, 2, 5)]
-    ticks = [t for t in ticks if data.min() / 1.5 <= t <= data.max() * 1.5]
-    return ticks if len(ticks) <= 8 else [t for t in ticks if np.log10(t).is_integer()]
-
-
-def _value_axis(fig: go.Figure, axis: str, column: str, data: pd.Series, threshold: float, **where: int) -> bool:
-    """Title with unit, log type when the range calls for it (said in the title); returns whether log."""
-    log, data = needs_log(data, threshold), pd.Series(data, dtype=float).dropna()
-    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
-    update(type="log" if log else "linear", exponentformat="SI", **where)
-    update(title_text=_axis_label(column) + (", log scale" if log else ""), **where)
-    ticks = (sorted(data.unique()) if data.nunique() <= 12 else []) if column not in INDICATORS else _log_ticks(data)
-    if log and len(ticks) >= 3:
-        text = [INDICATORS[column].format(t) if column in INDICATORS else f"{t:g}" for t in ticks]
-        update(tickmode="array", tickvals=ticks, ticktext=text, **where)
-    return log
+from efficiency.chart_style import (
+    BASE_FONT_PX,
+    LOG_RATIO,
+    PRESENTATION_FONT_PX,
+    escape_model_names,
+    estimated_models,
+    finish_figure,
+    log_ticks_1_2_5,
+    model_colors,
+    needs_log,
+    value_axis,
+)
+from efficiency.chart_style import caption as caption  # re-exported: every figure's caption is read through here
 
 
 def _label_positions(xs: pd.Series, ys: pd.Series, log_x: bool, log_y: bool, near: float = 0.08) -> dict:
@@ -116,32 +59,6 @@ def _label_positions(xs: pd.Series, ys: pd.Series, log_x: bool, log_y: bool, nea
         taken = {placed[m] for m in crowd}
         placed[name] = next((c for c in choices if c not in taken), choices[len(crowd) % len(choices)])
     return placed
-
-
-def _estimated(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
-    """Per model: True when a shown measurable indicator (latency, ...) was estimated, not measured."""
-    return ~measured_mask(df) & any(INDICATORS[c].measurable for c in columns if c in INDICATORS)
-
-
-def _estimated_rows(data: pd.DataFrame, column: str) -> np.ndarray:
-    """Per row of a sweep (a model may repeat): True where ``column`` is measurable and not measured here."""
-    measured = [bool(v) if pd.notna(v) else False for v in data.get("measured", pd.Series(None, index=data.index))]
-    return ~np.array(measured, dtype=bool) & INDICATORS[column].measurable
-
-
-def _finish(fig: go.Figure, df: pd.DataFrame, title: str, text: str, presentation: bool, **meta: object) -> go.Figure:
-    """Shared look: readable fonts (>= 14 px, 18 px for talks), setup as subtitle, caption in meta."""
-    size = PRESENTATION_FONT_PX if presentation else BASE_FONT_PX
-    fig.update_layout(
-        template="plotly_white",
-        font={"size": size},
-        title={"text": title, "subtitle": {"text": setup_line(df)}, "font": {"size": size + 6}},
-        hoverlabel={"font": {"size": size}},
-        margin={"t": 90 + 2 * size, "l": 80, "b": 80, "r": fig.layout.margin.r or 40},
-        meta={"caption": text, **meta},
-    )
-    fig.update_annotations(font_size=size)
-    return fig
 
 
 def _indicator_ticks(columns: Sequence[str], logs: Sequence[bool]) -> dict:
@@ -189,7 +106,7 @@ def _axis_positions(series: pd.Series, log: bool, lower_is_better: bool) -> tupl
     return series.map(lambda v: np.nan if pd.isna(v) or (log and v <= 0) else place(v)), ticks
 
 
-@_plotly_safe
+@escape_model_names
 def parallel_coordinates(
     df: pd.DataFrame, indicators: Sequence[str] | None = None, presentation: bool = False
 ) -> go.Figure:
@@ -208,8 +125,8 @@ def parallel_coordinates(
         for value, spot in ticks:
             label = INDICATORS[column].format(value)
             fig.add_annotation(x=i, y=spot, text=label, showarrow=False, xanchor="right", xshift=-10, bgcolor="white")
-    estimated = _estimated(df, columns)
-    for model, color in _colors(list(raw.index)).items():
+    estimated = estimated_models(df, columns)
+    for model, color in model_colors(list(raw.index)).items():
         hover = [f"{model}<br>{INDICATORS[c].label}: {INDICATORS[c].format(raw.loc[model, c])}" for c in columns]
         ys = [placed[c][model] for c in columns]
         fig.add_trace(_model_line(model, color, bool(estimated[model]), columns, ys, hover))
@@ -227,19 +144,19 @@ def parallel_coordinates(
         else "One model: add another to see whether the indicators agree."
     )
     log_axes = [c for c, log in zip(columns, logs) if log]
-    return _finish(
+    return finish_figure(
         fig, df, "Every cost indicator, one axis each", text, presentation, kind="parallel", log_axes=log_axes
     )
 
 
-@_plotly_safe
+@escape_model_names
 def rank_chart(df: pd.DataFrame, indicators: Sequence[str] | None = None, presentation: bool = False) -> go.Figure:
     """Bump chart of each model's rank per indicator: a flat line means the indicators agree on it."""
     ranked = ranks(df, indicators)
     columns = list(ranked.columns)
-    estimated = _estimated(df, columns)
+    estimated = estimated_models(df, columns)
     fig = go.Figure()
-    for model, color in _colors(list(ranked.index)).items():
+    for model, color in model_colors(list(ranked.index)).items():
         row = ranked.loc[model]
         last = max((i for i, c in enumerate(columns) if pd.notna(row[c])), default=0)
         ys = [None if pd.isna(row[c]) else float(row[c]) for c in columns]
@@ -266,10 +183,10 @@ def rank_chart(df: pd.DataFrame, indicators: Sequence[str] | None = None, presen
     fig.update_layout(
         showlegend=False, margin_r=30 + 0.6 * longest * (PRESENTATION_FONT_PX if presentation else BASE_FONT_PX)
     )
-    return _finish(fig, df, "Rank under each cost indicator", text, presentation, kind="rank")
+    return finish_figure(fig, df, "Rank under each cost indicator", text, presentation, kind="rank")
 
 
-@_plotly_safe
+@escape_model_names
 def correlation_heatmap(
     df: pd.DataFrame, method: str = "kendall", indicators: Sequence[str] | None = None, presentation: bool = False
 ) -> go.Figure:
@@ -307,10 +224,10 @@ def correlation_heatmap(
             "1 = same order, -1 = reversed."
         )
     title = f"{name} between indicator rankings ({len(values(df, indicators))} models)"
-    return _finish(fig, df, title, text, presentation, kind="heatmap", method=method)
+    return finish_figure(fig, df, title, text, presentation, kind="heatmap", method=method)
 
 
-@_plotly_safe
+@escape_model_names
 def scatter(
     df: pd.DataFrame,
     x: str,
@@ -329,15 +246,15 @@ def scatter(
     raw = values(df, used)
     if x not in raw.columns or y not in raw.columns:
         raise ValueError(f"scatter: {x!r} and {y!r} both need values; have {list(raw.columns)}")
-    status = pd.Series(np.where(_estimated(df, used), "estimated", "measured"), index=raw.index)
+    status = pd.Series(np.where(estimated_models(df, used), "estimated", "measured"), index=raw.index)
     if not any(INDICATORS[c].measurable for c in used):
         status[:] = "counted"
-    keys, palette = status, _colors(list(raw.index))
+    keys, palette = status, model_colors(list(raw.index))
     if color and color not in INDICATORS:
         category = df.set_index(df["model"].astype(str))[color].astype(str)
         keys, palette = (
             category + " · " + status,
-            {m: _colors(list(dict.fromkeys(category)))[category[m]] for m in raw.index},
+            {m: model_colors(list(dict.fromkeys(category)))[category[m]] for m in raw.index},
         )
     bubble = None
     if size:
@@ -379,17 +296,17 @@ def scatter(
                 hoverinfo="text",
             )
         )
-    log_x = _value_axis(fig, "x", x, raw[x], threshold)
-    log_y = _value_axis(fig, "y", y, raw[y], threshold)
+    log_x = value_axis(fig, "x", x, raw[x], threshold)
+    log_y = value_axis(fig, "y", y, raw[y], threshold)
     tau = rank_correlations(df, "kendall", [x, y]).loc[x, y]
     agreement = f"Kendall τ = {tau:.2f} (1 = same order); " if pd.notna(tau) else ""
     swaps = len(rank_flips(df, [x, y]))
     text = f"{INDICATORS[x].label} vs {INDICATORS[y].phrase}: {agreement}{swaps} model pair(s) swap order."
     title = f"{INDICATORS[y].label} vs {INDICATORS[x].phrase}" + (f" (size: {INDICATORS[size].phrase})" if size else "")
-    return _finish(fig, df, title, text, presentation, kind="scatter", log_x=log_x, log_y=log_y)
+    return finish_figure(fig, df, title, text, presentation, kind="scatter", log_x=log_x, log_y=log_y)
 
 
-@_plotly_safe
+@escape_model_names
 def relative_bars(
     df: pd.DataFrame, reference: str, indicators: Sequence[str] | None = None, presentation: bool = False
 ) -> go.Figure:
@@ -402,9 +319,9 @@ def relative_bars(
         f"{INDICATORS[c].label}<br>({'inverted: ref ÷ model' if c in inverted else INDICATORS[c].unit})"
         for c in columns
     ]
-    estimated = _estimated(df, columns)
+    estimated = estimated_models(df, columns)
     fig = go.Figure()
-    for model, color in _colors(list(relative.index)).items():
+    for model, color in model_colors(list(relative.index)).items():
         if model == reference:
             continue
         row = relative.loc[model]
@@ -421,7 +338,7 @@ def relative_bars(
             )
         )
     fig.add_hline(y=1, line={"color": "#333", "width": 2})
-    ticks = sorted({*_log_ticks(pd.concat([relative.stack(), pd.Series([1.0])])), 1.0})
+    ticks = sorted({*log_ticks_1_2_5(pd.concat([relative.stack(), pd.Series([1.0])])), 1.0})
     fig.update_layout(barmode="group")
     ticktext = ["<b>1x = ref.</b>" if t == 1 else format_ratio(t) for t in ticks]
     fig.update_yaxes(type="log", tickvals=ticks, ticktext=ticktext)
@@ -441,100 +358,5 @@ def relative_bars(
             else f"{m} ranges from {format_ratio(others.loc[m, low])} {reference} ({INDICATORS[low].phrase}) to "
             f"{format_ratio(others.loc[m, high])} ({INDICATORS[high].phrase}): the gap depends on the indicator."
         )
-    return _finish(fig, df, f"Cost relative to {reference}", text, presentation, kind="relative", reference=reference)
-
-
-def _numeric(df: pd.DataFrame, x: str | None, ys: Sequence[str]) -> pd.DataFrame:
-    """Sweeps repeat a model once per point, so they skip the one-row-per-model check of analysis."""
-    unknown = [y for y in ys if y not in INDICATORS]
-    missing = [c for c in [x, *ys] if c and c not in df.columns]
-    if unknown or missing:
-        raise ValueError(f"sweep: unknown indicators {unknown}, missing columns {missing}; have {list(df.columns)}")
-    return df.assign(**{c: pd.to_numeric(df[c]).astype(float) for c in [x, *ys] if c})
-
-
-@_plotly_safe
-def line_sweep(
-    df: pd.DataFrame,
-    x: str,
-    ys: Sequence[str],
-    group: str = "model",
-    title: str | None = None,
-    text: str | None = None,
-    presentation: bool = False,
-) -> go.Figure:
-    """One panel per indicator over a swept setting (sequence length, batch size, ...), one line per group.
-
-    Panels, not one shared axis, because the indicators have different units. ``text`` overrides the
-    generated caption (experiments write their own from the same numbers).
-    """
-    data = _numeric(df, x, ys).sort_values(x)
-    keys = data[group].astype(str) if group in data.columns else pd.Series("all", index=data.index)
-    colors = _colors(list(dict.fromkeys(keys)))
-    fig = make_subplots(rows=len(ys), cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    growth, flagged = [], {n for n in colors if any(_estimated_rows(data[keys == n], y).any() for y in ys)}
-    for row, y in enumerate(ys, start=1):
-        for name, color in colors.items():
-            part = data[keys == name]
-            est = _estimated_rows(part, y)
-            fig.add_trace(
-                go.Scatter(
-                    x=part[x],
-                    y=part[y],
-                    name=name + (" (open: estimated)" if name in flagged else ""),
-                    legendgroup=name,
-                    showlegend=row == 1,
-                    mode="lines+markers",
-                    line={"color": color, "width": 3},
-                    marker={"size": 10, "symbol": np.where(est, "circle-open", "circle").tolist()},
-                    hovertext=[f"{name}<br>{x} {u:g}: {INDICATORS[y].format(v)}" for u, v in zip(part[x], part[y])],
-                    hoverinfo="text",
-                ),
-                row=row,
-                col=1,
-            )
-        _value_axis(fig, "y", y, data[y], SWEEP_LOG_RATIO, row=row, col=1)
-        first = data[keys == next(iter(colors))].dropna(subset=[y])
-        if len(first) >= 2 and first[y].iloc[0] > 0:
-            growth.append(f"{INDICATORS[y].phrase} {format_ratio(first[y].iloc[-1] / first[y].iloc[0])}")
-    for row in range(1, len(ys) + 1):  # shared x: every panel needs the same type and ticks, the last its title
-        log_x = _value_axis(fig, "x", x, data[x], SWEEP_LOG_RATIO, row=row, col=1)
-        if row < len(ys):
-            fig.update_xaxes(title_text=None, row=row, col=1)
-    span = f"{_axis_label(x).split(' (')[0].lower()} {data[x].min():g} to {data[x].max():g}"
-    text = text or (f"From {span}: " + ", ".join(growth) + "." if growth else f"Swept {span}.")
-    title = title or f"{', '.join(INDICATORS[y].label for y in ys)} vs {_axis_label(x).split(' (')[0].lower()}"
-    fig.update_layout(height=260 * len(ys) + 160)
-    return _finish(fig, df, title, text, presentation, kind="sweep", log_x=log_x)
-
-
-@_plotly_safe
-def grouped_bar(
-    df: pd.DataFrame, x: str, y: str, group: str | None = None, title: str | None = None, presentation: bool = False
-) -> go.Figure:
-    """One indicator per category (e.g. model), bars grouped by a setup (e.g. hardware): does the order hold?"""
-    data = _numeric(df, None, [y])
-    keys = data[group].astype(str) if group else pd.Series(INDICATORS[y].label, index=data.index)
-    fig, best = go.Figure(), {}
-    for name, color in _colors(list(dict.fromkeys(keys))).items():
-        part = data[keys == name]
-        est = _estimated_rows(part, y)
-        fig.add_trace(
-            go.Bar(
-                x=part[x].astype(str),
-                y=part[y],
-                name=name + (" (hatched: estimated)" if est.any() else ""),
-                marker={"color": color, "pattern": {"shape": np.where(est, "/", "").tolist()}},
-                hovertext=[f"{c}: {INDICATORS[y].format(v)}" for c, v in zip(part[x], part[y])],
-                hoverinfo="text",
-            )
-        )
-        order = part.dropna(subset=[y]).sort_values(y, ascending=INDICATORS[y].lower_is_better)
-        best[name] = str(order[x].iloc[0]) if len(order) else "n/a"
-    fig.update_layout(barmode="group")
-    _value_axis(fig, "y", y, data[y], LOG_RATIO)
-    fig.update_xaxes(title_text=_axis_label(x))
-    winners = ", ".join(f"{b} on {n}" if group else b for n, b in best.items())
-    changes = group and len(set(best.values())) > 1
-    text = f"The best by {INDICATORS[y].phrase} {'changes with ' + group if changes else 'is'}: {winners}."
-    return _finish(fig, df, title or f"{INDICATORS[y].label} by {x}", text, presentation, kind="grouped_bar")
+    title = f"Cost relative to {reference}"
+    return finish_figure(fig, df, title, text, presentation, kind="relative", reference=reference)

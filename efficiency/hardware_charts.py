@@ -2,7 +2,7 @@
 
 Same conventions as :mod:`efficiency.charts`: a title, the setup as subtitle, axis titles with units, a
 "what to notice" caption computed from the numbers in ``fig.layout.meta["caption"]`` (read it with
-:func:`efficiency.charts.caption`), and a ``presentation`` flag for talks. Each latency is either an
+:func:`efficiency.chart_style.caption`), and a ``presentation`` flag for talks. Each latency is either an
 *estimate* (roofline on datasheet figures) or *measured* (timed on real hardware), and every cell, point
 and caption says which.
 
@@ -26,7 +26,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from efficiency.analysis import format_ms
-from efficiency.charts import BASE_FONT_PX, PRESENTATION_FONT_PX, _colors, _finish, _plotly_safe
+from efficiency.chart_style import BASE_FONT_PX, PRESENTATION_FONT_PX, escape_model_names, finish_figure, model_colors
 from efficiency.specs import HardwareSpec
 
 ESTIMATED = "estimated"
@@ -231,7 +231,7 @@ def _cell_texts(df: pd.DataFrame, matrix: pd.DataFrame) -> tuple[list[list[str]]
     return text, hover
 
 
-@_plotly_safe
+@escape_model_names
 def latency_heatmap(df: pd.DataFrame, presentation: bool = False) -> go.Figure:
     """Models x hardware, latency in ms on a log colour scale, each cell annotated with its value; a measured
     cell says "measured" (the others are estimates); a cell whose model does not fit in the chip's memory
@@ -281,7 +281,7 @@ def latency_heatmap(df: pd.DataFrame, presentation: bool = False) -> go.Figure:
         title = "Estimated latency per model and chip (roofline)"
     else:
         title = "Measured latency per model and hardware" + ("" if measured_only else ", and estimated (roofline)")
-    return _finish(fig, _setup(df), title, _heatmap_caption(df, matrix, fits), presentation, kind="hw_heatmap")
+    return finish_figure(fig, _setup(df), title, _heatmap_caption(df, matrix, fits), presentation, kind="hw_heatmap")
 
 
 def _heatmap_caption(df: pd.DataFrame, matrix: pd.DataFrame, fits: dict[tuple[str, str], bool]) -> str:
@@ -309,7 +309,7 @@ def _heatmap_caption(df: pd.DataFrame, matrix: pd.DataFrame, fits: dict[tuple[st
 # ---------------------------------------------------------------- ranks across chips
 
 
-@_plotly_safe
+@escape_model_names
 def hardware_rank_chart(df: pd.DataFrame, presentation: bool = False) -> go.Figure:
     """Bump chart: x = hardware, y = each model's rank by latency on it (1 at top); crossing lines are
     rankings that flip from one hardware to another. Estimated points are open circles, measured ones filled."""
@@ -319,7 +319,7 @@ def hardware_rank_chart(df: pd.DataFrame, presentation: bool = False) -> go.Figu
     matrix, obtained, kinds = latency_matrix(df), _obtained(df), _kinds(df)
     chips = list(ranked.columns)
     fig = go.Figure()
-    for model, color in _colors(list(ranked.index)).items():
+    for model, color in model_colors(list(ranked.index)).items():
         row = ranked.loc[model]
         ys = [None if pd.isna(row[c]) else float(row[c]) for c in chips]
         last = max((i for i, c in enumerate(chips) if pd.notna(row[c])), default=0)
@@ -367,7 +367,7 @@ def hardware_rank_chart(df: pd.DataFrame, presentation: bool = False) -> go.Figu
     title = "Rank by estimated latency on each chip"
     if kinds != {ESTIMATED}:
         title = f"Rank by latency on each hardware ({_how(kinds)})"
-    return _finish(fig, _setup(df), title, caption, presentation, kind="hw_rank", flips=len(flips))
+    return finish_figure(fig, _setup(df), title, caption, presentation, kind="hw_rank", flips=len(flips))
 
 
 # ---------------------------------------------------------------- roofline
@@ -420,7 +420,7 @@ def measured_points(rows: Iterable[Mapping[str, Any]], profiles: Mapping[str, Ma
     )
 
 
-@_plotly_safe
+@escape_model_names
 def roofline_plot(
     df: pd.DataFrame,
     hardware_list: Sequence[HardwareSpec],
@@ -470,7 +470,7 @@ def roofline_plot(
                 hovertemplate=f"{html.escape(hw.id)}: %{{y:.3s}}FLOP/s at %{{x:.3g}} FLOPs/byte<extra></extra>",
             )
         )
-    model_colors = _colors(_order(df["model"]))
+    palette = model_colors(_order(df["model"]))
     if len(points):
         fig.add_trace(
             go.Scatter(
@@ -484,7 +484,7 @@ def roofline_plot(
                     "size": 16,
                     "symbol": "circle-open",
                     "line": {"width": 3},
-                    "color": [model_colors.get(m, "#000") for m in points["model"]],
+                    "color": [palette.get(m, "#000") for m in points["model"]],
                 },
                 hovertemplate="%{text}: %{x:.3g} FLOPs/byte, %{y:.3s}FLOP/s attainable (estimated)<extra></extra>",
             )
@@ -501,7 +501,7 @@ def roofline_plot(
                 marker={
                     "size": 15,
                     "symbol": "diamond",
-                    "color": [model_colors.get(m, "#000") for m in measured["model"]],
+                    "color": [palette.get(m, "#000") for m in measured["model"]],
                     "line": {"width": 1, "color": "#000"},
                 },
                 hovertemplate="%{text}: %{x:.3g} FLOPs/byte, %{y:.3s}FLOP/s achieved (measured)<extra></extra>",
@@ -530,7 +530,7 @@ def roofline_plot(
                 share.append(row.achieved_flops_per_s / float(match["attainable_flops_per_s"].iloc[0]))
         if share:
             caption += f" Measured points reach {np.median(share):.0%} of the estimated attainable FLOP/s (median)."
-    return _finish(
+    return finish_figure(
         fig,
         _setup(df),
         f"Roofline: models on {chip}, every chip's roof",

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from efficiency import analysis, charts
+from efficiency import analysis, charts, sweep_charts
 
 
 def comparison() -> pd.DataFrame:
@@ -67,8 +67,8 @@ def all_figures() -> dict[str, go.Figure]:
         "spearman": charts.correlation_heatmap(df, "spearman"),
         "scatter": charts.scatter(df, "params", "latency_ms", size="flops", color="peak_memory_bytes"),
         "relative": charts.relative_bars(df, "bert-base"),
-        "sweep": charts.line_sweep(sweep(), "seq_len", ["params", "flops", "latency_ms"]),
-        "grouped": charts.grouped_bar(
+        "sweep": sweep_charts.line_sweep(sweep(), "seq_len", ["params", "flops", "latency_ms"]),
+        "grouped": sweep_charts.grouped_bar(
             pd.DataFrame(
                 {
                     "model": ["a", "b", "a", "b"],
@@ -106,8 +106,8 @@ def test_presentation_mode_sets_large_fonts(kind: str) -> None:
         "spearman": lambda: charts.correlation_heatmap(df, "spearman", presentation=True),
         "scatter": lambda: charts.scatter(df, "flops", "latency_ms", presentation=True),
         "relative": lambda: charts.relative_bars(df, "albert", presentation=True),
-        "sweep": lambda: charts.line_sweep(sweep(), "seq_len", ["flops"], presentation=True),
-        "grouped": lambda: charts.grouped_bar(df, "model", "latency_ms", presentation=True),
+        "sweep": lambda: sweep_charts.line_sweep(sweep(), "seq_len", ["flops"], presentation=True),
+        "grouped": lambda: sweep_charts.grouped_bar(df, "model", "latency_ms", presentation=True),
     }
     fig = builders[kind]()
     assert fig.layout.font.size >= 18
@@ -226,7 +226,7 @@ def test_scatter_labels_stay_inside_and_apart() -> None:
 
 
 def test_line_sweep_panels_log_axes_and_growth_caption() -> None:
-    fig = charts.line_sweep(sweep(), "seq_len", ["params", "flops", "latency_ms"])
+    fig = sweep_charts.line_sweep(sweep(), "seq_len", ["params", "flops", "latency_ms"])
     assert len(fig.data) == 3 * 2  # 3 panels x 2 models
     assert fig.layout.xaxis3.type == "log" and "tokens" in fig.layout.xaxis3.title.text
     assert fig.layout.xaxis.type == fig.layout.xaxis2.type == "log", "every panel spaces x the same way"

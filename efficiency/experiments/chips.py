@@ -14,7 +14,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats
 
-from efficiency.charts import grouped_bar
 from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio
 from efficiency.experiments.comparisons import order
 from efficiency.experiments.measure import (
@@ -29,6 +28,7 @@ from efficiency.experiments.measure import (
 )
 from efficiency.experiments.sweeps import QUICK, THREADS, TIMING
 from efficiency.specs import Workload
+from efficiency.sweep_charts import grouped_bar
 
 CLEAR = 0.10  # a latency order counts only when the two values are more than 10% apart
 

@@ -1,0 +1,115 @@
+"""The look every chart shares: fonts, palette, log axes with unit ticks, the "estimated" marking, titles
+with the setup as subtitle, and the one-line caption kept in ``fig.layout.meta["caption"]``.
+
+Builders live in :mod:`efficiency.charts` (comparisons), :mod:`efficiency.sweep_charts` (experiments) and
+:mod:`efficiency.hardware_charts` (chips); this module holds what they have in common.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from efficiency.analysis import INDICATORS, measured_mask, setup_line
+
+BASE_FONT_PX = 14
+PRESENTATION_FONT_PX = 18
+LOG_RATIO = 100  # comparisons: log10 spacing once max/min exceeds this
+SWEEP_LOG_RATIO = 10  # sweeps double their x; log spacing shows each doubling equally
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C564B", "#7F7F7F")
+SETUP_AXIS_TITLES = {
+    "seq_len": "Sequence length (tokens)",
+    "batch_size": "Batch size (items)",
+    "image_size": "Image (px)",
+}
+
+
+def escape_model_names(builder: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
+    """Plotly renders HTML tags in text (``<a>``, ``<b>``): model names, which may come from a local
+    folder's path, are escaped before any builder sees them."""
+
+    @functools.wraps(builder)
+    def wrapped(df: pd.DataFrame, *args, **kwargs) -> go.Figure:
+        if "model" in df.columns:
+            df = df.assign(model=df["model"].astype(str).map(html.escape))
+        return builder(df, *args, **kwargs)
+
+    return wrapped
+
+
+def caption(fig: go.Figure) -> str:
+    """The one-line "what to notice" the page renders under a chart."""
+    meta = fig.layout.meta
+    return meta.get("caption", "") if isinstance(meta, dict) else ""
+
+
+def needs_log(series: pd.Series | Sequence[float], threshold: float = LOG_RATIO) -> bool:
+    """Log spacing when all values are positive and span more than ``threshold``x."""
+    data = pd.Series(series, dtype=float).dropna()
+    return bool(len(data) >= 2 and (data > 0).all() and data.max() / data.min() > threshold)
+
+
+def model_colors(names: Sequence[str]) -> dict[str, str]:
+    """Same model, same colour, in every chart built from the same table."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+def axis_title(column: str) -> str:
+    return INDICATORS[column].axis_title if column in INDICATORS else SETUP_AXIS_TITLES.get(column, column.capitalize())
+
+
+def log_ticks_1_2_5(data: pd.Series) -> list[float]:
+    """1-2-5 ticks (decades only when crowded): plotly's own log minor labels are tiny digits."""
+    low, high = np.floor(np.log10(data.min())), np.ceil(np.log10(data.max()))
+    ticks = [m * 10.0**e for e in np.arange(low, high + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if data.min() / 1.5 <= t <= data.max() * 1.5]
+    return ticks if len(ticks) <= 8 else [t for t in ticks if np.log10(t).is_integer()]
+
+
+def value_axis(fig: go.Figure, axis: str, column: str, data: pd.Series, threshold: float, **where: int) -> bool:
+    """Title with unit, log type when the range calls for it (said in the title); returns whether log."""
+    log, data = needs_log(data, threshold), pd.Series(data, dtype=float).dropna()
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    update(type="log" if log else "linear", exponentformat="SI", **where)
+    update(title_text=axis_title(column) + (", log scale" if log else ""), **where)
+    if column in INDICATORS:
+        ticks = log_ticks_1_2_5(data)
+    else:
+        ticks = sorted(data.unique()) if data.nunique() <= 12 else []
+    if log and len(ticks) >= 3:
+        text = [INDICATORS[column].format(t) if column in INDICATORS else f"{t:g}" for t in ticks]
+        update(tickmode="array", tickvals=ticks, ticktext=text, **where)
+    return log
+
+
+def estimated_models(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """Per model: True when a shown measurable indicator (latency, ...) was estimated, not measured."""
+    return ~measured_mask(df) & any(INDICATORS[c].measurable for c in columns if c in INDICATORS)
+
+
+def estimated_rows(data: pd.DataFrame, column: str) -> np.ndarray:
+    """Per row of a sweep (a model may repeat): True where ``column`` is measurable and not measured here."""
+    measured = [bool(v) if pd.notna(v) else False for v in data.get("measured", pd.Series(None, index=data.index))]
+    return ~np.array(measured, dtype=bool) & INDICATORS[column].measurable
+
+
+def finish_figure(
+    fig: go.Figure, df: pd.DataFrame, title: str, text: str, presentation: bool, **meta: object
+) -> go.Figure:
+    """Shared look: readable fonts (>= 14 px, 18 px for talks), setup as subtitle, caption in meta."""
+    size = PRESENTATION_FONT_PX if presentation else BASE_FONT_PX
+    fig.update_layout(
+        template="plotly_white",
+        font={"size": size},
+        title={"text": title, "subtitle": {"text": setup_line(df)}, "font": {"size": size + 6}},
+        hoverlabel={"font": {"size": size}},
+        margin={"t": 90 + 2 * size, "l": 80, "b": 80, "r": fig.layout.margin.r or 40},
+        meta={"caption": text, **meta},
+    )
+    fig.update_annotations(font_size=size)
+    return fig
