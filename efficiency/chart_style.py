@@ -1,8 +1,8 @@
 """The look every chart shares: fonts, palette, log axes with unit ticks, the "estimated" marking, titles
 with the setup as subtitle, and the one-line caption kept in ``fig.layout.meta["caption"]``.
 
-Builders live in :mod:`efficiency.charts` (comparisons), :mod:`efficiency.sweep_charts` (experiments) and
-:mod:`efficiency.hardware_charts` (chips); this module holds what they have in common.
+Builders live in :mod:`efficiency.charts` (comparisons), :mod:`efficiency.sweep_charts` (experiments),
+:mod:`efficiency.hardware_charts` and :mod:`efficiency.roofline_charts` (chips); this module holds what they share.
 """
 
 from __future__ import annotations

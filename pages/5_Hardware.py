@@ -115,6 +115,7 @@ if not models or not (selected or picked_measured):
     st.stop()
 
 from efficiency import hardware_charts as hc  # noqa: E402 - plotly only once there is something to draw
+from efficiency import roofline_charts  # noqa: E402
 from efficiency.analysis import setup_line  # noqa: E402
 from efficiency.charts import caption  # noqa: E402
 from efficiency.roofline import estimate_rows  # noqa: E402
@@ -282,7 +283,7 @@ else:
         key="hw_roof_chip",
         help="Each model is drawn at the attainable FLOP/s of this chip; every picked chip shows its roof.",
     )
-    measured = hc.measured_points(measured_here(), profiles)
+    measured = roofline_charts.measured_points(measured_here(), profiles)
     if measured.empty:
         st.caption(
             "No measured results of these models at this setup on this machine yet: pick this machine under "
@@ -290,7 +291,7 @@ else:
         )
     draw(
         "Roofline",
-        lambda: hc.roofline_plot(table, selected, measured, chip=st.session_state["hw_roof_chip"]),
+        lambda: roofline_charts.roofline_plot(table, selected, measured, chip=st.session_state["hw_roof_chip"]),
         "roofline",
     )
 

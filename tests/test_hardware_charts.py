@@ -13,10 +13,8 @@ from efficiency.hardware_charts import (
     hardware_ranks,
     latency_flips,
     latency_heatmap,
-    measured_points,
-    roof,
-    roofline_plot,
 )
+from efficiency.roofline_charts import measured_points, roof, roofline_plot
 from efficiency.specs import HardwareSpec
 
 FAST = HardwareSpec("fast-gpu", "Fast GPU", "gpu", {"float32": 100e12}, 2e12, 80 * 2**30)
