@@ -3,7 +3,7 @@
 import streamlit as st
 
 from efficiency.specs import MODES
-from efficiency.ui import common, runs, state, views
+from efficiency.ui import cluster, common, runs, state, views
 
 common.page_header(
     "Compare models by every cost indicator",
@@ -66,7 +66,7 @@ def draw_pickers() -> None:
                 min_value=1,
                 max_value=max_threads,
                 key="cmp_threads",
-                disabled=runs.on_cluster(st.session_state["cmp_device"]),
+                disabled=cluster.is_cluster(st.session_state["cmp_device"]),
                 help="Cluster hardware: each job uses all cores of its node.",
             )
         st.radio(

@@ -24,7 +24,6 @@ DEFAULT_MODELS = [
 ]
 DEFAULT_CHIPS = ["h100-sxm", "rtx-4090", "raspberry-pi-5", "local-cpu"]
 LOCAL = "local-cpu"
-MEASURED_DEVICES = ("cpu", LOCAL)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -174,28 +173,13 @@ both = hc.with_measured(table, measured_found)
 
 
 def measured_here() -> list[dict]:
-    """Measured latencies of the picked models on this machine at this workload, from the results store."""
-    store = common.open_store(quiet=True)
-    if store is None:
-        return []
-    found: dict[str, dict] = {}
-    try:
-        stored = store.list()
-    except Exception:  # noqa: BLE001 - an unreadable store only loses the measured overlay
-        return []
-    for row in stored:
-        result = common.unwrap(row)
-        model_id = str(row.get("model"))
-        if model_id not in profiles or model_id in found or row.get("hardware") not in MEASURED_DEVICES:
-            continue
-        if result.get("error") or not result.get("measured"):
-            continue
-        wanted = profiles[model_id]["workload"]
-        done = result.get("workload") or {}
-        if any(done.get(k) != v for k, v in wanted.items()):
-            continue
-        found[model_id] = {"model": model_id, "latency_ms": result.get("latency_ms"), "hardware": LOCAL}
-    return list(found.values())
+    """Latencies measured on this machine's CPU for the traced models at this workload (this session's or stored)."""
+    found = []
+    for model_id in profiles:
+        result = runs.find_measured(model_id, workload, "cpu", None, store)
+        if result is not None:
+            found.append({"model": model_id, "latency_ms": result.get("latency_ms"), "hardware": LOCAL})
+    return found
 
 
 def draw(title: str, build, key: str) -> None:

@@ -44,3 +44,28 @@ def test_a_user_chip_added_with_the_form_is_saved_and_listed(tmp_path, monkeypat
     saved = json.loads((tmp_path / "hardware.json").read_text())
     assert "mynpu" in json.dumps(saved)
     assert "mynpu" in at.run().multiselect("hw_chips").options  # listed from the next run on
+
+
+def test_the_roofline_draws_what_this_machine_measured(tmp_path, monkeypatch):
+    """A latency measured here at this workload (from the store) becomes a measured point on the roofline."""
+    from efficiency.store import ResultStore
+
+    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("EFFICIENCY_DB", raising=False)
+    workload = {"batch_size": 1, "seq_len": 128, "dtype": "float32", "mode": "inference"}
+    result = {
+        "model": "distilbert-base-uncased",
+        "workload": workload,
+        "measured": True,
+        "latency_ms": 80.0,
+        "hardware": {"id": "local-cpu", "device": "cpu", "threads": 2},
+        "error": None,
+    }
+    env = {"cpu_model": "test cpu", "threads": 2, "torch": "2.13.0", "transformers": "x"}
+    key = {"model": result["model"], "workload": workload, "metrics": "all", "hardware": "local-cpu", "env": env}
+    ResultStore().put(result, key)
+    at = AppTest.from_file(str(ROOT / "pages/5_Hardware.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    roofline = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    (measured,) = [trace for trace in roofline["data"] if trace["name"].startswith("measured")]
+    assert measured["text"] == ["DistilBERT-base (uncased)"]

@@ -107,11 +107,6 @@ def picker_device(hardware: dict[str, Any]) -> str | None:
     return hardware.get("device")
 
 
-def on_cluster(device: str | None) -> bool:
-    """Whether a picked device is cluster hardware (its jobs run on a node, with all of that node's cores)."""
-    return cluster.is_cluster(device)
-
-
 def _session_results() -> list[dict[str, Any]]:
     return st.session_state.setdefault(RESULTS_KEY, [])
 
