@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from process_checks import gone
 
 from efficiency.runner import Job, LocalExecutor, Runner
 from efficiency.store import ResultStore, StoreError
@@ -57,17 +58,6 @@ def wait_for_file(path: Path, within_s: float = 60) -> str:
     raise TimeoutError(f"{path} never appeared")
 
 
-def gone(pid: int, within_s: float = 10) -> bool:
-    import psutil
-
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_job_killed_from_outside_like_the_oom_killer_is_reported_and_the_others_go_on(executor, db, tmp_path):
     pid_file = tmp_path / "job.pid"
     jobs = [
@@ -99,7 +89,7 @@ def test_a_dead_worker_server_is_restarted_for_the_next_job(executor):
     server = forkserver._forkserver._forkserver_pid
     assert server is not None
     os.kill(server, signal.SIGKILL)
-    assert gone(server)
+    assert gone(server, within_s=10)
     results = Runner(executor).run([Job("after-1", target=T + "ok"), Job("after-2", target=T + "torch_threads")])
     assert [r.get("error") for r in results] == [None, None] and results[1]["value"] == 256.0
     assert forkserver._forkserver._forkserver_pid != server
@@ -202,7 +192,7 @@ def test_a_dashboard_killed_mid_run_loses_no_stored_result_and_a_restart_reuses_
     job_pid = int(wait_for_file(pid_file))
     dashboard.kill()
     dashboard.wait(timeout=30)
-    assert gone(job_pid), "the in-flight job must die with its dashboard"
+    assert gone(job_pid, within_s=10), "the in-flight job must die with its dashboard"
 
     store = ResultStore(str(db))  # the restart
     rows = {row["model"]: row for row in store.list()}

@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 import pytest
+from process_checks import gone
 
 from efficiency import cli_cluster
 from efficiency.cli_cluster import advertised_resources, head_command, worker_command
@@ -172,19 +173,6 @@ def _loopback(ip: str) -> bool:
     return (mapped or address).is_loopback
 
 
-def _gone(pid: int, within_s: float = 5.0) -> bool:
-    """Dead or a zombie (a container's init may not reap orphans at once)."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _raylet_pid(node: Any) -> int:
     from ray._private import ray_constants
 
@@ -286,7 +274,7 @@ def test_a_node_that_dies_mid_job_gives_an_error_result_not_a_hang(cluster: Any,
     assert results[0]["error"].startswith("node died during the job: ")
     assert took < jobs[0].timeout_s
     assert results[1].get("error") is None and results[1]["latency_ms"] == {"median": 1.0}
-    assert _gone(int(pid_file.read_text())), "the job's process outlived its node"
+    assert gone(int(pid_file.read_text())), "the job's process outlived its node"
     stored = {row["model"]: row for row in store.list()}
     assert stored["doomed"]["error"].startswith("node died during the job")
     assert stored["fine"]["error"] is None

@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import psutil
 import pytest
+from process_checks import gone
 
 from efficiency.runner import Job, LocalExecutor, Runner
 from efficiency.store import ResultStore
@@ -22,16 +22,6 @@ T = "fault_targets:"  # tests/ is on sys.path under pytest, and the forkserver i
 @pytest.fixture
 def store(tmp_path: Path) -> ResultStore:
     return ResultStore(str(tmp_path / "results.db"))
-
-
-def gone(pid: int, within_s: float = 3.0) -> bool:
-    """Dead or a zombie (a container's init may not reap orphans at once)."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_faults_are_contained_and_the_other_jobs_go_on(executor: LocalExecutor, store: ResultStore, tmp_path: Path):
