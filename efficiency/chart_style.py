@@ -113,3 +113,29 @@ def finish_figure(
     )
     fig.update_annotations(font_size=size)
     return fig
+
+
+def label_positions(
+    xs: pd.Series, ys: pd.Series, log_x: bool, log_y: bool, near_x: float = 0.2, near_y: float = 0.15
+) -> dict:
+    """A text position per point, so labels stay inside the plot and off each other.
+
+    On axes scaled to 0..1 (log10 where the axis is log): a point near the top edge is labelled below, near
+    the right edge to the left; a point close to one already placed (labels are wider than tall, hence the
+    wider ``near_x``) takes the next free side."""
+
+    def unit(values: pd.Series, log: bool) -> pd.Series:
+        values = np.log10(values.astype(float)) if log else values.astype(float)
+        span = values.max() - values.min()
+        return (values - values.min()) / span if span > 0 else values * 0 + 0.5
+
+    ux, uy = unit(xs, log_x), unit(ys, log_y)
+    placed: dict = {}
+    for name in sorted(xs.index, key=lambda m: (-uy[m], ux[m])):  # top to bottom
+        vertical = "bottom" if uy[name] > 0.85 else "top"
+        horizontal = "left" if ux[name] > 0.85 else ("right" if ux[name] < 0.15 else "center")
+        choices = [f"{vertical} {horizontal}", "bottom right" if vertical == "top" else "top right", "middle left"]
+        crowd = [m for m in placed if abs(ux[m] - ux[name]) < near_x and abs(uy[m] - uy[name]) < near_y]
+        taken = {placed[m] for m in crowd}
+        placed[name] = next((c for c in choices if c not in taken), choices[len(crowd) % len(choices)])
+    return placed

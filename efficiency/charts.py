@@ -30,35 +30,13 @@ from efficiency.chart_style import (
     escape_model_names,
     estimated_models,
     finish_figure,
+    label_positions,
     log_ticks_1_2_5,
     model_colors,
     needs_log,
     value_axis,
 )
 from efficiency.chart_style import caption as caption  # re-exported: every figure's caption is read through here
-
-
-def _label_positions(xs: pd.Series, ys: pd.Series, log_x: bool, log_y: bool, near: float = 0.08) -> dict:
-    """A text position per point, so labels stay inside the plot and off each other.
-
-    On axes scaled to 0..1 (log10 where the axis is log): a point near the top edge is labelled below, near
-    the right edge to the left; a point close to one already placed takes the next free side."""
-
-    def unit(values: pd.Series, log: bool) -> pd.Series:
-        values = np.log10(values.astype(float)) if log else values.astype(float)
-        span = values.max() - values.min()
-        return (values - values.min()) / span if span > 0 else values * 0 + 0.5
-
-    ux, uy = unit(xs, log_x), unit(ys, log_y)
-    placed: dict = {}
-    for name in sorted(xs.index, key=lambda m: (-uy[m], ux[m])):  # top to bottom
-        vertical = "bottom" if uy[name] > 0.85 else "top"
-        horizontal = "left" if ux[name] > 0.85 else ("right" if ux[name] < 0.15 else "center")
-        choices = [f"{vertical} {horizontal}", "bottom right" if vertical == "top" else "top right", "middle left"]
-        crowd = [m for m in placed if abs(ux[m] - ux[name]) < near and abs(uy[m] - uy[name]) < near]
-        taken = {placed[m] for m in crowd}
-        placed[name] = next((c for c in choices if c not in taken), choices[len(crowd) % len(choices)])
-    return placed
 
 
 def _indicator_ticks(columns: Sequence[str], logs: Sequence[bool]) -> dict:
@@ -262,7 +240,7 @@ def scatter(
         bubble = (14 + 30 * (root - root.min()) / (root.max() - root.min() or 1)).fillna(12)
     threshold = LOG_RATIO if log is None else (0 if log else float("inf"))
     both = raw[[x, y]].dropna()
-    positions = _label_positions(both[x], both[y], needs_log(raw[x], threshold), needs_log(raw[y], threshold))
+    positions = label_positions(both[x], both[y], needs_log(raw[x], threshold), needs_log(raw[y], threshold))
     fig = go.Figure()
     for key in pd.unique(keys):
         models = [m for m in raw.index if keys[m] == key and raw.loc[m, [x, y]].notna().all()]

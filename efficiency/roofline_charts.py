@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.chart_style import escape_model_names, finish_figure, model_colors
+from efficiency.chart_style import escape_model_names, finish_figure, label_positions, model_colors
 from efficiency.hardware_charts import ESTIMATED, MEASURED, drawable_rows, setup_rows, unique_order
 from efficiency.specs import HardwareSpec
 
@@ -118,6 +118,7 @@ def roofline_plot(
         )
     palette = model_colors(unique_order(df["model"]))
     if len(points):
+        positions = label_positions(points["arithmetic_intensity"], points["attainable_flops_per_s"], True, True)
         fig.add_trace(
             go.Scatter(
                 x=points["arithmetic_intensity"],
@@ -125,7 +126,7 @@ def roofline_plot(
                 mode="markers+text",
                 name=f"{ESTIMATED} on {chip}",
                 text=points["model"],
-                textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(points))],
+                textposition=[positions[i] for i in points.index],
                 marker={
                     "size": 16,
                     "symbol": "circle-open",
