@@ -22,12 +22,26 @@ if st.session_state.get("cmp_device") not in hardware_labels:  # cluster hardwar
     st.session_state["cmp_device"] = device_ids[0]
 extras, extra_errors = runs.resolve_extra(st.session_state["cmp_extra"])
 RUN_KEY = "cmp_go"
+EDIT_KEY = "cmp_edit"
+if EDIT_KEY in st.session_state:  # keep it while the pickers' box is not drawn (Streamlit drops undrawn widgets)
+    st.session_state[EDIT_KEY] = st.session_state[EDIT_KEY]
 # The pickers' box is placed first, the comparison below it. When nothing is to run, the comparison is drawn
-# before the pickers (their values are in session state already): its chart is the first thing sent, so the
-# browser starts loading the charting library while the pickers' widgets arrive. A run draws the pickers
-# first, so that they stay usable during it.
+# before the pickers (their values are in session state already). When that comparison has results (a link,
+# or coming back to the page), the pickers stay folded behind one toggle until asked for: the browser then
+# renders the chart without first building a dozen widgets, and the chart sits in the first screen. A run
+# draws the pickers first, so that they stay usable during it.
 pickers_area = st.container()
 results_area = st.container()
+
+
+def draw_edit_toggle() -> bool:
+    """The toggle that unfolds the pickers over a comparison in view; returns whether they are shown."""
+    with pickers_area:
+        return st.toggle(
+            "Change the models, workload or hardware",
+            key=EDIT_KEY,
+            help="The comparison below is what the link or your last run asked for.",
+        )
 
 
 def draw_pickers() -> None:
@@ -83,8 +97,8 @@ def draw_pickers() -> None:
         st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key=RUN_KEY)
 
 
-def draw_results(run: bool) -> str:
-    """Run if asked, then the comparison in view; returns the kind of run in view."""
+def draw_results(run: bool) -> tuple[str, bool]:
+    """Run if asked, then the comparison in view; returns the kind of run in view and whether it has results."""
     picked = [(name, name) for name in st.session_state["cmp_models"]] + extras
     kind, device, threads = st.session_state["cmp_run"], st.session_state["cmp_device"], st.session_state["cmp_threads"]
     workload = common.workload_from_state("cmp", st.session_state["cmp_mode"])
@@ -123,27 +137,29 @@ def draw_results(run: bool) -> str:
             views.render_setup(frame)
             views.render_findings(frame, indicators)
             heading, export = st.columns([4, 1], vertical_alignment="bottom")
-            heading.subheader("Charts")
+            heading.subheader("Charts and table")
             every_figure = views.render_charts(frame, indicators)
             with export:
                 views.export_button(
                     "Cost indicator comparison", common.setup_text(frame), every_figure, "comparison.html"
                 )
-            st.subheader("Results table")
-            views.render_table(frame, indicators)
-    elif not picked:
+        return kind, bool(len(frame))
+    if not picked:
         st.info("Pick at least one model (two or more to see them disagree).", icon=":material/touch_app:")
-    return kind
+    return kind, False
 
 
 if st.session_state.get(RUN_KEY):
+    st.session_state[EDIT_KEY] = True
+    draw_edit_toggle()
     draw_pickers()
     with results_area:
-        kind = draw_results(run=True)
+        kind, _ = draw_results(run=True)
 else:
     with results_area:
-        kind = draw_results(run=False)
-    draw_pickers()
+        kind, has_results = draw_results(run=False)
+    if not has_results or draw_edit_toggle():
+        draw_pickers()
 
 state.write_url()
 common.warm_engine_in_background()

@@ -30,11 +30,12 @@ PAGES = {
 }
 
 
-def shoot(page, url: str, path: Path, wait_for: str = "[data-testid='stMainBlockContainer'] p") -> None:
+def shoot(page, url: str | None, path: Path, wait_for: str = "[data-testid='stMainBlockContainer'] p") -> None:
     """The first screen at 1280x800, then the whole page (Streamlit scrolls inside the app, so the viewport
-    is made as tall as the content for that second shot)."""
+    is made as tall as the content for that second shot). ``url`` None: the page as it is now."""
     page.set_viewport_size(VIEWPORT)
-    page.goto(url)
+    if url is not None:
+        page.goto(url)
     page.wait_for_selector(wait_for, timeout=60_000)
     settled(page)
     page.wait_for_timeout(500)  # charts finish their transition
@@ -54,7 +55,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
 
-    from efficiency.ui.views import CHART_TABS
+    from efficiency.ui.views import CHART_TABS, TABLE_TAB
 
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         data = Path(tmp)
@@ -68,7 +69,11 @@ def main() -> None:
             query = urlencode([("models", m) for m in STORED] + [("run", "static")])
             for index, tab in enumerate(CHART_TABS):
                 url = f"{base}/Compare?{query}&{urlencode({'chart': tab})}"
-                shoot(page, url, args.out / f"compare_{index}.png", ".js-plotly-plot")
+                ready = '[data-testid="stDataFrame"]' if tab == TABLE_TAB else ".js-plotly-plot"
+                shoot(page, url, args.out / f"compare_{index}.png", ready)
+            page.goto(f"{base}/Compare?{query}")  # the same link with its pickers unfolded
+            page.get_by_text("Change the models, workload or hardware").click()
+            shoot(page, None, args.out / "compare_pickers.png", '[data-testid="stMultiSelect"]')
 
         with_server(data, visit)
         browser.close()

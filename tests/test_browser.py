@@ -109,7 +109,7 @@ def test_static_comparison_renders_charts_without_errors(server: str) -> None:
         try:
             page.goto(f"{server}/Compare?models=electra-small-discriminator&models=gpt2&run=static")
             page.get_by_role("button", name="Run", exact=True).click(timeout=30_000)
-            page.wait_for_selector("text=counted (static)", state="attached", timeout=45_000)  # the run's table
+            page.wait_for_selector("text=Counted 2 model(s)", timeout=45_000)
             page.wait_for_selector(".js-plotly-plot", timeout=30_000)
             settled(page)
             assert page.locator(".js-plotly-plot").count() == 1, "one chart tab open, one chart drawn"
@@ -129,6 +129,19 @@ def test_static_comparison_renders_charts_without_errors(server: str) -> None:
             exported = Path(download.value.path()).read_text(encoding="utf-8")
             assert title in exported and "Rank under each cost indicator" in exported
             assert "weights random" in exported and "ELECTRA-small discriminator" in exported
+            page.get_by_role("tab", name="Table").click()
+            page.wait_for_selector("text=counted (static)", state="attached", timeout=30_000)  # the run's table
+            settled(page)
+            assert page.locator(".js-plotly-plot").count() == 0, "the Table tab shows the table, not a chart"
+            link = page.url
+            again = browser.new_page(viewport=VIEWPORT)  # the link, now that the results are stored
+            again.goto(link)
+            again.wait_for_selector('[data-testid="stDataFrame"]', timeout=45_000)
+            settled(again)
+            assert again.get_by_role("button", name="Run", exact=True).count() == 0, "pickers folded"
+            again.get_by_text("Change the models, workload or hardware").click()
+            again.get_by_role("button", name="Run", exact=True).wait_for(timeout=30_000)
+            again.close()
         finally:
             page.evaluate("() => document.querySelectorAll('*').forEach(e => e.scrollTop = 0)")
             page.screenshot(path=str(ARTIFACTS / "browser_compare.png"))

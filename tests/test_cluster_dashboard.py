@@ -22,6 +22,7 @@ from efficiency.runner import Job
 from efficiency.store import ResultStore
 from efficiency.ui import cluster as ui_cluster
 from efficiency.ui import state
+from tests.compare_view import compare_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 90
@@ -146,10 +147,10 @@ def test_compare_lists_cluster_hardware_accepts_it_from_a_link_and_runs_it_on_th
     assert [(job.model, job.hardware, job.device, job.threads) for job in ran] == [
         ("electra-small-discriminator", "cpu-big-xeon", "cpu", None)
     ]
-    table = at.dataframe[0].value
+    table = compare_table(at)
     assert set(table["How obtained"]) == {"measured on Big Xeon (cpu, 56 threads)"}
     at.selectbox(key="cmp_device").set_value("cpu").run()  # this machine's CPU: the cluster's result is not it
-    assert not at.dataframe and any("No measured results yet" in info.value for info in at.info)
+    assert not at.dataframe and any("No measured results yet" in info.value for info in at.info)  # Table tab open
 
 
 # ---- the Hardware page on a real loopback cluster ----

@@ -13,6 +13,7 @@ from efficiency.counters import static as static_counters
 from efficiency.specs import Workload
 from efficiency.store import ResultStore
 from efficiency.ui import common, views
+from tests.compare_view import compare_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 90
@@ -57,6 +58,8 @@ def every_tab(at: AppTest) -> list[dict]:
     """The figure of each chart tab, opened one after the other (only the open tab's chart is sent)."""
     figs = []
     for label in views.CHART_TABS:
+        if label == views.TABLE_TAB:
+            continue
         at.session_state[views.CHART_TAB_KEY] = label
         at.run()
         no_problems(at)
@@ -126,11 +129,12 @@ def test_compare_static_run_draws_table_and_charts_of_exactly_the_picked_models(
     at.radio(key="cmp_run").set_value("static")
     at.button[0].click().run()
     no_problems(at)
-    table = at.dataframe[0].value
+    (first,) = figures(at)  # one tab open: one figure sent, and no table
+    assert "rank" in first["layout"]["title"]["text"].lower() and not at.dataframe
+    table = compare_table(at)
     assert set(table["Model"]) == SMALL_NAMES
     assert set(table["How obtained"]) == {"counted (static)"}
-    (first,) = figures(at)  # one tab open: one figure sent
-    assert "rank" in first["layout"]["title"]["text"].lower()
+    assert not figures(at), "the Table tab sends no chart"
     figs = every_tab(at)
     assert len(figs) == 4  # ranks, parallel, scatter, relative (the heatmap needs 3 models)
     at.session_state[views.CHART_TAB_KEY] = "Rank correlation"
@@ -177,6 +181,39 @@ def test_chart_options_do_not_profile_again(data_dir, monkeypatch):
     assert "GPT-2" in bars["layout"]["title"]["text"] or "GPT-2" in json.dumps(bars["layout"])
 
 
+def test_a_link_with_results_shows_them_with_the_pickers_folded(data_dir, stored_profiles):
+    fill_store(stored_profiles)
+    at = app(models=["gpt2", "electra-small-discriminator"], run="static")
+    no_problems(at)
+    (fig,) = figures(at)
+    assert {t.get("name") for t in fig["data"]} >= SMALL_NAMES
+    assert not at.multiselect and not at.number_input and not at.button, "pickers folded: none of their widgets"
+    assert at.toggle(key="cmp_edit").value is False
+    link = {name: param(at, name) for name in at.query_params}
+    at.toggle(key="cmp_edit").set_value(True).run()
+    no_problems(at)
+    assert at.multiselect(key="cmp_models").value == ["gpt2", "electra-small-discriminator"], "the link's models"
+    assert {name: param(at, name) for name in at.query_params} == link, "unfolding changes neither view nor link"
+    at.number_input(key="cmp_seq").set_value(64).run()  # nothing stored at seq 64: no toggle, pickers stay
+    assert at.multiselect(key="cmp_models") and not at.toggle
+    at.number_input(key="cmp_seq").set_value(128).run()  # results again: the toggle is still on
+    assert at.toggle(key="cmp_edit").value is True and at.multiselect(key="cmp_models")
+    at.toggle(key="cmp_edit").set_value(False).run()
+    assert not at.multiselect and len(figures(at)) == 1
+
+
+def test_without_results_the_pickers_are_open_and_stay_open_after_a_run(data_dir):
+    at = app(models=["gpt2"])
+    no_problems(at)
+    assert not at.toggle and not figures(at) and at.multiselect(key="cmp_models").value == ["gpt2"]
+    at.button(key="cmp_go").click().run()
+    no_problems(at)
+    assert at.toggle(key="cmp_edit").value is True and at.multiselect(key="cmp_models") and figures(at)
+    at.session_state[views.CHART_TAB_KEY] = "Scatter"
+    at.run()
+    assert at.multiselect(key="cmp_models"), "changing the chart does not fold the pickers under the user"
+
+
 def test_bad_local_folder_shows_an_error_and_the_rest_still_works(data_dir, tmp_path):
     missing = str(tmp_path / "no-such-model")
     at = app(models=SMALL)
@@ -185,7 +222,7 @@ def test_bad_local_folder_shows_an_error_and_the_rest_still_works(data_dir, tmp_
     assert len(at.error) == 1 and "no such folder" in at.error[0].value
     at.button[0].click().run()
     assert not at.exception and len(at.error) == 1
-    assert set(at.dataframe[0].value["Model"]) == SMALL_NAMES
+    assert set(compare_table(at)["Model"]) == SMALL_NAMES
 
 
 def test_model_errors_are_named_and_escaped(data_dir, tmp_path):
@@ -205,7 +242,7 @@ def test_a_model_that_fails_to_profile_is_reported_beside_it_and_the_others_rend
     at.button[0].click().run()
     assert not at.exception
     assert len(at.error) == 1 and "DistilBERT" in at.error[0].value and "512" in at.error[0].value
-    assert set(at.dataframe[0].value["Model"]) == {"GPT-2 (124M)"}
+    assert set(compare_table(at)["Model"]) == {"GPT-2 (124M)"}
     at.session_state[views.CHART_TAB_KEY] = "Scatter"  # the error stays on screen across reruns
     at.run()
     assert len(at.error) == 1
@@ -264,7 +301,7 @@ def test_measured_run_is_marked_measured(data_dir, monkeypatch, stored_profiles)
     at = app(models=["gpt2", "electra-small-discriminator"], run="measured", threads="1")
     at.button[0].click().run()
     no_problems(at)
-    table = at.dataframe[0].value
+    table = compare_table(at)
     assert set(table["How obtained"]) == {"measured on Test CPU (cpu, 1 threads)"}
     assert "Latency" in table.columns
     assert any("Test CPU" in c.value for c in at.caption)
@@ -286,7 +323,8 @@ def test_results_page_lists_filters_and_opens_on_compare(data_dir, stored_profil
     next(b for b in at.button if b.label == "Open on Compare").click().run()
     no_problems(at)
     assert at.title[0].value.startswith("Compare")
-    shown = set(at.dataframe[0].value["Model"])
+    at.switch_page("pages/1_Compare.py")  # stay on Compare for the next run (the Table tab)
+    shown = set(compare_table(at)["Model"])
     assert len(shown) == 2 and shown <= {"GPT-2 (124M)", "DistilBERT-base (uncased)", "ELECTRA-small discriminator"}
 
 

@@ -86,15 +86,18 @@ def render_table(df: pd.DataFrame, indicators: Sequence[str]) -> None:
     st.dataframe(shown, hide_index=True, column_config=config, width="stretch", placeholder="n/a")
 
 
-# tab label -> figure name (file name of the PNG and of the figure in the HTML export). One tab is drawn at a
-# time: the page sends one figure, so the first chart shows sooner, and a talk shows one big chart at a time.
+# tab label -> figure name (file name of the PNG and of the figure in the HTML export), and last the table of
+# every number with its unit. One tab is drawn at a time: the browser renders one chart (or the table), so the
+# first chart shows sooner, and a talk shows one big chart at a time.
 CHART_TABS = {
     "Ranks": "ranks",
     "All indicators": "parallel",
     "Rank correlation": "correlation",
     "Scatter": "scatter",
     "Relative to a model": "relative",
+    "Table": "table",
 }
+TABLE_TAB = "Table"
 CHART_TAB_KEY = "cmp_chart"
 _OPTION_KEYS = ("cmp_method", "cmp_x", "cmp_y", "cmp_size", "cmp_color", "cmp_ref")
 
@@ -179,7 +182,7 @@ def _chart_controls(name: str, df: pd.DataFrame, columns: Sequence[str]) -> None
 
 
 def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> Callable[[], list[tuple[go.Figure, str]]]:
-    """The comparison charts as tabs; only the open tab's figure is built and sent.
+    """The comparison charts and the table as tabs; only the open tab's figure (or the table) is built and sent.
 
     Returns a function that builds every chart with the options in effect (for the HTML export, which runs
     only when its button is pressed)."""
@@ -195,6 +198,10 @@ def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> Callable[[], l
         if not tab.open:
             continue
         with tab:
+            if name == "table":
+                render_table(df, indicators)
+                st.caption('Every value with its unit, one unit per column; "How obtained" says measured or counted.')
+                continue
             _chart_controls(name, df, columns)
             build = builders[name]
             if isinstance(build, str):
@@ -205,6 +212,8 @@ def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> Callable[[], l
     def every_figure() -> list[tuple[go.Figure | None, str]]:
         figures: list[tuple[go.Figure | None, str]] = []
         for label, name in CHART_TABS.items():
+            if name == "table":
+                continue
             build = builders[name]
             if isinstance(build, str):
                 continue
