@@ -48,6 +48,7 @@ def test_a_user_chip_added_with_the_form_is_saved_and_listed(tmp_path, monkeypat
 
 def test_the_roofline_draws_what_this_machine_measured(tmp_path, monkeypatch):
     """A latency measured here at this workload (from the store) becomes a measured point on the roofline."""
+    from efficiency.hardware.detect import cpu_model
     from efficiency.store import ResultStore
 
     monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path))
@@ -58,7 +59,7 @@ def test_the_roofline_draws_what_this_machine_measured(tmp_path, monkeypatch):
         "workload": workload,
         "measured": True,
         "latency_ms": 80.0,
-        "hardware": {"id": "local-cpu", "device": "cpu", "threads": 2},
+        "hardware": {"id": "local-cpu", "device": "cpu", "name": cpu_model(), "threads": 2},
         "error": None,
     }
     env = {"cpu_model": "test cpu", "threads": 2, "torch": "2.13.0", "transformers": "x"}

@@ -275,9 +275,15 @@ def test_bad_query_params_are_dropped_with_a_warning(data_dir):
     assert at.number_input(key="cmp_batch").value == 1
 
 
-def test_measured_run_is_marked_measured(data_dir, monkeypatch, stored_profiles):
-    """The runner is replaced by a fake: this tests the page's wiring, not the measurement (tests/test_runner.py)."""
+@pytest.mark.parametrize("machine", ["this", "another"])
+def test_measured_run_is_marked_measured(data_dir, monkeypatch, stored_profiles, machine):
+    """The runner is replaced by a fake: this tests the page's wiring, not the measurement (tests/test_runner.py).
+    A result whose CPU is not this machine's (a shared store holds other machines' ``local-cpu`` results) is
+    never shown as measured here."""
     from efficiency import runner
+    from efficiency.hardware.detect import cpu_model
+
+    cpu_name = cpu_model() if machine == "this" else "Other CPU"
 
     def fake_run(self, jobs, on_progress=None, fresh=False):
         out = []
@@ -291,7 +297,7 @@ def test_measured_run_is_marked_measured(data_dir, monkeypatch, stored_profiles)
                     "latency_ms": {"median": 12.5 if job.model == "gpt2" else 4.0},
                     "throughput_per_s": 80.0,
                     "peak_memory_bytes": 5e8,
-                    "hardware": {"id": "local-cpu", "device": "cpu", "name": "Test CPU", "threads": job.threads},
+                    "hardware": {"id": "local-cpu", "device": "cpu", "name": cpu_name, "threads": job.threads},
                 }
             )
         return out
@@ -301,10 +307,13 @@ def test_measured_run_is_marked_measured(data_dir, monkeypatch, stored_profiles)
     at = app(models=["gpt2", "electra-small-discriminator"], run="measured", threads="1")
     at.button[0].click().run()
     no_problems(at)
+    if machine == "another":
+        assert not figures(at) and any("No measured results yet" in i.value for i in at.info), "not shown as ours"
+        return
     table = compare_table(at)
-    assert set(table["How obtained"]) == {"measured on Test CPU (cpu, 1 threads)"}
+    assert set(table["How obtained"]) == {f"measured on {cpu_name} (cpu, 1 threads)"}
     assert "Latency" in table.columns
-    assert any("Test CPU" in c.value for c in at.caption)
+    assert any(cpu_name in c.value for c in at.caption)
 
 
 def test_results_page_lists_filters_and_opens_on_compare(data_dir, stored_profiles):

@@ -21,6 +21,7 @@ from efficiency.specs import Workload
 from efficiency.store import ResultStore, StoreError
 from efficiency.ui import cluster
 from efficiency.ui.common import (
+    detected_devices,
     device_help,
     device_label,
     display_name,
@@ -146,15 +147,26 @@ def fits(result: dict[str, Any], model: str, workload: Workload) -> bool:
     return bool(used) and same_setup and all(used[k] == wanted[k] for k in ("seq_len", "image_size") if k in used)
 
 
+def this_machine(hardware: dict[str, Any], device: str) -> bool:
+    """Whether a result's ``local-<device>`` hardware is this machine's ``device``: same CPU model and core count
+    (a shared store also holds other machines' ``local-cpu`` results), or the same GPU model."""
+    local = next((d for d in detected_devices() if d["id"] == device), None)
+    if local is None or hardware.get("name") != local["name"]:
+        return False
+    env = hardware.get("environment") if isinstance(hardware.get("environment"), dict) else {}
+    return local["kind"] != "cpu" or env.get("logical_cores", local["logical_cores"]) == local["logical_cores"]
+
+
 def on_hardware(result: dict[str, Any], device: str, threads: int | None) -> bool:
     """Measured on the picked hardware: cluster hardware by the result's hardware id; a device of this machine
-    by its device (and threads, on CPU), never a cluster node's result on the same kind of device."""
+    by its device (and threads, on CPU) on this machine, never a cluster node's or another machine's result on
+    the same kind of device."""
     hardware = result.get("hardware") if isinstance(result.get("hardware"), dict) else {}
     if not result.get("measured"):
         return False
     if cluster.is_cluster(device):
         return hardware.get("id") == cluster.hardware_id(device)
-    here = hardware.get("id", f"local-{device}") == f"local-{device}"
+    here = hardware.get("id", f"local-{device}") == f"local-{device}" and this_machine(hardware, device)
     same_threads = threads is None or hardware.get("device") != "cpu" or hardware.get("threads") == threads
     return here and hardware.get("device") == device and same_threads
 
