@@ -133,7 +133,8 @@ def draw_results(run: bool) -> tuple[str, bool]:
             st.caption(f"Counted only (not measured here yet): {common.escape_md(counted)}.")
         if len(frame):
             indicators = common.chart_indicators(frame)
-            st.divider()
+            if run or st.session_state.get(EDIT_KEY):  # a line under the pickers' box, when it is shown
+                st.divider()
             views.render_setup(frame)
             views.render_findings(frame, indicators)
             heading, export = st.columns([4, 1], vertical_alignment="bottom")
