@@ -154,7 +154,7 @@ def test_the_driver_reuses_what_any_node_stored_for_that_hardware(tmp_path: Path
 
 
 def test_an_address_where_nothing_listens_is_one_line_at_once_not_minutes_of_retries():
-    from efficiency.ray_executor import RayUnavailableError, check_reachable
+    from efficiency.ray_cluster import RayUnavailableError, check_reachable
 
     started = time.monotonic()
     with pytest.raises(RayUnavailableError, match=r"^no Ray cluster answers at 127\.0\.0\.1:1 \(Connection refused\)"):
@@ -209,7 +209,7 @@ def test_the_cluster_listens_on_loopback_only(cluster: Any):
 
 @needs_ray
 def test_jobs_run_where_their_hardware_is_and_reach_the_store(cluster: Any, tmp_path: Path):
-    from efficiency.ray_executor import cluster_hardware
+    from efficiency.ray_cluster import cluster_hardware
 
     store = ResultStore(str(tmp_path / "results.db"))
     assert [(h["id"], h["nodes"], h["count"]) for h in cluster_hardware()] == [("test-a", 1, 1.0), ("test-b", 1, 1.0)]

@@ -89,7 +89,7 @@ def measured_options(
 @st.cache_data(show_spinner=False, ttl=HARDWARE_TTL_S)
 def _listed(where: str, node_ip_address: str) -> tuple[list[dict[str, Any]], str | None]:
     """(the cluster's hardware, None) or ([], why it cannot be listed): cached, failures too."""
-    from efficiency.ray_executor import cluster_hardware
+    from efficiency.ray_cluster import cluster_hardware
 
     try:
         return cluster_hardware(where, node_ip_address=node_ip_address), None
@@ -140,7 +140,7 @@ def executor(store: ResultStore | None) -> Any:
     """The cluster's executor (one per process); raises ``RayUnavailableError`` (one line) when there is none."""
     where = address()
     if where is None:
-        from efficiency.ray_executor import RayUnavailableError
+        from efficiency.ray_cluster import RayUnavailableError
 
         raise RayUnavailableError(f"no cluster configured; set {ADDRESS_ENV}")
     return _executor_at(where, node_ip(), node_store_url(store))
