@@ -3,7 +3,7 @@
 import streamlit as st
 
 from efficiency.specs import MODES
-from efficiency.ui import cluster, common, runs, state, views
+from efficiency.ui import cluster, common, lookup, pickers, runs, state, views
 
 common.page_header(
     "Compare models by every cost indicator",
@@ -49,9 +49,9 @@ def draw_pickers() -> None:
     with pickers_area, st.container(border=True):
         pick_models, pick_workload, pick_hardware = st.columns([5, 4, 3], gap="medium")
     with pick_models:
-        common.model_picker(
+        pickers.model_picker(
             "cmp_models",
-            f"{len(common.catalog_labels())} models built from their published configs, grouped by family. "
+            f"{len(pickers.catalog_labels())} models built from their published configs, grouped by family. "
             "Weights are random: parameter counts, FLOPs and speed do not depend on weight values.",
         )
         st.text_input(
@@ -63,7 +63,7 @@ def draw_pickers() -> None:
         for name, error in extra_errors:
             common.show_error(name, error)
     with pick_workload:
-        common.workload_inputs("cmp")
+        pickers.workload_inputs("cmp")
         st.radio("Mode", MODES, key="cmp_mode", horizontal=True)
         st.caption("Text models use the sequence length, vision models the image size.")
     with pick_hardware:
@@ -101,7 +101,7 @@ def draw_results(run: bool) -> tuple[str, bool]:
     """Run if asked, then the comparison in view; returns the kind of run in view and whether it has results."""
     picked = [(name, name) for name in st.session_state["cmp_models"]] + extras
     kind, device, threads = st.session_state["cmp_run"], st.session_state["cmp_device"], st.session_state["cmp_threads"]
-    workload = common.workload_from_state("cmp", st.session_state["cmp_mode"])
+    workload = pickers.workload_from_state("cmp", st.session_state["cmp_mode"])
     store = common.open_store()
     if workload is not None and picked:
         names = [name for name, _ in picked]
@@ -112,12 +112,12 @@ def draw_results(run: bool) -> tuple[str, bool]:
             runs.run_measured(names, workload, device, threads, store, fresh=fresh)
         else:
             for name in names:
-                error = runs.error_for(runs.view_key(name, workload, kind, device, threads))
+                error = lookup.error_for(lookup.view_key(name, workload, kind, device, threads))
                 if error:
                     common.show_error(common.display_name(name), error, name)
         rows, missing = [], []
         for name, model_id in picked:
-            result = runs.find(model_id, workload, kind, device, threads, store)
+            result = lookup.find(model_id, workload, kind, device, threads, store)
             if result is None:
                 missing.append(common.display_name(name))
             else:

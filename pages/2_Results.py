@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from efficiency.store import flatten
-from efficiency.ui import common, runs, state
+from efficiency.ui import common, lookup, runs, state
 
 LEADING = ("id", "created_at", "model", "hardware", "metrics", "error")
 
@@ -101,7 +101,7 @@ with actions.popover(f"Delete {len(selected)} selected", icon=":material/delete:
     st.write(f"Delete {len(selected)} stored results permanently?")
     if st.button("Delete permanently", type="primary"):
         deleted = store.delete(selected)
-        st.session_state.pop(runs.RESULTS_KEY, None)  # Compare must not redraw what is gone
+        st.session_state.pop(lookup.RESULTS_KEY, None)  # Compare must not redraw what is gone
         st.session_state["res_generation"] = st.session_state.get("res_generation", 0) + 1
         st.session_state["res_notice"] = f"Deleted {deleted} stored results."
         st.rerun()

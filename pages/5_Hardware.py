@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from efficiency.specs import Workload
-from efficiency.ui import cluster, common, runs
+from efficiency.ui import cluster, common, lookup, pickers, runs
 
 common.page_header(
     "Hardware: the same models, other chips",
@@ -45,20 +45,20 @@ def chip_list() -> list:
         return load_hardware(include_user=False, include_measured=False)
 
 
-labels = common.catalog_labels()
+labels = pickers.catalog_labels()
 chips = chip_list()
 chip_ids = [hw.id for hw in chips]
 on_cluster = cluster.hardware()
 measured_labels = cluster.measured_options(on_cluster, common.detected_devices())
 st.session_state.setdefault("hw_models", [m for m in DEFAULT_MODELS if m in labels])
 st.session_state.setdefault("hw_chips", [c for c in DEFAULT_CHIPS if c in chip_ids])
-common.workload_defaults("hw")
+pickers.workload_defaults("hw")
 st.session_state["hw_measured"] = [d for d in st.session_state.get("hw_measured", []) if d in measured_labels]
 
 with st.container(border=True):
     pick_models, pick_chips, pick_workload = st.columns([5, 4, 4], gap="medium")
 with pick_models:
-    common.model_picker("hw_models", "Each model is traced once (a second or two); estimates per chip are instant.")
+    pickers.model_picker("hw_models", "Each model is traced once (a second or two); estimates per chip are instant.")
 with pick_chips:
     st.multiselect(
         "Measured on: the cluster and this machine" if on_cluster else "Measured on: this machine",
@@ -80,7 +80,7 @@ with pick_chips:
         help="Datasheet catalog, your own entries, and this machine once calibrated (local-cpu, peaks measured here).",
     )
 with pick_workload:
-    common.workload_inputs("hw")
+    pickers.workload_inputs("hw")
     fresh = st.checkbox("Measure again, ignore stored results", key="hw_fresh")
     measure_clicked = st.button(
         "Measure",
@@ -102,7 +102,7 @@ st.info(
 models: list[str] = list(st.session_state["hw_models"])
 selected = [hw for hw in chips if hw.id in st.session_state["hw_chips"]]
 picked_measured: list[str] = list(st.session_state["hw_measured"])
-workload = common.workload_from_state("hw")
+workload = pickers.workload_from_state("hw")
 
 if workload is None:
     st.stop()
@@ -126,10 +126,10 @@ if measure_clicked:
 else:
     for model_id in models:
         for device in picked_measured:
-            error = runs.error_for(runs.view_key(model_id, workload, "measured", device, None))
+            error = lookup.error_for(lookup.view_key(model_id, workload, "measured", device, None))
             if error:
                 common.show_error(f"{common.display_name(model_id)} on {cluster.where(device)}", error, model_id)
-measured_found, not_measured = runs.measured_rows(models, picked_measured, workload, store)
+measured_found, not_measured = lookup.measured_rows(models, picked_measured, workload, store)
 if not_measured:
     st.info(
         f"Not measured yet at this setup: {common.escape_md(', '.join(not_measured))}. Press **Measure**.",
@@ -176,7 +176,7 @@ def measured_here() -> list[dict]:
     """Latencies measured on this machine's CPU for the traced models at this workload (this session's or stored)."""
     found = []
     for model_id in profiles:
-        result = runs.find_measured(model_id, workload, "cpu", None, store)
+        result = lookup.find_measured(model_id, workload, "cpu", None, store)
         if result is not None:
             found.append({"model": model_id, "latency_ms": result.get("latency_ms"), "hardware": LOCAL})
     return found

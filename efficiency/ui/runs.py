@@ -1,9 +1,9 @@
-"""Running profiles from a page and finding the results that belong to the view.
+"""Running profiles from a page: the models picked, the hardware to run on, and the run with its progress.
 
 Static profiles run in this process, cached (``common.static_profile``); measured ones go through the
-isolated runner, one forked worker per model. New results are kept in the session (``RESULTS_KEY``) and
-errors per view (``ERRORS_KEY``); stored results are read from the store (milliseconds). A chart option
-change therefore redraws from memory and never profiles again.
+isolated runner, one forked worker per model. Each result or error is recorded in the session
+(``lookup.record``), where :mod:`efficiency.ui.lookup` finds it for the view; a chart option change
+therefore redraws from memory and never profiles again.
 """
 
 from __future__ import annotations
@@ -18,29 +18,24 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from efficiency.specs import Workload
-from efficiency.store import ResultStore, StoreError
+from efficiency.store import ResultStore
 from efficiency.ui import cluster
 from efficiency.ui.common import (
-    detected_devices,
     device_help,
     device_label,
     display_name,
     engine_lock,
     escape_md,
-    hardware_text,
     one_line,
     save_static,
     show_error,
     static_profile,
-    unwrap,
 )
+from efficiency.ui.lookup import record, view_key
 
 if TYPE_CHECKING:
     from efficiency.runner import Job
 
-RESULTS_KEY = "cmp_results"
-ERRORS_KEY = "cmp_errors"
-MAX_SESSION_RESULTS = 300
 MAX_EXTRA_MODELS = 10
 
 
@@ -106,109 +101,6 @@ def picker_device(hardware: dict[str, Any]) -> str | None:
     if hardware_id and not hardware_id.startswith("local-"):
         return cluster.PREFIX + hardware_id
     return hardware.get("device")
-
-
-def _session_results() -> list[dict[str, Any]]:
-    return st.session_state.setdefault(RESULTS_KEY, [])
-
-
-def _errors() -> dict[tuple, str]:
-    return st.session_state.setdefault(ERRORS_KEY, {})
-
-
-def view_key(name: str, workload: Workload, kind: str, device: str, threads: int | None) -> tuple:
-    """What an error belongs to: the model as picked, the setup, and for measured runs the hardware."""
-    hardware = (device, threads) if kind == "measured" else ()
-    return (name, tuple(sorted(workload.to_dict().items())), kind, *hardware)
-
-
-def record(name: str, result: dict[str, Any], key: tuple) -> None:
-    """Keep a success for redraws (it replaces the model's earlier error at this view) or the error itself."""
-    if result.get("error"):
-        _errors()[key] = str(result["error"]).splitlines()[0]
-        return
-    _errors().pop(key, None)
-    kept = _session_results()
-    kept.append(result)
-    del kept[:-MAX_SESSION_RESULTS]
-
-
-def error_for(key: tuple) -> str | None:
-    return _errors().get(key)
-
-
-def fits(result: dict[str, Any], model: str, workload: Workload) -> bool:
-    """Same model, and every workload field the result used equals the view's (a text model has no image size)."""
-    if result.get("model") != model or result.get("error"):
-        return False
-    used = result.get("workload") or {}
-    wanted = workload.to_dict()
-    same_setup = all(used.get(k) == wanted[k] for k in ("batch_size", "dtype", "mode"))
-    return bool(used) and same_setup and all(used[k] == wanted[k] for k in ("seq_len", "image_size") if k in used)
-
-
-def this_machine(hardware: dict[str, Any], device: str) -> bool:
-    """Whether a result's ``local-<device>`` hardware is this machine's ``device``: same CPU model and core count
-    (a shared store also holds other machines' ``local-cpu`` results), or the same GPU model."""
-    local = next((d for d in detected_devices() if d["id"] == device), None)
-    if local is None or hardware.get("name") != local["name"]:
-        return False
-    env = hardware.get("environment") if isinstance(hardware.get("environment"), dict) else {}
-    return local["kind"] != "cpu" or env.get("logical_cores", local["logical_cores"]) == local["logical_cores"]
-
-
-def on_hardware(result: dict[str, Any], device: str, threads: int | None) -> bool:
-    """Measured on the picked hardware: cluster hardware by the result's hardware id; a device of this machine
-    by its device (and threads, on CPU) on this machine, never a cluster node's or another machine's result on
-    the same kind of device."""
-    hardware = result.get("hardware") if isinstance(result.get("hardware"), dict) else {}
-    if not result.get("measured"):
-        return False
-    if cluster.is_cluster(device):
-        return hardware.get("id") == cluster.hardware_id(device)
-    here = hardware.get("id", f"local-{device}") == f"local-{device}" and this_machine(hardware, device)
-    same_threads = threads is None or hardware.get("device") != "cpu" or hardware.get("threads") == threads
-    return here and hardware.get("device") == device and same_threads
-
-
-def _find(
-    model: str, workload: Workload, kinds: Sequence[bool], device: str, threads: int | None, store: ResultStore | None
-) -> dict[str, Any] | None:
-    """The newest success of the first kind (measured True/False) that has one: this session's, then the store's."""
-
-    def wanted(result: dict[str, Any], measured: bool) -> bool:
-        if not fits(result, model, workload):
-            return False
-        return on_hardware(result, device, threads) if measured else not result.get("measured")
-
-    stored: list[dict[str, Any]] | None = None
-    for measured in kinds:
-        for result in reversed(_session_results()):
-            if wanted(result, measured):
-                return result
-        if store is not None and stored is None:
-            try:
-                stored = [unwrap(row) for row in store.list(model=model)]
-            except StoreError:
-                stored = []
-        for result in stored or []:
-            if wanted(result, measured):
-                return result
-    return None
-
-
-def find(model: str, workload: Workload, kind: str, device: str, threads: int | None, store: ResultStore | None):
-    """The newest successful result for this view: this session's first, then the store's.
-
-    ``kind="measured"`` falls back to the static count when nothing was measured at this setup."""
-    return _find(model, workload, (True, False) if kind == "measured" else (False,), device, threads, store)
-
-
-def find_measured(
-    model: str, workload: Workload, device: str, threads: int | None, store: ResultStore | None
-) -> dict[str, Any] | None:
-    """The newest result measured on ``device`` (this machine's, or ``cluster:<id>``) at this workload, or None."""
-    return _find(model, workload, (True,), device, threads, store)
 
 
 def _finish(
@@ -387,30 +279,3 @@ def measure(
                 record(name, result, view_key(name, workload, "measured", device, threads))
         unit = "model x hardware pair(s)" if several else "model(s)"
         _finish(status, done, failed, "Measured", began, unit, reused)
-
-
-def measured_rows(
-    models: Sequence[str], devices: Sequence[str], workload: Workload, store: ResultStore | None
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Per model x measured device, the newest result at this workload as a row for the Hardware page's table
-    and charts (``hardware`` "<id> (measured)", ``latency_ms``, ``how``), and the "model on hardware" pairs
-    not measured there yet."""
-    rows, missing = [], []
-    for model in models:
-        for device in devices:
-            result = find_measured(model, workload, device, None, store)
-            if result is None:
-                missing.append(f"{display_name(model)} on {cluster.where(device)}")
-                continue
-            place = "on cluster" if cluster.is_cluster(device) else "here"
-            rows.append(
-                {
-                    "model_id": model,
-                    "model": display_name(model),
-                    "hardware": f"{cluster.measured_name(device)} (measured)",
-                    "latency_ms": result.get("latency_ms"),
-                    "how": f"measured {place}: {hardware_text(result)}",
-                    "workload": result.get("workload"),
-                }
-            )
-    return rows, missing
