@@ -133,7 +133,7 @@ def draw_results(run: bool) -> tuple[str, bool]:
             st.caption(f"Counted only (not measured here yet): {common.escape_md(counted)}.")
         if len(frame):
             indicators = common.chart_indicators(frame)
-            if run or st.session_state.get(EDIT_KEY):  # a line under the pickers' box, when it is shown
+            if st.session_state.get(EDIT_KEY):  # a line under the pickers' box, when it is shown (a run opens it)
                 st.divider()
             views.render_setup(frame)
             views.render_findings(frame, indicators)

@@ -55,7 +55,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
 
-    from efficiency.ui.views import CHART_TABS, TABLE_TAB
+    from efficiency.ui.views import TABLE_TAB, TABS
 
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         data = Path(tmp)
@@ -67,7 +67,7 @@ def main() -> None:
             for name, path in PAGES.items():
                 shoot(page, f"{base}/{path}", args.out / f"{name}.png", PAGE_READY.get(name, ".js-plotly-plot"))
             query = urlencode([("models", m) for m in STORED] + [("run", "static")])
-            for index, tab in enumerate(CHART_TABS):
+            for index, tab in enumerate(TABS):
                 url = f"{base}/Compare?{query}&{urlencode({'chart': tab})}"
                 ready = '[data-testid="stDataFrame"]' if tab == TABLE_TAB else ".js-plotly-plot"
                 shoot(page, url, args.out / f"compare_{index}.png", ready)

@@ -58,8 +58,6 @@ def every_tab(at: AppTest) -> list[dict]:
     """The figure of each chart tab, opened one after the other (only the open tab's chart is sent)."""
     figs = []
     for label in views.CHART_TABS:
-        if label == views.TABLE_TAB:
-            continue
         at.session_state[views.CHART_TAB_KEY] = label
         at.run()
         no_problems(at)

@@ -86,18 +86,18 @@ def render_table(df: pd.DataFrame, indicators: Sequence[str]) -> None:
     st.dataframe(shown, hide_index=True, column_config=config, width="stretch", placeholder="n/a")
 
 
-# tab label -> figure name (file name of the PNG and of the figure in the HTML export), and last the table of
-# every number with its unit. One tab is drawn at a time: the browser renders one chart (or the table), so the
-# first chart shows sooner, and a talk shows one big chart at a time.
+# tab label -> figure name (file name of the PNG and of the figure in the HTML export); after them, the tab of
+# the table (every number with its unit). One tab is drawn at a time: the browser renders one chart (or the
+# table), so the first chart shows sooner, and a talk shows one big chart at a time.
 CHART_TABS = {
     "Ranks": "ranks",
     "All indicators": "parallel",
     "Rank correlation": "correlation",
     "Scatter": "scatter",
     "Relative to a model": "relative",
-    "Table": "table",
 }
 TABLE_TAB = "Table"
+TABS = [*CHART_TABS, TABLE_TAB]
 CHART_TAB_KEY = "cmp_chart"
 _OPTION_KEYS = ("cmp_method", "cmp_x", "cmp_y", "cmp_size", "cmp_color", "cmp_ref")
 
@@ -191,17 +191,18 @@ def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> Callable[[], l
         if key in st.session_state:  # state of widgets not drawn in a run unless the script set it)
             st.session_state[key] = st.session_state[key]
     options = chart_options(df, columns)
-    chart_choice(CHART_TAB_KEY, list(CHART_TABS), next(iter(CHART_TABS)))
-    tabs = st.tabs(list(CHART_TABS), key=CHART_TAB_KEY, on_change="rerun")
+    chart_choice(CHART_TAB_KEY, TABS, TABS[0])
+    tabs = st.tabs(TABS, key=CHART_TAB_KEY, on_change="rerun")
     builders = figure_builders(df, columns, options)
-    for (label, name), tab in zip(CHART_TABS.items(), tabs):
+    for label, tab in zip(TABS, tabs):
         if not tab.open:
             continue
         with tab:
-            if name == "table":
+            if label == TABLE_TAB:
                 render_table(df, indicators)
                 st.caption('Every value with its unit, one unit per column; "How obtained" says measured or counted.')
                 continue
+            name = CHART_TABS[label]
             _chart_controls(name, df, columns)
             build = builders[name]
             if isinstance(build, str):
@@ -212,8 +213,6 @@ def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> Callable[[], l
     def every_figure() -> list[tuple[go.Figure | None, str]]:
         figures: list[tuple[go.Figure | None, str]] = []
         for label, name in CHART_TABS.items():
-            if name == "table":
-                continue
             build = builders[name]
             if isinstance(build, str):
                 continue
