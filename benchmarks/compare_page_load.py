@@ -65,7 +65,7 @@ def fill_store(data_dir: Path) -> None:
 
     os.environ["EFFICIENCY_DATA_DIR"] = str(data_dir)
     from efficiency.counters.static import profile_static
-    from efficiency.store import ResultStore
+    from efficiency.store.store import ResultStore
     from efficiency.ui.common import save_static
 
     store = ResultStore()

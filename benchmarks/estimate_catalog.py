@@ -18,10 +18,10 @@ import time
 
 import pandas as pd
 
-from efficiency.catalog import list_models
 from efficiency.counters.static import safe_profile_static
 from efficiency.hardware import load_hardware
-from efficiency.roofline import estimate_many, safe_trace_profile
+from efficiency.hardware.roofline import estimate_many, safe_trace_profile
+from efficiency.models.catalog import list_models
 from efficiency.specs import Workload
 
 

@@ -12,11 +12,11 @@ import tempfile
 import time
 
 from efficiency import units
-from efficiency.jobs import estimate_job_memory
-from efficiency.loading import resolve
-from efficiency.runner import Job, LocalExecutor, Runner
+from efficiency.models.loading import resolve
+from efficiency.run.jobs import estimate_job_memory
+from efficiency.run.runner import Job, LocalExecutor, Runner
 from efficiency.specs import Workload
-from efficiency.store import ResultStore
+from efficiency.store.store import ResultStore
 
 MODELS = [
     "bert-base-uncased",

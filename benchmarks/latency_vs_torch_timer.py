@@ -25,10 +25,10 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.benchmark import Timer  # noqa: E402
 
-from efficiency.catalog import UnknownModelError  # noqa: E402
-from efficiency.inputs import make_inputs  # noqa: E402
-from efficiency.loading import build_model, resolve  # noqa: E402
 from efficiency.measure.timing import measure_latency  # noqa: E402
+from efficiency.models.catalog import UnknownModelError  # noqa: E402
+from efficiency.models.inputs import make_inputs  # noqa: E402
+from efficiency.models.loading import build_model, resolve  # noqa: E402
 from efficiency.specs import ModelSpec, Workload  # noqa: E402
 
 TOLERANCE = 0.10

@@ -19,10 +19,10 @@ from scipy.stats import spearmanr
 
 from efficiency.counters.static import profile_static
 from efficiency.hardware.calibrate import calibrate
-from efficiency.inputs import make_inputs
-from efficiency.loading import build_model, resolve
+from efficiency.hardware.roofline import estimate
 from efficiency.measure.timing import gc_paused
-from efficiency.roofline import estimate
+from efficiency.models.inputs import make_inputs
+from efficiency.models.loading import build_model, resolve
 from efficiency.specs import Workload
 
 DEFAULT_MODELS = (

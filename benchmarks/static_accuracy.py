@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
-from efficiency.catalog import list_models
 from efficiency.counters.static import safe_profile_static
+from efficiency.models.catalog import list_models
 from efficiency.specs import Workload
 
 

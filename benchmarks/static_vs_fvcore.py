@@ -16,7 +16,7 @@ import torch
 from fvcore.nn import FlopCountAnalysis
 
 from efficiency.counters.static import profile_static
-from efficiency.loading import build_config, model_class, resolve
+from efficiency.models.loading import build_config, model_class, resolve
 from efficiency.specs import Workload
 
 MODEL = "bert-base-uncased"

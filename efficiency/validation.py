@@ -12,7 +12,7 @@ import string
 import unicodedata
 from typing import Any
 
-MAX_UPLOAD_BYTES = 1_000_000  # the same limit as a local config.json (efficiency.loading.MAX_CONFIG_BYTES)
+MAX_UPLOAD_BYTES = 1_000_000  # the same limit as a local config.json (efficiency.models.loading.MAX_CONFIG_BYTES)
 MAX_SHOWN_CHARS = 200
 # Control characters, format characters (bidi overrides, zero-width), surrogates, private use, unassigned,
 # line and paragraph separators: none belongs in a model name, and a terminal or page may act on them.
@@ -70,8 +70,8 @@ def check_upload(data: bytes | bytearray | memoryview | None, max_bytes: int = M
 
 def check_db_location(location: str | None) -> str:
     """A results-store location (file path or SQLAlchemy URL) checked without opening it; returns the
-    URL with any password hidden. Raises ``efficiency.store.StoreError`` (a ValueError) in one line."""
-    from efficiency.store import StoreError, resolve_url
+    URL with any password hidden. Raises ``efficiency.store.store.StoreError`` (a ValueError) in one line."""
+    from efficiency.store.store import StoreError, resolve_url
 
     if location is not None and any(unicodedata.category(ch) in UNPRINTABLE_CATEGORIES for ch in location):
         raise StoreError("database location contains control characters; give a file path or a URL in plain text")

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from efficiency.store import flatten
+from efficiency.store.store import flatten
 from efficiency.ui import common, lookup, runs, state
 
 LEADING = ("id", "created_at", "model", "hardware", "metrics", "error")

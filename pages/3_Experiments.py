@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from efficiency.bundled import BundleError, load_bundled
 from efficiency.experiments import EXPERIMENTS, MeasurementError
+from efficiency.experiments.bundled import BundleError, load_bundled
 from efficiency.ui import common
 
 LIVE_KEY = "exp_live"

@@ -7,9 +7,9 @@ import html
 
 import streamlit as st
 
-from efficiency.bundled import BundleError, load_bundled
 from efficiency.experiments import MeasurementError, get_experiment
-from efficiency.story import STEPS, clamp_step, step_figure, takeaway
+from efficiency.experiments.bundled import BundleError, load_bundled
+from efficiency.experiments.story import STEPS, clamp_step, step_figure, takeaway
 from efficiency.ui import common
 
 LIVE_KEY = "story_live"

@@ -29,7 +29,7 @@ LOCAL = "local-cpu"
 @st.cache_data(show_spinner=False, max_entries=256)
 def cached_profile(model_id: str, workload_items: tuple) -> Any:
     """Forward-only static profile, keyed by model id and the workload fields the model uses."""
-    from efficiency.roofline import trace_profile
+    from efficiency.hardware.roofline import trace_profile
 
     with common.engine_lock():
         return trace_profile(model_id, Workload(**dict(workload_items)))
@@ -113,11 +113,11 @@ if not models or not (selected or picked_measured):
     )
     st.stop()
 
-from efficiency import hardware_charts as hc  # noqa: E402 - plotly only once there is something to draw
-from efficiency import roofline_charts  # noqa: E402
-from efficiency.analysis import setup_line  # noqa: E402
-from efficiency.charts import caption  # noqa: E402
-from efficiency.roofline import estimate_rows  # noqa: E402
+from efficiency.analysis.rankings import setup_line  # noqa: E402
+from efficiency.charts import hardware as hc  # noqa: E402 - plotly only once there is something to draw
+from efficiency.charts import roofline as roofline_charts  # noqa: E402
+from efficiency.charts.compare import caption  # noqa: E402
+from efficiency.hardware.roofline import estimate_rows  # noqa: E402
 from efficiency.ui.views import PLOTLY_CONFIG  # noqa: E402
 
 store = common.open_store(quiet=not picked_measured)  # estimates alone need no store

@@ -1,4 +1,4 @@
-"""Regenerate efficiency/bundled/experiments.json: the default run of every experiment on this machine.
+"""Regenerate efficiency/experiments/bundled/experiments.json: the default run of every experiment on this machine.
 
     .venv/bin/python scripts/regenerate_bundled.py            # all experiments (a few minutes on 2 cores)
     .venv/bin/python scripts/regenerate_bundled.py --only hardware batch-size   # replace some, keep the rest
@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from efficiency.bundled import BUNDLE_FILE, FORMAT_VERSION
     from efficiency.experiments import EXPERIMENTS, get_experiment
     from efficiency.experiments.base import load_average, machine_info
+    from efficiency.experiments.bundled import BUNDLE_FILE, FORMAT_VERSION
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", metavar="NAME", help="experiments to (re)run; others are kept")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from efficiency.runner import LocalExecutor
+from efficiency.run.runner import LocalExecutor
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def cluster() -> Iterator[Any]:
     """
     if importlib.util.find_spec("ray") is None:
         pytest.skip("Ray is not installed (optional: pip install -r requirements-cluster.txt)")
-    from efficiency.ray_cluster import import_ray
+    from efficiency.run.ray.cluster import import_ray
 
     ray = import_ray("127.0.0.1")  # sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 first: every address stays loopback
     from ray.cluster_utils import Cluster

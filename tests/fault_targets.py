@@ -1,6 +1,6 @@
 """Job targets for the runner tests: one well-behaved job and one of each fault the runner must contain.
 
-Each is called in the worker as ``target(job_dict, progress)``, like ``efficiency.jobs:run_job``.
+Each is called in the worker as ``target(job_dict, progress)``, like ``efficiency.run.jobs:run_job``.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from efficiency import analysis
-from efficiency.analysis import INDICATORS
+from efficiency.analysis import rankings as analysis
+from efficiency.analysis.rankings import INDICATORS
 
 
 def three_models() -> pd.DataFrame:

@@ -12,9 +12,9 @@ from functools import cache
 
 import pytest
 
-from efficiency import catalog
-from efficiency.catalog import CATALOG_DIR
-from efficiency.loading import build_model
+from efficiency.models import catalog
+from efficiency.models.catalog import CATALOG_DIR
+from efficiency.models.loading import build_model
 from efficiency.specs import FAMILIES
 
 REQUIRED = [

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from efficiency.catalog import list_models
 from efficiency.counters.static import profile_static
+from efficiency.models.catalog import list_models
 from efficiency.specs import Workload
 
 SPECS = list_models()

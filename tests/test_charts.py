@@ -9,7 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from efficiency import analysis, charts, sweep_charts
+from efficiency.analysis import rankings as analysis
+from efficiency.charts import compare as charts
+from efficiency.charts import sweeps as sweep_charts
 
 
 def comparison() -> pd.DataFrame:
@@ -267,7 +269,7 @@ def test_needs_log() -> None:
 def test_model_names_are_escaped_for_plotly():
     import pandas as pd
 
-    from efficiency.charts import rank_chart, relative_bars
+    from efficiency.charts.compare import rank_chart, relative_bars
 
     df = pd.DataFrame(
         {"model": ["<a href='x'>evil</a>", "plain"], "params": [1e6, 2e6], "flops": [4e9, 1e9], "measured": False}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from efficiency.cli import main
+from efficiency.cli.main import main
 
 REQUIRED_KEYS = {
     "model",

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from efficiency.runner import Job
-from efficiency.store import ResultStore
+from efficiency.run.runner import Job
+from efficiency.store.store import ResultStore
 from efficiency.ui import cluster as ui_cluster
 from efficiency.ui import state
 from tests.compare_view import compare_table

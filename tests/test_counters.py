@@ -12,7 +12,7 @@ from efficiency.counters.fvcore_counter import count_fvcore
 from efficiency.counters.params import CallCounter, count_params
 from efficiency.counters.static import profile_static
 from efficiency.counters.trace import OpTracer, torch_flop_counter
-from efficiency.loading import resolve
+from efficiency.models.loading import resolve
 from efficiency.specs import ModelSpec, Workload
 
 

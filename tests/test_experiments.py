@@ -12,19 +12,19 @@ import re
 import pandas as pd
 import pytest
 
-from efficiency.analysis import INDICATORS
-from efficiency.bundled import BUNDLE_FILE, bundled_machine, bundled_names, load_bundle, load_bundled
-from efficiency.charts import caption
-from efficiency.cli import _Parser
-from efficiency.cli_teaching import register
+from efficiency.analysis.rankings import INDICATORS
+from efficiency.charts.compare import caption
+from efficiency.cli.main import _Parser
+from efficiency.cli.teaching import register
 from efficiency.counters.params import count_params
 from efficiency.experiments import EXPERIMENTS, SOURCES, get_experiment, result_from_dict, run_experiment
 from efficiency.experiments.base import compare, silent, strongest, verdict_line
+from efficiency.experiments.bundled import BUNDLE_FILE, bundled_machine, bundled_names, load_bundle, load_bundled
 from efficiency.experiments.measure import measure
+from efficiency.experiments.story import STEPS, clamp_step, step_figure, takeaway
 from efficiency.experiments.sweeps import DEPTH_VS_WIDTH, shape_specs
-from efficiency.loading import build_model
+from efficiency.models.loading import build_model
 from efficiency.specs import Workload
-from efficiency.story import STEPS, clamp_step, step_figure, takeaway
 
 NAMES = {
     "sequence-length",

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from process_checks import gone
 
-from efficiency.runner import Job, LocalExecutor, Runner
-from efficiency.store import ResultStore, StoreError
+from efficiency.run.runner import Job, LocalExecutor, Runner
+from efficiency.store.store import ResultStore, StoreError
 
 T = "fault_targets:"
 HERE = "test_fault_injection:"  # targets defined below; tests/ is on the worker's sys.path too
@@ -173,15 +173,15 @@ def test_two_dashboard_sessions_profiling_at_once_both_get_their_results(executo
 DASHBOARD = """
 import sys
 sys.path[:0] = [{root!r}, {tests!r}]
-from efficiency.runner import Job, LocalExecutor, Runner
-from efficiency.store import ResultStore
+from efficiency.run.runner import Job, LocalExecutor, Runner
+from efficiency.store.store import ResultStore
 if __name__ == "__main__":
     jobs = [
         Job("done-1", {{"n": 1}}, target="fault_targets:ok"),
         Job("done-2", {{"n": 2}}, target="fault_targets:ok"),
         Job("in-flight", {{"job_pid_file": {pid_file!r}}}, target="fault_targets:sleep_forever", timeout_s=600),
     ]
-    Runner(LocalExecutor(preload=["efficiency.runner"]), store=ResultStore({db!r})).run(jobs)
+    Runner(LocalExecutor(preload=["efficiency.run.runner"]), store=ResultStore({db!r})).run(jobs)
 """
 
 

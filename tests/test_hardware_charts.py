@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from efficiency.charts import caption
-from efficiency.hardware_charts import (
+from efficiency.charts.compare import caption
+from efficiency.charts.hardware import (
     estimate_table,
     hardware_rank_chart,
     hardware_ranks,
     latency_flips,
     latency_heatmap,
 )
-from efficiency.roofline_charts import measured_points, roof, roofline_plot
+from efficiency.charts.roofline import measured_points, roof, roofline_plot
 from efficiency.specs import HardwareSpec
 
 FAST = HardwareSpec("fast-gpu", "Fast GPU", "gpu", {"float32": 100e12}, 2e12, 80 * 2**30)

@@ -49,7 +49,7 @@ def test_a_user_chip_added_with_the_form_is_saved_and_listed(tmp_path, monkeypat
 def test_the_roofline_draws_what_this_machine_measured(tmp_path, monkeypatch):
     """A latency measured here at this workload (from the store) becomes a measured point on the roofline."""
     from efficiency.hardware.detect import cpu_model
-    from efficiency.store import ResultStore
+    from efficiency.store.store import ResultStore
 
     monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("EFFICIENCY_DB", raising=False)

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from efficiency import loading
-from efficiency.catalog import UnknownModelError
-from efficiency.cli import main
-from efficiency.loading import MAX_CONFIG_BYTES, ModelLoadError, RemoteCodeRefused, check_workload, resolve
+from efficiency.cli.main import main
+from efficiency.models import loading
+from efficiency.models.catalog import UnknownModelError
+from efficiency.models.loading import MAX_CONFIG_BYTES, ModelLoadError, RemoteCodeRefused, check_workload, resolve
 from efficiency.specs import MAX_BATCH_SIZE, Workload
-from efficiency.store import ResultStore, StoreError
+from efficiency.store.store import ResultStore, StoreError
 from efficiency.validation import InputError, check_db_location, check_upload, display_safe, printable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -353,8 +353,8 @@ class RecordingExecutor:
 
 
 def test_a_giant_asked_for_measured_latency_on_cpu_is_refused_and_offered_the_static_profile():
-    from efficiency.jobs import estimate_job_memory
-    from efficiency.runner import Job, Runner
+    from efficiency.run.jobs import estimate_job_memory
+    from efficiency.run.runner import Job, Runner
 
     job = Job("mt-nlg-530b", Workload(seq_len=128).for_modality("text"), metrics="all", device="cpu")
     [result] = Runner(RecordingExecutor(), estimator=estimate_job_memory).run([job])
@@ -400,8 +400,8 @@ def peak_rss_bytes() -> int | None:
 
 
 def test_a_config_declaring_1e13_parameters_is_refused_measurement_with_the_static_offer(tmp_path):
-    from efficiency.jobs import estimate_job_memory
-    from efficiency.runner import Job, Runner
+    from efficiency.run.jobs import estimate_job_memory
+    from efficiency.run.runner import Job, Runner
 
     model = folder(tmp_path, giant_config(n_layer=1))
     job = Job(model, Workload(seq_len=128).for_modality("text"), metrics="all")
@@ -485,7 +485,7 @@ def test_trust_remote_code_cannot_be_enabled_by_a_config_or_the_environment(tmp_
     import transformers
 
     from efficiency.counters.static import profile_static
-    from efficiency.loading import build_model
+    from efficiency.models.loading import build_model
 
     for name in ("TRUST_REMOTE_CODE", "HF_TRUST_REMOTE_CODE", "TRANSFORMERS_TRUST_REMOTE_CODE"):
         monkeypatch.setenv(name, "1")
@@ -562,7 +562,7 @@ def test_auto_map_on_a_known_architecture_is_ignored_through_build_profile_and_c
     from transformers.dynamic_module_utils import HF_MODULES_CACHE
 
     from efficiency.counters.static import profile_static
-    from efficiency.loading import build_model
+    from efficiency.models.loading import build_model
 
     model, marker = evil_folder(tmp_path, TINY_GPT2)
     spec = resolve(model)
@@ -631,7 +631,7 @@ def test_bad_cli_arguments_exit_2_before_any_model_runs(capsys, monkeypatch, arg
         import torch
 
         monkeypatch.setattr(torch.cuda, "device_count", lambda: min(torch.cuda.device_count(), 1))
-    monkeypatch.setattr("efficiency.jobs.profile_measured", lambda *a: pytest.fail("no model may run"))
+    monkeypatch.setattr("efficiency.run.jobs.profile_measured", lambda *a: pytest.fail("no model may run"))
     assert main(["profile", "gpt2", *argv]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -660,10 +660,10 @@ def test_printable_escapes_and_truncates():
 SCENARIO = """
 import json, sys
 from efficiency.counters.static import profile_static
-from efficiency.jobs import estimate_job_memory
-from efficiency.runner import Job, LocalExecutor, Runner
+from efficiency.run.jobs import estimate_job_memory
+from efficiency.run.runner import Job, LocalExecutor, Runner
 from efficiency.specs import Workload
-from efficiency.store import ResultStore
+from efficiency.store.store import ResultStore
 
 if __name__ == "__main__":
     model = sys.argv[1]

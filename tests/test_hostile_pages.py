@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from efficiency.store import ResultStore
+from efficiency.store.store import ResultStore
 from tests.compare_view import compare_table
 
 ROOT = Path(__file__).resolve().parent.parent

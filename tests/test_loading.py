@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from efficiency.catalog import UnknownModelError
-from efficiency.loading import ModelLoadError, RemoteCodeRefused, check_workload, resolve
+from efficiency.models.catalog import UnknownModelError
+from efficiency.models.loading import ModelLoadError, RemoteCodeRefused, check_workload, resolve
 from efficiency.specs import Workload
 
 

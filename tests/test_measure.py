@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from efficiency.inputs import make_inputs
-from efficiency.loading import build_model
 from efficiency.measure import check_device, measure_model, supported_dtypes
 from efficiency.measure.generation import DeviceClock, generate_once, measure_generation, prompt_length
 from efficiency.measure.memory import (
@@ -23,6 +21,8 @@ from efficiency.measure.memory import (
 )
 from efficiency.measure.timing import LatencyStats, measure_inference, measure_latency, percentile
 from efficiency.measure.training import TrainingStep, measure_training
+from efficiency.models.inputs import make_inputs
+from efficiency.models.loading import build_model
 from efficiency.specs import ModelSpec, Workload
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

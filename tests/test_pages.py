@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from efficiency.counters import static as static_counters
 from efficiency.specs import Workload
-from efficiency.store import ResultStore
+from efficiency.store.store import ResultStore
 from efficiency.ui import common, views
 from tests.compare_view import compare_table
 
@@ -104,7 +104,7 @@ def test_home_shows_the_bundle_over_stored_results_that_all_agree(data_dir, stor
 
 
 def test_home_counts_three_small_models_when_nothing_else_is_there(data_dir, monkeypatch):
-    from efficiency import bundled
+    from efficiency.experiments import bundled
 
     def unreadable(name, path=None):
         raise bundled.BundleError("bundle unreadable in this test")
@@ -278,8 +278,8 @@ def test_measured_run_is_marked_measured(data_dir, monkeypatch, stored_profiles,
     """The runner is replaced by a fake: this tests the page's wiring, not the measurement (tests/test_runner.py).
     A result whose CPU is not this machine's (a shared store holds other machines' ``local-cpu`` results) is
     never shown as measured here."""
-    from efficiency import runner
     from efficiency.hardware.detect import cpu_model
+    from efficiency.run import runner
 
     cpu_name = cpu_model() if machine == "this" else "Other CPU"
 

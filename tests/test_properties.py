@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from efficiency import cli
-from efficiency.loading import (
+from efficiency.cli import main as cli
+from efficiency.models.loading import (
     ModelLoadError,
     check_workload,
     known_model_types,
@@ -219,7 +219,7 @@ size_values = st.integers(-3, 48) | st.none() | st.text(max_size=3) | st.floats(
 @given(st.sampled_from(["gpt2", "bert", "vit", "t5"]), st.dictionaries(size_fields, size_values, max_size=4))
 def test_building_any_small_config_on_meta_gives_a_model_or_a_model_load_error(model_type, sizes):
     """Whatever sizes a config declares, transformers' own failures arrive as one ModelLoadError line."""
-    from efficiency.loading import build_model
+    from efficiency.models.loading import build_model
 
     spec = spec_from_config_dict({"model_type": model_type, **sizes}, "hostile", "local", "config.json")
     try:

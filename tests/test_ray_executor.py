@@ -24,10 +24,10 @@ import psutil
 import pytest
 from process_checks import gone
 
-from efficiency import cli_cluster
-from efficiency.cli_cluster import advertised_resources, head_command, worker_command
-from efficiency.runner import Job
-from efficiency.store import ResultStore
+from efficiency.cli import cluster as cli_cluster
+from efficiency.cli.cluster import advertised_resources, head_command, worker_command
+from efficiency.run.runner import Job
+from efficiency.store.store import ResultStore
 
 TESTS = Path(__file__).resolve().parent
 ME = "test_ray_executor:"  # targets below, imported by the nodes' forked workers (PYTHONPATH=tests)
@@ -113,14 +113,14 @@ def test_without_ray_the_commands_say_how_to_install_it(monkeypatch, capsys):
 
 def test_nothing_imports_ray_unless_asked():
     code = (
-        "import sys, efficiency.cli, efficiency.cli_cluster, efficiency.runner, efficiency.ray_executor; "
+        "import sys, efficiency.cli.main, efficiency.cli.cluster, efficiency.run.runner, efficiency.run.ray.executor; "
         "assert 'ray' not in sys.modules, 'ray was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=TESTS.parent, timeout=120)
 
 
 def test_the_driver_times_jobs_from_their_start_and_queued_jobs_from_submission():
-    from efficiency.ray_executor import RayExecutor
+    from efficiency.run.ray.executor import RayExecutor
 
     settings = SimpleNamespace(grace_s=5.0, queue_timeout_s=60.0)  # _overdue reads only these
     job = Job("m", hardware="cpu-x", timeout_s=10)
@@ -135,7 +135,7 @@ def test_the_driver_times_jobs_from_their_start_and_queued_jobs_from_submission(
 
 def test_the_driver_reuses_what_any_node_stored_for_that_hardware(tmp_path: Path):
     """The Runner's reuse for a cluster job goes through the executor: node fingerprint unknown, release matched."""
-    from efficiency.ray_executor import RayExecutor
+    from efficiency.run.ray.executor import RayExecutor
 
     store = ResultStore(str(tmp_path / "results.db"))
     node = {"cpu_model": "Node CPU", "threads": 8, "gpu": "A100", "torch": "2.13.0+cu126", "transformers": "5.23.0"}
@@ -154,7 +154,7 @@ def test_the_driver_reuses_what_any_node_stored_for_that_hardware(tmp_path: Path
 
 
 def test_an_address_where_nothing_listens_is_one_line_at_once_not_minutes_of_retries():
-    from efficiency.ray_cluster import RayUnavailableError, check_reachable
+    from efficiency.run.ray.cluster import RayUnavailableError, check_reachable
 
     started = time.monotonic()
     with pytest.raises(RayUnavailableError, match=r"^no Ray cluster answers at 127\.0\.0\.1:1 \(Connection refused\)"):
@@ -180,10 +180,10 @@ def _raylet_pid(node: Any) -> int:
 
 
 def _executor(store: ResultStore) -> Any:
-    from efficiency.ray_executor import RayExecutor
+    from efficiency.run.ray.executor import RayExecutor
 
     env = {"env_vars": {"PYTHONPATH": str(TESTS)}}  # the nodes' forked workers import the test targets
-    preload = ("torch", "efficiency.runner", "fault_targets", "test_ray_executor")  # once per node, not per job
+    preload = ("torch", "efficiency.run.runner", "fault_targets", "test_ray_executor")  # once per node, not per job
     return RayExecutor(store_url=store.url.database, preload=preload, runtime_env=env)
 
 
@@ -209,7 +209,7 @@ def test_the_cluster_listens_on_loopback_only(cluster: Any):
 
 @needs_ray
 def test_jobs_run_where_their_hardware_is_and_reach_the_store(cluster: Any, tmp_path: Path):
-    from efficiency.ray_cluster import cluster_hardware
+    from efficiency.run.ray.cluster import cluster_hardware
 
     store = ResultStore(str(tmp_path / "results.db"))
     assert [(h["id"], h["nodes"], h["count"]) for h in cluster_hardware()] == [("test-a", 1, 1.0), ("test-b", 1, 1.0)]

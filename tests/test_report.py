@@ -11,8 +11,8 @@ import re
 
 import pytest
 
+from efficiency.analysis.report import latex_escape, make_setup, to_latex, to_markdown
 from efficiency.counters.static import profile_static
-from efficiency.report import latex_escape, make_setup, to_latex, to_markdown
 from efficiency.specs import Workload
 from tests.test_experiments import _cli
 

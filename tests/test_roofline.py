@@ -7,13 +7,13 @@ import math
 
 import pytest
 
-from efficiency import cli_hardware, roofline
-from efficiency.cli import UsageError, _Parser
+from efficiency.cli import hardware as cli_hardware
+from efficiency.cli.main import UsageError, _Parser
 from efficiency.counters.params import ParamCounts
+from efficiency.counters.profile import StaticProfile, error_profile
 from efficiency.counters.trace import OpRecord
-from efficiency.hardware import UnknownHardwareError, load_hardware
-from efficiency.results import StaticProfile, error_profile
-from efficiency.roofline import DecodeShape, estimate, estimate_many
+from efficiency.hardware import UnknownHardwareError, load_hardware, roofline
+from efficiency.hardware.roofline import DecodeShape, estimate, estimate_many
 from efficiency.specs import HardwareSpec, ModelSpec, Workload
 
 PEAK = 1e12  # FLOP/s

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from process_checks import gone
 
-from efficiency.runner import Job, LocalExecutor, Runner
-from efficiency.store import ResultStore
+from efficiency.run.runner import Job, LocalExecutor, Runner
+from efficiency.store.store import ResultStore
 
 T = "fault_targets:"  # tests/ is on sys.path under pytest, and the forkserver inherits sys.path
 
@@ -198,10 +198,10 @@ def test_jobs_die_with_a_dashboard_that_dies(tmp_path: Path) -> None:
     dashboard = f"""
 import sys
 sys.path[:0] = [{str(tests.parent)!r}, {str(tests)!r}]
-from efficiency.runner import Job, LocalExecutor, Runner
+from efficiency.run.runner import Job, LocalExecutor, Runner
 if __name__ == "__main__":
     job = Job("orphan", {{"job_pid_file": {str(job_pid_file)!r}}}, target="fault_targets:sleep_forever", timeout_s=600)
-    Runner(LocalExecutor(preload=["efficiency.runner"])).run([job])
+    Runner(LocalExecutor(preload=["efficiency.run.runner"])).run([job])
 """
     process = subprocess.Popen([sys.executable, "-c", dashboard])
     deadline = time.monotonic() + 60

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from efficiency.store import ResultStore, StoreError, make_key
+from efficiency.store.store import ResultStore, StoreError, make_key
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"cpu_model": "Test CPU", "threads": 2, "gpu": None, "torch": "2.13.0", "transformers": "5.23.0"}
@@ -106,7 +106,7 @@ def test_rows_survive_reopen_and_a_new_process(db: Path) -> None:
     ResultStore(str(db)).put(result("bert"), key_fields("bert"))
     reader = run_python(
         f"""
-        from efficiency.store import ResultStore
+        from efficiency.store.store import ResultStore
         print(len(ResultStore({str(db)!r}).list()))
         """,
         stdout=subprocess.PIPE,
@@ -142,7 +142,7 @@ def test_two_processes_writing_at_once_lose_nothing(db: Path) -> None:
     ResultStore(str(db))  # create the schema first; both writers then open an existing store
     writer = """
         import sys
-        from efficiency.store import ResultStore
+        from efficiency.store.store import ResultStore
         store = ResultStore({db!r})
         for i in range(200):
             store.put({{"model": "w{n}-%d" % i, "workload": {{}}, "latency_ms": {{"median": i}}}},
@@ -159,7 +159,7 @@ def test_writer_killed_mid_transaction_leaves_committed_rows_intact(db: Path) ->
     writer = run_python(
         f"""
         import time
-        from efficiency.store import ResultStore, results_table
+        from efficiency.store.store import ResultStore, results_table
         store = ResultStore({str(db)!r})
         for i in range(20):
             store.put({{"model": "m%d" % i, "workload": {{}}}},
@@ -185,7 +185,7 @@ def test_writer_killed_mid_transaction_leaves_committed_rows_intact(db: Path) ->
 def test_writer_killed_while_streaming_puts_loses_no_committed_row(db: Path) -> None:
     writer = run_python(
         f"""
-        from efficiency.store import ResultStore
+        from efficiency.store.store import ResultStore
         store = ResultStore({str(db)!r})
         blob = "x" * 200_000  # big rows: the kill is likely to land inside a transaction
         for i in range(100_000):

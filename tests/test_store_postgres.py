@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pg_server import fresh_database, postgres_url  # noqa: F401 - postgres_url is a fixture
 
-from efficiency.store import ResultStore, make_key
+from efficiency.store.store import ResultStore, make_key
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"cpu_model": "Test CPU", "threads": 2, "gpu": None, "torch": "2.13.0", "transformers": "5.23.0"}
@@ -78,7 +78,7 @@ def test_rows_survive_reopen_and_a_new_process(url: str) -> None:
         store.put(result("bert"), key_fields("bert"))
     reader = run_python(
         f"""
-        from efficiency.store import ResultStore
+        from efficiency.store.store import ResultStore
         print(len(ResultStore({url!r}).list()))
         """
     )
@@ -90,7 +90,7 @@ def test_two_processes_writing_at_once_lose_nothing(url: str, tmp_path: Path) ->
     go = tmp_path / "go"
     writer = """
         import os, time
-        from efficiency.store import ResultStore
+        from efficiency.store.store import ResultStore
         print("ready", flush=True)
         while not os.path.exists({go!r}):
             time.sleep(0.005)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from efficiency.story import STEPS
+from efficiency.experiments.story import STEPS
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 90

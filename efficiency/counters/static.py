@@ -20,10 +20,10 @@ from efficiency.counters.analytic import analytic_count
 from efficiency.counters.fvcore_counter import FvcoreCount, count_fvcore
 from efficiency.counters.moe import per_token_experts
 from efficiency.counters.params import CallCounter, ParamCounts, count_params
+from efficiency.counters.profile import StaticProfile, error_profile
 from efficiency.counters.trace import OpRecord, OpTracer, TraceSummary, torch_flop_counter
-from efficiency.inputs import make_inputs
-from efficiency.loading import build_config, build_model, check_workload, resolve
-from efficiency.results import StaticProfile, error_profile
+from efficiency.models.inputs import make_inputs
+from efficiency.models.loading import build_config, build_model, check_workload, resolve
 from efficiency.specs import ModelSpec, Workload
 
 AGREEMENT = 0.02  # counters within 2% agree; beyond that the differing ops are named

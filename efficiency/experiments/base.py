@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.analysis import INDICATORS, format_ratio
+from efficiency.analysis.rankings import INDICATORS, format_ratio
 
 SOURCES = ("measured", "counted", "estimated", "setup", "derived", "per-row")
 """``per-row``: measured where the row's ``measured`` column is true, else estimated (roofline)."""

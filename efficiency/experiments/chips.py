@@ -1,6 +1,6 @@
 """The hardware experiment: the same models ranked on this CPU (measured) and on catalog chips (estimated).
 
-Estimates come from ``efficiency.roofline`` (per-op roofline over the traced forward pass, plus a fixed
+Estimates come from ``efficiency.hardware.roofline`` (per-op roofline over the traced forward pass, plus a fixed
 per-op overhead for the chip's kind); every estimated row says so in its ``measured`` flag and legend.
 """
 
@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats
 
+from efficiency.charts.sweeps import grouped_bar
 from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio
 from efficiency.experiments.comparisons import order
 from efficiency.experiments.measure import (
@@ -28,14 +29,13 @@ from efficiency.experiments.measure import (
 )
 from efficiency.experiments.sweeps import QUICK, THREADS, TIMING
 from efficiency.specs import Workload
-from efficiency.sweep_charts import grouped_bar
 
 CLEAR = 0.10  # a latency order counts only when the two values are more than 10% apart
 
 
 def _collect(setup: dict[str, Any], progress: Progress) -> tuple[pd.DataFrame, dict[str, str]]:
     from efficiency.hardware import get_hardware
-    from efficiency.roofline import estimate
+    from efficiency.hardware.roofline import estimate
 
     specs = resolve_all(setup["models"])
     chips = [get_hardware(chip) for chip in setup["chips"]]

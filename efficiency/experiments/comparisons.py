@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.analysis import INDICATORS, rank_correlations
-from efficiency.charts import rank_chart, relative_bars, scatter
+from efficiency.analysis.rankings import INDICATORS, rank_correlations
+from efficiency.charts.compare import rank_chart, relative_bars, scatter
 from efficiency.experiments.base import Analysis, Experiment, Progress, compare, fmt, ratio, strongest, verdict_line
 from efficiency.experiments.measure import (
     measure,

@@ -53,7 +53,7 @@ class MeasurementError(RuntimeError):
 def points_job_class() -> type:
     """``PointsJob``, a runner ``Job`` subclass; defined on first use so that reading bundled results (pages,
     story) does not import the runner and its results store."""
-    from efficiency.runner import Job
+    from efficiency.run.runner import Job
 
     @dataclass
     class PointsJob(Job):
@@ -109,10 +109,10 @@ def _training_point(model: Any, spec: ModelSpec, workload: Workload, job: dict, 
 def measure_points(job: dict[str, Any], progress: Any) -> dict[str, Any]:
     """Runner target (runs in the isolated worker): build once, then per point latency [+ memory, training]."""
     from efficiency.hardware.detect import environment_fingerprint
-    from efficiency.inputs import make_inputs
-    from efficiency.loading import build_model, check_workload
     from efficiency.measure.memory import baseline_bytes, warm_up_runtime
     from efficiency.measure.timing import measure_inference, num_threads
+    from efficiency.models.inputs import make_inputs
+    from efficiency.models.loading import build_model, check_workload
 
     spec = ModelSpec(**job["spec"])
     points = [Workload(**p) for p in job["points"]]
@@ -191,7 +191,7 @@ def measure(
         progress(low + (high - low) * min(share, 1.0), f"measuring {model}: {phase}")
 
     if isolated:
-        from efficiency.runner import LocalExecutor, Runner
+        from efficiency.run.runner import LocalExecutor, Runner
 
         results = Runner(LocalExecutor()).run(jobs, on_progress=on_progress)
     else:
@@ -294,6 +294,6 @@ def static_columns(spec: ModelSpec, workload: Workload) -> dict[str, Any]:
 
 
 def resolve_all(names: Sequence[str]) -> list[ModelSpec]:
-    from efficiency.loading import resolve
+    from efficiency.models.loading import resolve
 
     return [resolve(name) for name in names]

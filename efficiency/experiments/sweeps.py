@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from efficiency.charts.sweeps import line_sweep
 from efficiency.experiments.base import (
     Analysis,
     Experiment,
@@ -34,7 +35,6 @@ from efficiency.experiments.measure import (
 )
 from efficiency.hardware.detect import usable_cpus
 from efficiency.specs import ModelSpec, Workload
-from efficiency.sweep_charts import line_sweep
 
 # Measuring threads. On a 2-CPU machine we time with one: a thread per core turns any other load (the dashboard
 # itself, the OS) into stalls at every OpenMP barrier. Seen here under a load of 2.5: BERT-base at 128 tokens took

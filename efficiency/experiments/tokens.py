@@ -7,11 +7,11 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from efficiency.charts.sweeps import line_sweep
 from efficiency.experiments.base import Analysis, Experiment, Progress, compare, fmt, ratio, verdict_line
 from efficiency.experiments.measure import resolve_all, sources_for
 from efficiency.experiments.sweeps import QUICK, TIMING, has_latency, panels_with_values, steady_from_zero, sweep_rows
 from efficiency.specs import Workload
-from efficiency.sweep_charts import line_sweep
 
 
 def _collect_tokens(setup: dict[str, Any], progress: Progress) -> tuple[pd.DataFrame, dict[str, str]]:

@@ -14,8 +14,6 @@ from typing import Any
 
 import torch
 
-from efficiency.inputs import make_inputs
-from efficiency.loading import ModelLoadError, build_model, check_workload
 from efficiency.measure.generation import GenerationMeasurement, measure_generation
 from efficiency.measure.memory import (
     MemoryBreakdown,
@@ -35,6 +33,8 @@ from efficiency.measure.timing import (
     num_threads,
 )
 from efficiency.measure.training import TrainingMeasurement, TrainingStep, measure_training
+from efficiency.models.inputs import make_inputs
+from efficiency.models.loading import ModelLoadError, build_model, check_workload
 from efficiency.specs import ModelSpec, Workload
 
 __all__ = [

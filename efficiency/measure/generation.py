@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from efficiency.loading import max_positions
 from efficiency.measure.timing import DeviceClock, LatencyStats, gc_paused, num_threads, synchronize
+from efficiency.models.loading import max_positions
 from efficiency.specs import ModelSpec, Workload
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from efficiency.inputs import make_inputs
 from efficiency.measure.timing import LatencyStats, measure_latency, num_threads
+from efficiency.models.inputs import make_inputs
 from efficiency.specs import ModelSpec, Workload
 
 

@@ -20,10 +20,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from efficiency import catalog
-from efficiency.analysis import available_indicators, setup_line
+from efficiency.analysis.rankings import available_indicators, setup_line
+from efficiency.models import catalog
 from efficiency.specs import Workload
-from efficiency.store import ResultStore, StoreError
+from efficiency.store.store import ResultStore, StoreError
 from efficiency.validation import printable
 
 STATIC_HARDWARE = "static"  # store hardware id of static counts: they do not depend on hardware
@@ -129,7 +129,7 @@ def _store_at(location: str) -> ResultStore:
 
 def open_store(quiet: bool = False) -> ResultStore | None:
     """The results store this process uses (EFFICIENCY_DB / EFFICIENCY_DATA_DIR), or None with an error shown."""
-    from efficiency.store import default_location
+    from efficiency.store.store import default_location
 
     try:
         return _store_at(default_location())
@@ -213,7 +213,7 @@ def engine_lock() -> threading.Lock:
 
 def _warm_engine() -> None:
     with engine_lock():
-        from efficiency.loading import build_model, resolve
+        from efficiency.models.loading import build_model, resolve
 
         build_model(resolve("electra-small-discriminator"), device="meta")  # imports the modeling code once
 

@@ -47,7 +47,7 @@ def _group_key(result: dict[str, Any]) -> tuple:
 
 def disagrees(frame: pd.DataFrame) -> bool:
     """Some pair of models swaps order between two of the charted indicators."""
-    from efficiency.analysis import rank_flips
+    from efficiency.analysis.rankings import rank_flips
 
     return len(frame) >= 2 and bool(rank_flips(frame, chart_indicators(frame)))
 
@@ -76,7 +76,7 @@ def stored_comparison() -> tuple[pd.DataFrame, str, bool] | None:
 
 def bundled_comparison() -> tuple[pd.DataFrame, str] | None:
     """The bundled measured run that shows the misnomer (offline, instant), or None if the bundle is unreadable."""
-    from efficiency.bundled import BundleError, load_bundled
+    from efficiency.experiments.bundled import BundleError, load_bundled
 
     try:
         result = load_bundled(BUNDLED_DEMO)
@@ -117,7 +117,7 @@ def home_indicators(frame: pd.DataFrame) -> list[str]:
 
 
 def live_chart() -> None:
-    from efficiency import charts
+    from efficiency.charts import compare as charts
 
     frame, source = comparison()
     if len(frame) < 2:

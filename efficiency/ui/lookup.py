@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from efficiency.specs import Workload
-from efficiency.store import ResultStore, StoreError
+from efficiency.store.store import ResultStore, StoreError
 from efficiency.ui import cluster
 from efficiency.ui.common import detected_devices, display_name, hardware_text, unwrap
 

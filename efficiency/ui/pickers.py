@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from efficiency import catalog
+from efficiency.models import catalog
 from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, Workload
 from efficiency.ui.common import escape_md, one_line
 

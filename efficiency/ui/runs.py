@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from efficiency.specs import Workload
-from efficiency.store import ResultStore
+from efficiency.store.store import ResultStore
 from efficiency.ui import cluster
 from efficiency.ui.common import (
     device_help,
@@ -34,7 +34,7 @@ from efficiency.ui.common import (
 from efficiency.ui.lookup import record, view_key
 
 if TYPE_CHECKING:
-    from efficiency.runner import Job
+    from efficiency.run.runner import Job
 
 MAX_EXTRA_MODELS = 10
 
@@ -60,7 +60,7 @@ def resolve_extra(text: str | None) -> tuple[list[tuple[str, str]], list[tuple[s
 @st.cache_data(show_spinner=False, ttl=30, max_entries=256)
 def resolve_name(name: str) -> tuple[str | None, str | None]:
     """(model id the engine reports results under, error line): a local folder or Hub id checked before a run."""
-    from efficiency.loading import resolve
+    from efficiency.models.loading import resolve
 
     try:
         return resolve(name).id, None
@@ -71,7 +71,7 @@ def resolve_name(name: str) -> tuple[str | None, str | None]:
 @st.cache_resource(show_spinner=False)
 def executor() -> Any:
     """One local executor per process, its forkserver started early so the first measured job need not wait."""
-    from efficiency.runner import LocalExecutor
+    from efficiency.run.runner import LocalExecutor
 
     local = LocalExecutor()
     local.warm_up()
@@ -151,8 +151,8 @@ def _jobs(
     names: Sequence[str], devices: Sequence[str], workload: Workload, threads: int | None
 ) -> tuple[dict[str, list[tuple[str, Job]]], int]:
     """Per device, (name as picked, job) of each model; a name that cannot be resolved is shown and recorded."""
-    from efficiency.loading import resolve
-    from efficiency.runner import Job
+    from efficiency.models.loading import resolve
+    from efficiency.run.runner import Job
 
     groups: dict[str, list[tuple[str, Job]]] = {device: [] for device in devices}
     failed = 0
@@ -188,7 +188,7 @@ def _run_on_cluster(
     """Every cluster hardware's jobs at once, one thread per hardware (progress names only the model, so one
     runner per hardware keeps each bar its own); events come back through a queue and reach the bars from
     this thread, the script's, which owns the page's elements."""
-    from efficiency.runner import Runner, error_result
+    from efficiency.run.runner import Runner, error_result
 
     if not groups:
         return {}
@@ -237,8 +237,8 @@ def measure(
     Cluster hardware first, all of it at once (Ray places each job on a node offering it); this machine's
     devices after, one job at a time under the engine lock, so nothing else here shares the cores being timed.
     """
-    from efficiency.jobs import estimate_job_memory
-    from efficiency.runner import Runner
+    from efficiency.run.jobs import estimate_job_memory
+    from efficiency.run.runner import Runner
 
     began, several = time.perf_counter(), len(devices) > 1
     where = f" on {len(devices)} hardware" if several else ""

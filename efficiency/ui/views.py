@@ -1,6 +1,6 @@
 """A comparison, drawn: setup line, "what disagrees" callouts, the table with units, and the five charts.
 
-Figures come from :mod:`efficiency.charts`; this module only lays them out with their captions, the
+Figures come from :mod:`efficiency.charts.compare`; this module only lays them out with their captions, the
 chart options (kept in session state and the URL) and the HTML export of every chart on the page.
 """
 
@@ -14,8 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from efficiency import analysis, charts
-from efficiency.analysis import INDICATORS
+from efficiency.analysis import rankings as analysis
+from efficiency.analysis.rankings import INDICATORS
+from efficiency.charts import compare as charts
 from efficiency.ui.common import escape_md, one_line, setup_text
 from efficiency.ui.state import METHODS, chart_choice
 

@@ -11,7 +11,7 @@ Driver side, faults become error results, never exceptions: a node or worker tha
 timeout is cancelled (``ray.cancel(force=True)``) and reads "timed out after N s"; a job whose hardware
 no live node offers is ``refused``. Progress events travel node -> a small actor -> the driver's poll.
 
-Ray stays optional: it is imported only inside functions here and in :mod:`efficiency.ray_cluster` (connecting,
+Ray stays optional: it is imported only inside functions here and in :mod:`efficiency.run.ray.cluster` (connecting,
 loopback, listing the cluster's hardware), and nothing imports this module unless asked (``--executor ray``).
 """
 
@@ -22,9 +22,9 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from efficiency.cli_cluster import RESOURCE_PREFIX
-from efficiency.ray_cluster import connect
-from efficiency.runner import DEFAULT_PRELOAD, Job, LocalExecutor, ProgressCallback, error_result, one_line
+from efficiency.cli.cluster import RESOURCE_PREFIX
+from efficiency.run.ray.cluster import connect
+from efficiency.run.runner import DEFAULT_PRELOAD, Job, LocalExecutor, ProgressCallback, error_result, one_line
 
 NODE_PRELOAD = tuple(name for name in DEFAULT_PRELOAD if name != "__main__")  # a Ray worker's __main__ is Ray's
 FEASIBILITY_CHECK_S = 2.0
@@ -52,7 +52,7 @@ _NODE_STORES: dict[str, Any] = {}  # one store (engine, connection pool) per URL
 
 
 def _store(url: str) -> Any:
-    from efficiency.store import ResultStore
+    from efficiency.store.store import ResultStore
 
     if url not in _NODE_STORES:
         _NODE_STORES[url] = ResultStore(url)
@@ -81,7 +81,7 @@ def node_task(
     import ray
 
     from efficiency.hardware.detect import environment_fingerprint
-    from efficiency.store import StoreError
+    from efficiency.store.store import StoreError
 
     context = ray.get_runtime_context()
     job_dict = dict(job_dict)
@@ -316,7 +316,7 @@ class RayExecutor:
         )
 
     def _store_here(self, job: Job, result: dict[str, Any], envelope: dict[str, Any] | None) -> dict[str, Any]:
-        from efficiency.store import ResultStore, StoreError
+        from efficiency.store.store import ResultStore, StoreError
 
         env = envelope.get("env") if envelope else None
         if env is None:  # the node never said: key the error by this machine's software, as the Runner would

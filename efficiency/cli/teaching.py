@@ -1,7 +1,7 @@
 """CLI commands for teaching and publishing: ``experiment list|run`` and ``report MODEL ... --format md|latex``.
 
-Kept apart from ``efficiency/cli.py``; ``register`` adds the subparsers and returns the command functions for
-the CLI's dispatch table. Helpers of ``efficiency.cli`` are imported inside functions (``cli`` imports this).
+Kept apart from ``efficiency/cli/main.py``; ``register`` adds the subparsers and returns the command functions for
+the CLI's dispatch table. Helpers of ``efficiency.cli.main`` are imported inside functions (``cli`` imports this).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SUMMARY_COLUMNS = (
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     """Add ``experiment`` and ``report`` to a CLI's subparsers."""
-    from efficiency.cli import _add_workload_args, _positive, _seconds
+    from efficiency.cli.main import _add_workload_args, _positive, _seconds
 
     experiment = sub.add_parser("experiment", help="named teaching experiments (list, run)")
     actions = experiment.add_subparsers(dest="experiment_command", required=True, parser_class=type(experiment))
@@ -76,7 +76,7 @@ def _stderr_progress(fraction: float, message: str) -> None:
 
 
 def _summary(result: Any) -> str:
-    from efficiency.analysis import INDICATORS
+    from efficiency.analysis.rankings import INDICATORS
 
     columns = [c for c in SUMMARY_COLUMNS if c in result.data.columns and result.data[c].notna().any()]
     if "point" in columns and "model" in columns:
@@ -125,8 +125,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 def report_rows(models: list[str], workload: Workload, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Static rows for every model; with ``--metrics all``, measured through the isolated runner and store."""
     if args.metrics == "all":
-        from efficiency.cli import check_measure_args
-        from efficiency.jobs import profile_measured
+        from efficiency.cli.main import check_measure_args
+        from efficiency.run.jobs import profile_measured
 
         check_measure_args(args)
         return profile_measured(models, workload, args)
@@ -136,7 +136,7 @@ def report_rows(models: list[str], workload: Workload, args: argparse.Namespace)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from efficiency.report import make_setup, to_latex, to_markdown
+    from efficiency.analysis.report import make_setup, to_latex, to_markdown
 
     workload = Workload(args.batch_size, args.seq_len, args.image_size, args.dtype, args.mode)
     rows = report_rows(args.models, workload, args)

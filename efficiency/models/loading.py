@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from efficiency import catalog
-from efficiency.catalog import UnknownModelError
+from efficiency.models import catalog
+from efficiency.models.catalog import UnknownModelError
 from efficiency.specs import ModelSpec, Workload
 
 MAX_CONFIG_BYTES = 1_000_000

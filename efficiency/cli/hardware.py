@@ -1,7 +1,7 @@
 """CLI commands for hardware: ``hardware list``, ``hardware calibrate`` and ``estimate``.
 
-Kept apart from ``efficiency/cli.py`` so the hardware commands grow without crowding it; ``register`` adds
-the subparsers and returns the command functions for the CLI's dispatch table. Helpers of ``efficiency.cli``
+Kept apart from ``efficiency/cli/main.py`` so the hardware commands grow without crowding it; ``register`` adds
+the subparsers and returns the command functions for the CLI's dispatch table. Helpers of ``efficiency.cli.main``
 are imported inside functions: ``cli`` imports this module, so a module-level import would be circular.
 """
 
@@ -28,7 +28,7 @@ def _hardware_ids(text: str) -> list[str]:
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     """Add ``hardware list``, ``hardware calibrate`` and ``estimate`` to a CLI's subparsers."""
-    from efficiency.cli import _add_output_args, _add_workload_args, _positive
+    from efficiency.cli.main import _add_output_args, _add_workload_args, _positive
 
     hardware = sub.add_parser("hardware", help="list the hardware catalog, or calibrate this machine")
     actions = hardware.add_subparsers(dest="hardware_command", required=True, parser_class=type(hardware))
@@ -81,7 +81,7 @@ def select_hardware(ids: list[str]) -> list[HardwareSpec]:
 def hardware_rows() -> list[dict[str, Any]]:
     """Every chip as a flat record, with its ridge point and the per-op overhead estimates assume."""
     from efficiency.hardware import load_hardware
-    from efficiency.roofline import overhead_for
+    from efficiency.hardware.roofline import overhead_for
 
     rows = []
     for spec in load_hardware():
@@ -138,7 +138,7 @@ def estimate_models(
 ) -> list[dict[str, Any]]:
     """Trace each model once (forward pass, fake tensors, no weights), then estimate it on every chip;
     a model that fails gets an ``error`` row per chip and the others go on."""
-    from efficiency.roofline import estimate_rows, safe_trace_profile
+    from efficiency.hardware.roofline import estimate_rows, safe_trace_profile
 
     rows: list[dict[str, Any]] = []
     for name in models:
@@ -170,7 +170,7 @@ def _estimate_table(rows: list[dict[str, Any]]) -> str:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from efficiency.cli import _emit, _progress
+    from efficiency.cli.main import _emit, _progress
 
     hardware = select_hardware(args.hardware)
     workload = Workload(args.batch_size, args.seq_len, args.image_size, args.dtype, args.mode)

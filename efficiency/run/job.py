@@ -1,7 +1,7 @@
 """A profiling job as the runner takes it: what to run, how, the limits it runs under, and the result it gets
 if it fails.
 
-Kept apart from the process plumbing (:mod:`efficiency.worker`) and the executors (:mod:`efficiency.runner`,
+Kept apart from the process plumbing (:mod:`efficiency.run.worker`) and the executors (:mod:`efficiency.run.runner`,
 which re-exports ``Job``, ``error_result`` and ``one_line``) so each reads on its own; validation errors name
 the field.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-DEFAULT_TARGET = "efficiency.jobs:run_job"
+DEFAULT_TARGET = "efficiency.run.jobs:run_job"
 METRICS = ("static", "all")
 TARGET_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 

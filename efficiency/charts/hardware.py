@@ -1,13 +1,13 @@
 """Plotly figures of latency across hardware: estimate (and measured) rows in, ``go.Figure`` out (no streamlit).
 
-Same conventions as :mod:`efficiency.charts`: a title, the setup as subtitle, axis titles with units, a
+Same conventions as :mod:`efficiency.charts.compare`: a title, the setup as subtitle, axis titles with units, a
 "what to notice" caption computed from the numbers in ``fig.layout.meta["caption"]`` (read it with
-:func:`efficiency.chart_style.caption`), and a ``presentation`` flag for talks. Each latency is either an
+:func:`efficiency.charts.style.caption`), and a ``presentation`` flag for talks. Each latency is either an
 *estimate* (roofline on datasheet figures) or *measured* (timed on real hardware), and every cell, point
 and caption says which.
 
 The input table has one row per model x hardware, as :func:`estimate_table` builds it from
-:func:`efficiency.roofline.estimate_rows`: ``model`` (display name), ``hardware`` (chip id),
+:func:`efficiency.hardware.roofline.estimate_rows`: ``model`` (display name), ``hardware`` (chip id),
 ``estimated_latency_ms``, ``fits``, ``bound``, ``arithmetic_intensity``, ``attainable_flops_per_s`` and
 the setup columns (``dtype``, ``batch_size``, ``seq_len``, ``image_size``); ``latency_ms`` and ``obtained``
 ("estimated" / "measured") let :func:`with_measured` add measured rows that the heatmap and ranks draw too.
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.analysis import format_ms
-from efficiency.chart_style import BASE_FONT_PX, PRESENTATION_FONT_PX, escape_model_names, finish_figure, model_colors
+from efficiency.analysis.rankings import format_ms
+from efficiency.charts.style import BASE_FONT_PX, PRESENTATION_FONT_PX, escape_model_names, finish_figure, model_colors
 
 ESTIMATED = "estimated"
 MEASURED = "measured"

@@ -92,15 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable]:
     """Command groups that live in their own modules (each ``register(sub)`` returns its commands)."""
-    from efficiency.cli_cluster import register as cluster
-    from efficiency.cli_hardware import register as hardware
-    from efficiency.cli_teaching import register as teaching
+    from efficiency.cli.cluster import register as cluster
+    from efficiency.cli.hardware import register as hardware
+    from efficiency.cli.teaching import register as teaching
 
     return [hardware, teaching, cluster]
 
 
 def _catalog_rows() -> list[dict[str, Any]]:
-    from efficiency.catalog import list_models
+    from efficiency.models.catalog import list_models
 
     return [
         {
@@ -198,7 +198,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     workload = Workload(args.batch_size, args.seq_len, args.image_size, args.dtype, args.mode)
     if args.metrics == "all":
         check_measure_args(args)
-        from efficiency.jobs import profile_measured
+        from efficiency.run.jobs import profile_measured
 
         rows = profile_measured(args.models, workload, args)
     else:

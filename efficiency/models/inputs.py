@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from efficiency.loading import DTYPE_BY_NAME
+from efficiency.models.loading import DTYPE_BY_NAME
 from efficiency.specs import ModelSpec, Workload
 
 

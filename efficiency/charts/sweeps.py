@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from efficiency.analysis import INDICATORS, format_ratio
-from efficiency.chart_style import (
+from efficiency.analysis.rankings import INDICATORS, format_ratio
+from efficiency.charts.style import (
     LOG_RATIO,
     SWEEP_LOG_RATIO,
     axis_title,

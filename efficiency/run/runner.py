@@ -36,18 +36,18 @@ from typing import Any, Protocol
 import psutil
 
 from efficiency.hardware.detect import environment_fingerprint
-from efficiency.job_spec import Job, ProgressCallback, error_result, one_line
-from efficiency.store import ResultStore, StoreError
+from efficiency.run.job import Job, ProgressCallback, error_result, one_line
+from efficiency.run.worker import _program_main, _RunningJob
+from efficiency.store.store import ResultStore, StoreError
 from efficiency.units import nbytes as format_bytes
-from efficiency.worker import _program_main, _RunningJob
 
 DEFAULT_PRELOAD = (
     "__main__",
     "torch",
     "transformers",
     "transformers.modeling_utils",
-    "efficiency.loading",
-    "efficiency.runner",
+    "efficiency.models.loading",
+    "efficiency.run.runner",
 )
 POLL_INTERVAL_S = 0.05
 

@@ -14,11 +14,11 @@ from itertools import permutations
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.charts import relative_bars
+from efficiency.charts.compare import relative_bars
+from efficiency.charts.sweeps import line_sweep
 from efficiency.experiments import ExperimentResult
 from efficiency.experiments.base import compare, fmt, times
 from efficiency.experiments.chips import latency_flips
-from efficiency.sweep_charts import line_sweep
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Results store schema: the table a profile is kept in, the key it is kept under, and the JSON it is kept as.
 
 The key is a sha256 of what a profile is a pure function of (model, workload, metrics, hardware and the
-software/hardware fingerprint fields that change a number); :class:`efficiency.store.ResultStore` reads and
+software/hardware fingerprint fields that change a number); :class:`efficiency.store.store.ResultStore` reads and
 writes rows of ``results_table`` by it (``make_key``, ``flatten``, ``results_table`` and ``StoreError`` are
-importable from :mod:`efficiency.store` too).
+importable from :mod:`efficiency.store.store` too).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from efficiency.analysis import format_bytes, format_count, format_flops, format_ms
+from efficiency.analysis.rankings import format_bytes, format_count, format_flops, format_ms
 
 MISSING = "—"
 COUNTED = "counted"

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.analysis import (
+from efficiency.analysis.rankings import (
     INDICATORS,
     format_ratio,
     rank_correlations,
@@ -23,7 +23,7 @@ from efficiency.analysis import (
     relative_to,
     values,
 )
-from efficiency.chart_style import (
+from efficiency.charts.style import (
     BASE_FONT_PX,
     LOG_RATIO,
     PRESENTATION_FONT_PX,
@@ -36,7 +36,7 @@ from efficiency.chart_style import (
     needs_log,
     value_axis,
 )
-from efficiency.chart_style import caption as caption  # re-exported: every figure's caption is read through here
+from efficiency.charts.style import caption as caption  # re-exported: every figure's caption is read through here
 
 
 def _indicator_ticks(columns: Sequence[str], logs: Sequence[bool]) -> dict:

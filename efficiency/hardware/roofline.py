@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from efficiency.results import StaticProfile, error_profile
+from efficiency.counters.profile import StaticProfile, error_profile
 from efficiency.specs import HardwareSpec, ModelSpec, Workload
 
 NOTE = "estimated (roofline)"
@@ -148,7 +148,7 @@ def weights_read_params(profile: StaticProfile, shape: DecodeShape | None, token
 def _decode_shape_cached(model_type: str, config_json: str, is_causal: bool, moe: tuple[int, int] | None):
     if not is_causal and moe is None:
         return None
-    from efficiency.loading import build_config
+    from efficiency.models.loading import build_config
 
     spec_config = json.loads(config_json)
     config = build_config(
@@ -178,8 +178,8 @@ def decode_shape(spec: ModelSpec) -> DecodeShape | None:
 def _spec_for(profile: StaticProfile) -> ModelSpec | None:
     """The spec of a profiled model from the catalog or its local folder; never the Hub (estimating stays
     offline and instant), so a Hub model gets no decode estimate unless its spec is passed in."""
-    from efficiency import catalog
-    from efficiency.loading import resolve
+    from efficiency.models import catalog
+    from efficiency.models.loading import resolve
 
     spec = catalog.find(profile.model)
     if spec is None and Path(profile.model).expanduser().is_dir():

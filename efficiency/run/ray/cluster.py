@@ -18,7 +18,7 @@ import socket
 import sys
 from typing import Any
 
-from efficiency.cli_cluster import (
+from efficiency.cli.cluster import (
     ADDRESS_PATTERN,
     INSTALL_HINT,
     LOOPBACK_ENV,
@@ -26,7 +26,7 @@ from efficiency.cli_cluster import (
     advertised_resources,
     is_loopback,
 )
-from efficiency.job_spec import one_line
+from efficiency.run.job import one_line
 
 CONNECT_PROBE_S = 3.0
 

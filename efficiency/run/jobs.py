@@ -28,7 +28,7 @@ def _hardware_entry(device: str, threads: int | None) -> dict[str, Any]:
 def run_job(job: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
     """Static profile, then (``metrics == "all"``) measurement on the job's device; one result dict."""
     from efficiency.counters.static import profile_static
-    from efficiency.loading import resolve
+    from efficiency.models.loading import resolve
 
     workload = Workload(**{k: v for k, v in job["workload"].items() if k in Workload.__dataclass_fields__})
     spec = resolve(job["model"])
@@ -64,7 +64,7 @@ def estimate_job_memory(job: Any) -> int:
     """Bytes a measured job will need: weights (+ gradients and AdamW state when training) plus an
     allowance for activations. Built on ``meta``, so it costs no memory itself."""
     from efficiency.counters.params import count_params
-    from efficiency.loading import build_model, resolve
+    from efficiency.models.loading import build_model, resolve
 
     workload = Workload(**{k: v for k, v in job.workload.items() if k in Workload.__dataclass_fields__})
     spec = resolve(job.model)
@@ -79,9 +79,9 @@ def profile_measured(models: list[str], workload: Workload, args: argparse.Names
     """The CLI's ``--metrics all``: every model through the isolated runner and the results store."""
     from tqdm import tqdm
 
-    from efficiency.loading import resolve
-    from efficiency.runner import Job, LocalExecutor, Runner
-    from efficiency.store import ResultStore
+    from efficiency.models.loading import resolve
+    from efficiency.run.runner import Job, LocalExecutor, Runner
+    from efficiency.store.store import ResultStore
 
     store = ResultStore(args.db)
     jobs: list[Job] = []

@@ -2,7 +2,7 @@
 
 ``_child_main`` runs in the forked worker (contain itself, run the target, send back its result or error);
 ``_RunningJob`` is that process as the parent sees it (pipe, clock, memory watchdog, kill). The rules they
-enforce are in :mod:`efficiency.runner`'s docstring.
+enforce are in :mod:`efficiency.run.runner`'s docstring.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from efficiency.job_spec import Job, ProgressCallback, error_result, one_line
+from efficiency.run.job import Job, ProgressCallback, error_result, one_line
 from efficiency.units import nbytes as format_bytes
 
 EXIT_GRACE_S = 5.0

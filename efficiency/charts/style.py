@@ -1,8 +1,8 @@
 """The look every chart shares: fonts, palette, log axes with unit ticks, the "estimated" marking, titles
 with the setup as subtitle, and the one-line caption kept in ``fig.layout.meta["caption"]``.
 
-Builders live in :mod:`efficiency.charts` (comparisons), :mod:`efficiency.sweep_charts` (experiments),
-:mod:`efficiency.hardware_charts` and :mod:`efficiency.roofline_charts` (chips); this module holds what they share.
+Builders live in :mod:`efficiency.charts.compare` (comparisons), :mod:`efficiency.charts.sweeps` (experiments),
+:mod:`efficiency.charts.hardware` and :mod:`efficiency.charts.roofline` (chips); this module holds what they share.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.analysis import INDICATORS, measured_mask, setup_line
+from efficiency.analysis.rankings import INDICATORS, measured_mask, setup_line
 
 BASE_FONT_PX = 14
 PRESENTATION_FONT_PX = 18

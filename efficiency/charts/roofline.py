@@ -1,5 +1,5 @@
 """The roofline chart: each model at its arithmetic intensity under every picked chip's roof, with the points
-measured on this machine drawn apart. Conventions as in :mod:`efficiency.hardware_charts`, whose table it reads."""
+measured on this machine drawn apart. Conventions as in :mod:`efficiency.charts.hardware`, whose table it reads."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.chart_style import escape_model_names, finish_figure, label_positions, model_colors
-from efficiency.hardware_charts import ESTIMATED, MEASURED, drawable_rows, setup_rows, unique_order
+from efficiency.charts.hardware import ESTIMATED, MEASURED, drawable_rows, setup_rows, unique_order
+from efficiency.charts.style import escape_model_names, finish_figure, label_positions, model_colors
 from efficiency.specs import HardwareSpec
 
 ROOF_POINTS = 60

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine
 
-from efficiency.store_schema import (
+from efficiency.store.schema import (
     SCHEMA_VERSION,
     WORKLOAD_COLUMNS,
     StoreError,

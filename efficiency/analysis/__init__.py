@@ -1,0 +1,1 @@
+"""Analysis of results: ranks, correlations, flips, findings, the report card."""

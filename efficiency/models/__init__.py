@@ -1,0 +1,1 @@
+"""Models: the catalog (data files), loading from a config, and dummy inputs."""

@@ -1,0 +1,1 @@
+"""Running jobs: the job, the isolated worker, the runner and its executors."""

@@ -1,0 +1,1 @@
+"""The Ray executor and cluster helpers (Ray is imported only when used)."""
