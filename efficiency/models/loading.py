@@ -11,7 +11,10 @@ import json
 import os
 import re
 import socket
+import threading
+import time
 import unicodedata
+from concurrent.futures import Future
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ TASK_BY_ARCH_SUFFIX = (
 )
 HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
 HUB_HOST = "huggingface.co"
+HUB_CHECK_TIMEOUT_S = 3.0  # name resolution and connect together, before the "offline" line
 MAX_NAME_CHARS = 1024  # a path or id longer than this is a paste accident, not a model
 UNPRINTABLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # control, format (bidi), unassigned, ...
 # Never passed on to transformers: custom code (auto_map), requests to run it, and keys we set ourselves
@@ -137,14 +141,42 @@ def _from_local_folder(name: str) -> ModelSpec:
     return spec_from_config_dict(config, str(folder), "local", str(folder.resolve() / "config.json"))
 
 
+def _resolve_within(host: str, port: int, timeout_s: float) -> list[tuple[Any, ...]]:
+    """``getaddrinfo`` with a deadline (``TimeoutError``, an ``OSError``, past it). The C resolver takes no timeout
+    and, when DNS does not answer, blocks through its own retries (11 s seen). It runs in a daemon thread, not a
+    pool's, so a lookup that never answers neither holds the caller nor delays the process's exit; it ends on
+    its own when the resolver gives up."""
+    answer: Future = Future()
+
+    def lookup() -> None:
+        try:
+            answer.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except Exception as exc:  # handed to the waiting caller
+            answer.set_exception(exc)
+
+    threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
+    return answer.result(timeout=timeout_s)
+
+
 @lru_cache(maxsize=1)
-def hub_reachable(timeout_s: float = 3.0) -> bool:
-    """One quick TCP connect, so an offline machine answers at once instead of retrying for a minute."""
+def hub_reachable(timeout_s: float = HUB_CHECK_TIMEOUT_S) -> bool:
+    """Name resolution and one TCP connect, within ``timeout_s`` together, so an offline machine or one whose DNS
+    does not answer says so at once instead of retrying for a minute."""
+    deadline = time.monotonic() + timeout_s
     try:
-        with socket.create_connection((HUB_HOST, 443), timeout=timeout_s):
-            return True
+        addresses = _resolve_within(HUB_HOST, 443, timeout_s)
     except OSError:
         return False
+    for address in dict.fromkeys(info[4][:2] for info in addresses):  # each (ip, port) once, resolver's order
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            with socket.create_connection(address, timeout=remaining):  # a numeric address: no DNS query
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _from_hub(name: str) -> ModelSpec:
