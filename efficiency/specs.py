@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+LOCAL_MODEL_PREFIX = "local:"  # the id of a model known by its config's contents (see models.loading)
+
 MODALITIES = ("text", "vision")
 TASKS = ("base", "causal-lm", "seq2seq-lm", "image-classification")
 FAMILIES = (
@@ -44,6 +46,7 @@ class ModelSpec:
     source: str = ""
     published: dict[str, Any] = field(default_factory=dict)
     origin: str = "catalog"  # "catalog", "local", or "hub"
+    config_sha256: str | None = None  # a local config's identity: sha256 of its canonical contents (models.loading)
 
     def __post_init__(self) -> None:
         if not self.id or not isinstance(self.id, str):

@@ -85,3 +85,27 @@ def raise_error(job: dict[str, Any], progress: Progress) -> dict[str, Any]:
 
 def not_a_dict(job: dict[str, Any], progress: Progress) -> Any:
     return 42
+
+
+def allocate_past_cap(job: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Allocates 16 MB at a time as fast as it can, up to a 4 GB safety stop: the cap must stop it first."""
+    chunks = [bytearray(16 * 1024 * 1024) for _ in range(256)]
+    return {"model": job["model"], "allocated": sum(len(chunk) for chunk in chunks)}
+
+
+def memory_limit(job: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Reports the worker's data-segment limit (RLIMIT_DATA) and its private writable memory (VmData) now."""
+    import resource
+
+    with open("/proc/self/status") as status:
+        vm_data = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmData:"))
+    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    return {"model": job["model"], "limit": None if soft == resource.RLIM_INFINITY else soft, "vm_data": vm_data}
+
+
+def allocate_at_once(job: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Asks for ``workload["bytes"]`` in one allocation, then touches every page of it."""
+    block = bytearray(job["workload"]["bytes"])
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    return {"model": job["model"], "allocated": len(block)}

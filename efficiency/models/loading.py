@@ -7,6 +7,7 @@ transformers does not ship is refused, and an ``auto_map`` entry is dropped befo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import threading
 import time
 import unicodedata
 from concurrent.futures import Future
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,8 @@ import torch
 
 from efficiency.models import catalog
 from efficiency.models.catalog import UnknownModelError
-from efficiency.specs import ModelSpec, Workload
+from efficiency.paths import data_dir
+from efficiency.specs import LOCAL_MODEL_PREFIX, ModelSpec, Workload
 
 MAX_CONFIG_BYTES = 1_000_000
 VISION_MODEL_TYPES = {"vit", "deit", "swin", "convnext", "resnet", "efficientnet", "mobilenet_v2", "regnet", "beit"}
@@ -43,6 +46,12 @@ UNPRINTABLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # control, 
 # (model_type is AutoConfig.for_model's first argument; passing it again fails every local config).
 DROPPED_CONFIG_KEYS = {"auto_map", "trust_remote_code", "_name_or_path", "transformers_version", "model_type"}
 MAX_LAYERS = 1024
+# A config from outside the catalog is known by its contents: "local:" and the first 16 hex digits of its
+# sha256 (64 bits: no two configs on one machine collide), its copy kept in the data folder under that name.
+LOCAL_ID_PREFIX = LOCAL_MODEL_PREFIX
+LOCAL_ID_HEX = 16
+LOCAL_ID_PATTERN = re.compile(rf"^{LOCAL_ID_PREFIX}[0-9a-f]{{{LOCAL_ID_HEX}}}$")
+LOCAL_CONFIGS_DIR = "local-configs"
 LAYER_FIELDS = (
     "num_hidden_layers",
     "n_layer",
@@ -108,27 +117,80 @@ def spec_from_config_dict(config: dict[str, Any], model_id: str, origin: str, so
     )
 
 
-def load_config_file(path: Path, model_id: str) -> dict[str, Any]:
+def load_config_file(path: Path, model_id: str, limit: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
     if not path.is_file():
         raise ModelLoadError(f"{model_id}: no config.json in that folder")
     size = path.stat().st_size
     if size == 0:
         raise ModelLoadError(f"{model_id}: config.json is empty")
-    if size > MAX_CONFIG_BYTES:
-        raise ModelLoadError(f"{model_id}: config.json is {size} bytes; the limit is {MAX_CONFIG_BYTES}")
+    if size > limit:
+        raise ModelLoadError(f"{model_id}: config.json is {size} bytes; the limit is {limit}")
     try:
         with path.open("rb") as handle:  # bounded read: the file may have grown since stat()
-            data = handle.read(MAX_CONFIG_BYTES + 1)
+            data = handle.read(limit + 1)
     except OSError as exc:
         raise ModelLoadError(f"{model_id}: config.json cannot be read ({type(exc).__name__})") from exc
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ModelLoadError(f"{model_id}: config.json is over the limit of {MAX_CONFIG_BYTES} bytes")
+    if len(data) > limit:
+        raise ModelLoadError(f"{model_id}: config.json is over the limit of {limit} bytes")
     try:
         return json.loads(data.decode("utf-8"))
     except ValueError as exc:  # bad UTF-8, JSONDecodeError, an int beyond Python's digit limit
         raise ModelLoadError(f"{model_id}: config.json is not valid JSON ({str(exc).splitlines()[0]})") from exc
     except RecursionError as exc:
         raise ModelLoadError(f"{model_id}: config.json is nested too deeply to be a model config") from exc
+
+
+def config_sha256(spec: ModelSpec) -> str:
+    """sha256 of what defines a model built from a config: its architecture, task and cleaned config values,
+    in canonical JSON (sorted keys), so key order, spacing and dropped keys (``auto_map``, versions) do not count."""
+    identity = {"model_type": spec.model_type, "task": spec.task, "modality": spec.modality, "config": spec.config}
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _local_copy(digest: str) -> Path:
+    return data_dir() / LOCAL_CONFIGS_DIR / f"{digest[:LOCAL_ID_HEX]}.json"
+
+
+def local_spec(spec: ModelSpec, config: dict[str, Any], display: str) -> ModelSpec:
+    """``spec`` (built by ``spec_from_config_dict`` from ``config``, a folder's config.json or an upload) known by
+    its contents: id ``local:<first 16 hex of config_sha256>``, ``display`` as its name.
+
+    An edited config is a new id (a stored result of the old one is never reused for it); two folders holding
+    the same config share an id, and so their results. A copy is kept in the data folder under that id, so a
+    job (in its worker process) builds exactly the config that was picked, whatever happens to the folder."""
+    digest = config_sha256(spec)
+    copy = {"config": config, "name": display, "source": spec.source}
+    path = _local_copy(digest)
+    text = json.dumps(copy, sort_keys=True, separators=(",", ":"))
+    try:
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, path)  # atomic: a concurrent reader sees the old copy or the new, never half
+    except OSError as exc:
+        raise ModelLoadError(f"{display}: cannot keep a copy of its config in {path.parent} ({exc.strerror})") from exc
+    model_id = LOCAL_ID_PREFIX + digest[:LOCAL_ID_HEX]
+    return replace(spec, id=model_id, name=display, config_sha256=digest)
+
+
+def _from_local_id(model_id: str) -> ModelSpec:
+    """A ``local:<hex>`` id back to its spec, from the copy kept when it was picked; the contents must still
+    hash to the id (a copy edited by hand is refused, never built as something else)."""
+    path = _local_copy(model_id.removeprefix(LOCAL_ID_PREFIX))
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{model_id}: no config with this id was picked on this machine; give the folder that holds its config.json"
+        )
+    kept = load_config_file(path, model_id, limit=2 * MAX_CONFIG_BYTES)  # the copy wraps the config with its name
+    if not isinstance(kept, dict) or not isinstance(kept.get("config"), dict):
+        raise ModelLoadError(f"{model_id}: the kept copy of its config is unreadable; give the folder again")
+    spec = spec_from_config_dict(kept["config"], model_id, "local", str(kept.get("source") or ""))
+    digest = config_sha256(spec)
+    if not digest.startswith(model_id.removeprefix(LOCAL_ID_PREFIX)):
+        raise ModelLoadError(f"{model_id}: the kept copy of its config no longer matches the id; give the folder again")
+    return replace(spec, name=str(kept.get("name") or model_id), config_sha256=digest)
 
 
 def _from_local_folder(name: str) -> ModelSpec:
@@ -138,7 +200,9 @@ def _from_local_folder(name: str) -> ModelSpec:
     if not folder.is_dir():
         raise ModelLoadError(f"{name}: is a file; give the folder that holds config.json")
     config = load_config_file(folder / "config.json", name)
-    return spec_from_config_dict(config, str(folder), "local", str(folder.resolve() / "config.json"))
+    resolved = folder.resolve()
+    spec = spec_from_config_dict(config, name, "local", str(resolved / "config.json"))  # errors name what was given
+    return local_spec(spec, config, f"{resolved.name or resolved} (local)")
 
 
 def _resolve_within(host: str, port: int, timeout_s: float) -> list[tuple[Any, ...]]:
@@ -196,7 +260,10 @@ def _from_hub(name: str) -> ModelSpec:
 
 
 def resolve(name: str) -> ModelSpec:
-    """A catalog id or alias, a local folder with config.json, or (when online) a Hub id."""
+    """A catalog id or alias, a local folder with config.json, or (when online) a Hub id.
+
+    A folder becomes a ``local:<hex>`` id (``local_spec``): the id every later step (the job, its worker, the
+    store) resolves again, so a folder named like a catalog model (``gpt2/``) is never re-read as that model."""
     if not isinstance(name, str) or not name.strip():
         raise UnknownModelError("model: give a catalog id, an alias, a local folder or a Hub id")
     name = name.strip()
@@ -207,6 +274,8 @@ def resolve(name: str) -> ModelSpec:
         )
     if len(name) > MAX_NAME_CHARS:
         raise UnknownModelError(f"model: the name is {len(name)} characters long; the limit is {MAX_NAME_CHARS}")
+    if LOCAL_ID_PATTERN.match(name):  # a folder's config, by its contents: never a catalog name or a path
+        return _from_local_id(name)
     spec = catalog.find(name)
     if spec is not None:
         return spec

@@ -3,6 +3,11 @@
 ``_child_main`` runs in the forked worker (contain itself, run the target, send back its result or error);
 ``_RunningJob`` is that process as the parent sees it (pipe, clock, memory watchdog, kill). The rules they
 enforce are in :mod:`efficiency.run.runner`'s docstring.
+
+Every job runs under a memory cap, its own or the machine's default (``default_memory_cap_bytes``: available
+memory less a reserve, taken when the job starts), held twice: ``RLIMIT_DATA`` in the child (Linux, CPU jobs),
+so an allocation past the cap fails inside the job at once, and the parent's RSS watchdog, which kills the process
+group over the cap whatever allocated it. Either way the job ends with one line naming the cap, alone.
 """
 
 from __future__ import annotations
@@ -24,10 +29,15 @@ from typing import Any
 
 import psutil
 
-from efficiency.run.job import Job, ProgressCallback, error_result, one_line
+from efficiency.paths import DATA_DIR_ENV
+from efficiency.run.job import Job, ProgressCallback, default_memory_cap_bytes, error_result, one_line
 from efficiency.units import nbytes as format_bytes
 
 EXIT_GRACE_S = 5.0
+# RLIMIT_DATA room beyond the cap for what counts there but is not the job's data: each thread's stack (8 MiB
+# reserved, little touched) and malloc's per-thread arenas as they open.
+LIMIT_ROOM_BYTES = 64 * 2**20 + 16 * 2**20 * (os.cpu_count() or 1)
+ALLOCATION_FAILURES = ("can't allocate memory", "cannot allocate memory", "bad_alloc", "out of memory")
 
 
 def _anon_rss(process: psutil.Process) -> int:
@@ -61,9 +71,72 @@ def _contain_self(watcher_pid: int) -> None:
     threading.Thread(target=die_with_watcher, name="die-with-watcher", daemon=True).start()
 
 
-def _child_main(job: dict[str, Any], conn: connection.Connection, watcher_pid: int) -> None:
-    """Runs in the forked worker: report the baseline, run the target, send its result or its error."""
+def _vm_data() -> int | None:
+    """This process's private writable memory (``VmData``), what ``RLIMIT_DATA`` counts; None if unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _limit_data(cap_bytes: int) -> bool:
+    """Cap the worker's data segment at what it holds now plus ``cap_bytes`` (and room for thread stacks), so an
+    allocation past the cap fails at once inside the job instead of growing until the watchdog's next look.
+
+    ``RLIMIT_DATA``, not ``RLIMIT_AS``: address space counts every library mapping (a fresh worker holds ~1 GiB
+    of it for 0.3 GiB resident; a small job peaks at 1.3 to 3.7 GiB, benchmarks/memory_budget.py) and every
+    reservation that never holds memory (64 MiB of malloc arena and 8 MiB of stack per thread: gigabytes on a
+    many-core host), so an address-space limit would break normal jobs or need a margin that depends on the core
+    count. ``RLIMIT_DATA`` (Linux >= 4.7) counts private writable mappings:
+    the heap and anonymous maps, where tensors live. Linux only; elsewhere the RSS watchdog alone holds the cap.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import resource
+
+    used = _vm_data()
+    if used is None:
+        return False
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = used + cap_bytes + LIMIT_ROOM_BYTES
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft != resource.RLIM_INFINITY and soft <= limit:
+        return False  # a stricter limit is already set (ulimit -d): it stays
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    return True
+
+
+def _allocation_failed(err: BaseException) -> bool:
+    """An allocation refused (Python's MemoryError, torch's "can't allocate memory"), as the data limit makes it."""
+    text = str(err).lower()
+    return isinstance(err, MemoryError) or (
+        isinstance(err, RuntimeError) and any(sign in text for sign in ALLOCATION_FAILURES)
+    )
+
+
+def _child_main(
+    job: dict[str, Any],
+    conn: connection.Connection,
+    watcher_pid: int,
+    cap_bytes: int,
+    environment: dict[str, str | None],
+) -> None:
+    """Runs in the forked worker: take the parent's environment and the memory cap, report the baseline, run the
+    target, send its result or its error."""
     _contain_self(watcher_pid)
+    for name, value in environment.items():  # the forkserver's copy dates from its start; the parent's is now
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    # CPU jobs only: a GPU runtime maps host memory of its own at start (not measured here, no GPU), so a job on
+    # an accelerator keeps the RSS watchdog alone.
+    limited = job.get("device", "cpu") == "cpu" and _limit_data(cap_bytes)
     conn.send(("ready", _anon_rss(psutil.Process())))
 
     def progress(phase: str, fraction: float) -> None:
@@ -79,7 +152,11 @@ def _child_main(job: dict[str, Any], conn: connection.Connection, watcher_pid: i
             raise TypeError(f"job target returned {type(result).__name__}; it must return a dict")
         conn.send(("result", result))
     except BaseException as err:  # noqa: BLE001 - every failure becomes this job's error result
-        conn.send(("error", one_line(err), traceback.format_exc()))
+        if limited and _allocation_failed(err):
+            err.__traceback__ = None  # frees the target's frames, and what they allocated, before the report
+            conn.send(("memory", f"killed: memory above cap {format_bytes(cap_bytes)} (reached it: {one_line(err)})"))
+        else:
+            conn.send(("error", one_line(err), traceback.format_exc()))
     finally:
         conn.close()
 
@@ -122,10 +199,14 @@ class _RunningJob:
 
     def __init__(self, ctx: multiprocessing.context.BaseContext, job: Job) -> None:
         self.job = job
+        self.cap = job.memory_cap_bytes or default_memory_cap_bytes()  # every job runs under a cap
         reader, writer = ctx.Pipe(duplex=False)
         self.conn = reader
+        environment = {DATA_DIR_ENV: os.environ.get(DATA_DIR_ENV)}
         self.process = ctx.Process(
-            target=_child_main, args=(job.to_dict(), writer, os.getpid()), name=f"job:{job.model}"
+            target=_child_main,
+            args=(job.to_dict(), writer, os.getpid(), self.cap, environment),
+            name=f"job:{job.model}",
         )
         with _program_main():
             self.process.start()
@@ -155,6 +236,8 @@ class _RunningJob:
             elif kind == "error":
                 self.outcome = error_result(self.job, message[1], "exception")
                 self.outcome["traceback"] = message[2]
+            elif kind == "memory":
+                self.outcome = error_result(self.job, message[1], "memory")
 
     def _memory_above_baseline(self) -> int | None:
         if self.baseline is None:
@@ -174,11 +257,11 @@ class _RunningJob:
             if self.outcome is None:
                 self.outcome = error_result(self.job, _exit_message(self.process.exitcode), "crash")
         if self.outcome is None:
-            cap = self.job.memory_cap_bytes
-            used = self._memory_above_baseline() if cap is not None else None
+            cap = self.cap
+            used = self._memory_above_baseline()
             if time.monotonic() - self.started > self.job.timeout_s:
                 self.outcome = error_result(self.job, f"timed out after {self.job.timeout_s:g} s", "timeout")
-            elif cap is not None and used is not None and used > cap:
+            elif used is not None and used > cap:
                 message = f"killed: memory above cap {format_bytes(cap)} (reached {format_bytes(used)})"
                 self.outcome = error_result(self.job, message, "memory")
             else:
