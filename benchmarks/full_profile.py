@@ -47,8 +47,8 @@ def main() -> None:
             continue
         phases = ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in result["timings_s"].items())
         print(
-            f"{result['model']:<32} latency {units.ms(result['latency_ms']['median']):>9}  "
-            f"train step {units.ms(result['training_step_ms']['median']):>9}  "
+            f"{result['model']:<32} latency {units.duration(result['latency_ms']['median']):>9}  "
+            f"train step {units.duration(result['training_step_ms']['median']):>9}  "
             f"({phases}; total {sum(result['timings_s'].values()):.1f} s)"
         )
     print(f"all five: {total:.1f} s wall, including starting the worker (goal < 90 s)")

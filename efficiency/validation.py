@@ -66,13 +66,3 @@ def check_upload(data: bytes | bytearray | memoryview | None, max_bytes: int = M
     if not isinstance(value, dict):
         raise InputError(f"upload must hold a JSON object (a config.json), not a JSON {type(value).__name__}")
     return value
-
-
-def check_db_location(location: str | None) -> str:
-    """A results-store location (file path or SQLAlchemy URL) checked without opening it; returns the
-    URL with any password hidden. Raises ``efficiency.store.store.StoreError`` (a ValueError) in one line."""
-    from efficiency.store.store import StoreError, resolve_url
-
-    if location is not None and any(unicodedata.category(ch) in UNPRINTABLE_CATEGORIES for ch in location):
-        raise StoreError("database location contains control characters; give a file path or a URL in plain text")
-    return resolve_url(location).render_as_string(hide_password=True)

@@ -1,16 +1,10 @@
 """Results: browse the stored profiles, filter them, delete some, export them, open them on Compare."""
 
-import csv
-import io
-import json
-
 import pandas as pd
 import streamlit as st
 
-from efficiency.store.store import flatten
+from efficiency.analysis.table import export, stored_table
 from efficiency.ui import common, lookup, runs, state
-
-LEADING = ("id", "created_at", "model", "hardware", "metrics", "error")
 
 common.page_header(
     "Stored results",
@@ -29,36 +23,8 @@ if not stored:
     st.page_link("pages/1_Compare.py", label="Go to Compare", icon=":material/compare_arrows:")
     st.stop()
 
-
-def workload_text(workload: dict) -> str:
-    parts = [f"batch {workload.get('batch_size', '?')}"]
-    if workload.get("seq_len") is not None:
-        parts.append(f"seq {workload['seq_len']}")
-    if workload.get("image_size") is not None:
-        parts.append(f"image {workload['image_size']} px")
-    return " · ".join([*parts, str(workload.get("dtype", "?")), str(workload.get("mode", "?"))])
-
-
-def describe(row: dict) -> dict:
-    result = common.unwrap(row)
-    frame = common.results_frame([result]) if not result.get("error") else None
-    values = frame.iloc[0] if frame is not None and len(frame) else {}
-    return {
-        "id": row["id"],
-        "Stored (UTC)": pd.Timestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M"),
-        "Model": common.display_name(row["model"]),
-        "Hardware": common.hardware_text(result) or "none (static count)",  # a failure shows its Error
-        "Workload": workload_text(result.get("workload") or {}),
-        "Parameters": values.get("params", float("nan")) / 1e6,
-        "FLOPs": values.get("flops", float("nan")) / 1e9,
-        "Latency": values.get("latency_ms", float("nan")),
-        "Peak memory": values.get("peak_memory_bytes", float("nan")) / 1e6,
-        "Error": row["error"] or "",
-    }
-
-
-table = pd.DataFrame([describe(row) for row in stored])
-by_id = {row["id"]: row for row in stored}
+table = stored_table(stored, common.display_name)
+by_id = {result.store_id: result for result in stored}
 filter_model, filter_hardware, filter_workload = st.columns(3)
 models = filter_model.multiselect("Model", sorted(table["Model"].unique()), placeholder="all models")
 hardware = filter_hardware.multiselect("Hardware", sorted(table["Hardware"].unique()), placeholder="all hardware")
@@ -69,7 +35,7 @@ for column, wanted in (("Model", models), ("Hardware", hardware), ("Workload", w
         keep &= table[column].isin(wanted)
 shown = table[keep].reset_index(drop=True)
 
-units = {"Parameters": "%.1f M params", "FLOPs": "%.2f GFLOPs", "Latency": "%.2f ms", "Peak memory": "%.1f MB"}
+units = {"Parameters": "%.1f M params", "FLOPs": "%.2f GFLOPs", "Latency": "%.2f ms", "Peak memory": "%.1f MiB"}
 hidden = ["id"] + ([] if shown["Error"].astype(bool).any() else ["Error"])
 event = st.dataframe(
     shown.drop(columns=hidden),
@@ -86,12 +52,12 @@ st.caption(f"{len(shown)} shown · {len(selected)} selected · weights random (b
 
 actions = st.container(horizontal=True)
 if actions.button("Open on Compare", icon=":material/open_in_new:", disabled=not selected):
-    first = common.unwrap(by_id[selected[0]])
-    kind = "measured" if first.get("measured") else "static"
-    hardware_entry = first.get("hardware") if isinstance(first.get("hardware"), dict) else {}
+    first = by_id[selected[0]]
+    kind = "measured" if first.measured else "static"
+    hardware_entry = first.hardware.to_dict() if first.hardware is not None else {}
     params = state.compare_link_params(
-        list(dict.fromkeys(by_id[i]["model"] for i in selected)),
-        first.get("workload") or {},
+        list(dict.fromkeys(by_id[i].model for i in selected)),
+        first.workload,
         kind,
         runs.picker_device(hardware_entry) if kind == "measured" else None,
         hardware_entry.get("threads") if kind == "measured" else None,
@@ -106,22 +72,10 @@ with actions.popover(f"Delete {len(selected)} selected", icon=":material/delete:
         st.session_state["res_notice"] = f"Deleted {deleted} stored results."
         st.rerun()
 
-rows = [by_id[int(i)] for i in shown["id"]]
-
-
-def as_csv() -> str:
-    flat = [{**{k: row[k] for k in LEADING}, **flatten(row["result"])} for row in rows]
-    columns = list(LEADING) + sorted({name for item in flat for name in item} - set(LEADING))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(flat)
-    return buffer.getvalue()
-
-
+shown_results = [by_id[int(i)] for i in shown["id"]]
 actions.download_button(
     "Export shown as CSV",
-    as_csv,
+    lambda: export(shown_results, "csv"),
     file_name="results.csv",
     mime="text/csv",
     on_click="ignore",
@@ -129,7 +83,7 @@ actions.download_button(
 )
 actions.download_button(
     "Export shown as JSON",
-    lambda: json.dumps(rows, indent=2, sort_keys=True),
+    lambda: export(shown_results, "json"),
     file_name="results.json",
     mime="application/json",
     on_click="ignore",

@@ -10,6 +10,9 @@ requirements=requirements.txt
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r "$requirements"
+# The package itself, editable (its dependencies are the requirements above): the `efficiency` command, and
+# benchmarks and scripts import it from anywhere without PYTHONPATH.
+.venv/bin/python -m pip install --quiet --no-deps -e .
 if [ "${1:-}" = "--dev" ]; then
   # Debian's chromium drives the browser test; postgresql backs the shared-store test (it starts its own
   # throwaway server on loopback). Without them those tests skip and say why.

@@ -1,7 +1,10 @@
-"""Ranks, correlations, flips and findings, checked on small hand-made tables with known answers."""
+"""Ranks, correlations, flips, findings and verdicts, checked on small hand-made tables with known answers."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 
 import numpy as np
@@ -10,7 +13,10 @@ import pytest
 from scipy import stats
 
 from efficiency.analysis import rankings as analysis
+from efficiency.analysis.findings import compare, findings, strongest
 from efficiency.analysis.rankings import INDICATORS
+from efficiency.analysis.table import export, safe_cell
+from efficiency.results import Result
 
 
 def three_models() -> pd.DataFrame:
@@ -54,7 +60,9 @@ def test_registry_covers_every_indicator_with_label_unit_direction_and_formatter
     [
         ("params", 110e6, "110 M params"),
         ("flops", 22.3e9, "22.3 GFLOPs"),
-        ("peak_memory_bytes", 1.2e9, "1.2 GB"),
+        ("peak_memory_bytes", 1.2 * 2**30, "1.2 GiB"),
+        ("peak_memory_bytes", 1.2e9, "1.12 GiB"),  # binary units: 1 GiB = 2^30 bytes
+        ("memory_traffic_bytes", 512 * 2**20, "512 MiB"),
         ("latency_ms", 12.4, "12.4 ms"),
         ("latency_ms", 4100, "4.1 s"),
         ("latency_ms", 0.85, "850 µs"),
@@ -65,13 +73,6 @@ def test_registry_covers_every_indicator_with_label_unit_direction_and_formatter
 )
 def test_formatters_print_human_units(column: str, value: float, text: str) -> None:
     assert INDICATORS[column].format(value) == text
-
-
-def test_format_ratio_never_rounds_a_real_difference_to_one() -> None:
-    assert analysis.format_ratio(3.1061) == "3.1x"
-    assert analysis.format_ratio(0.6657) == "0.67x"
-    assert analysis.format_ratio(0.996) == "0.996x"
-    assert analysis.format_ratio(250.4) == "250x"
 
 
 def test_ranks_put_the_cheapest_first_and_respect_throughput_direction() -> None:
@@ -182,7 +183,7 @@ def test_rank_flips_respect_throughput_direction() -> None:
 
 
 def test_findings_quote_the_numbers_of_the_data() -> None:
-    (text,) = analysis.findings(three_models())
+    (text,) = findings(three_models())
     assert text.startswith("By parameters shared is 0.67x large (223 M vs 335 M params)")
     assert "by latency it is 3.2x (410 vs 130 ms, estimated)" in text
     assert "by throughput it runs at 0.31x the rate (2.4 vs 7.7 items/s, estimated)" in text
@@ -190,26 +191,26 @@ def test_findings_quote_the_numbers_of_the_data() -> None:
 
 def test_findings_change_with_the_data() -> None:
     df = three_models()
-    before = analysis.findings(df)
+    before = findings(df)
     df.loc[df["model"] == "shared", "latency_ms"] = 820.0
-    after = analysis.findings(df)
+    after = findings(df)
     assert before != after
     assert "6.3x (820 vs 130 ms" in after[0]
-    renamed = analysis.findings(df.assign(model=["s", "l", "albert"]))
+    renamed = findings(df.assign(model=["s", "l", "albert"]))
     assert renamed[0].startswith("By parameters albert is 0.67x l")
 
 
 def test_findings_say_plainly_when_nothing_disagrees() -> None:
     df = five_models()[["model", "params", "peak_memory_bytes"]]
-    (text,) = analysis.findings(df)
+    (text,) = findings(df)
     assert text.startswith("No indicator disagrees")
     assert "5 models" in text
-    (text,) = analysis.findings(df.iloc[:1])
+    (text,) = findings(df.iloc[:1])
     assert text.startswith("Nothing to compare")
 
 
 def test_findings_limit_and_order_by_strength() -> None:
-    texts = analysis.findings(five_models(), max_items=2)
+    texts = findings(five_models(), max_items=2)
     assert len(texts) == 2
     # params 1..5 against latency 5..1: a vs e is a 5x / 0.2x disagreement, the strongest
     assert texts[0].startswith("By parameters a is 0.2x e")
@@ -226,19 +227,83 @@ def test_relative_to_gives_one_for_the_reference_and_inverts_throughput() -> Non
         analysis.relative_to(three_models(), "missing")
 
 
-def test_verdict_names_the_disagreement() -> None:
-    df = three_models()
-    result = analysis.verdict(df, "shared", "large")
-    assert result.disagrees
-    assert str(result) == (
-        "parameters ranked shared < large; latency, throughput ranked large < shared; FLOPs tied: disagreement"
+def test_verdict_names_the_disagreement_with_its_numbers() -> None:
+    verdict = compare(three_models(), "model", "shared", "large", list(INDICATORS))
+    assert verdict.a_better == ["params"] and verdict.b_better == ["latency_ms", "throughput_per_s"]
+    assert verdict.equal == ["flops"] and verdict.disagrees
+    assert verdict.line() == (
+        "parameters (223 M vs 335 M params, 1.5x) ranked shared < large; latency (130 vs 410 ms, 3.2x), "
+        "throughput (7.7 vs 2.4 items/s, 3.2x) ranked large < shared; FLOPs (79 vs 79 GFLOPs) about equal: "
+        "disagreement"
     )
-    agree = analysis.verdict(df, "small", "large")
-    assert not agree.disagrees
-    assert str(agree).endswith(": no disagreement")
+    agree = compare(three_models(), "model", "small", "large", list(INDICATORS))
+    assert not agree.disagrees and agree.line().endswith(": no disagreement in this run")
+
+
+def test_verdict_names_opposite_orders_as_disagreement() -> None:
+    data = pd.DataFrame({"model": ["a", "b"], "params": [10e6, 30e6], "latency_ms": [50.0, 20.0]})
+    verdict = compare(data, "model", "a", "b", ["params", "latency_ms"])
+    assert verdict.a_better == ["params"] and verdict.b_better == ["latency_ms"] and verdict.disagrees
+    assert "parameters" in verdict.line() and "ranked b < a" in verdict.line()
+    with pytest.raises(ValueError, match="not among"):
+        compare(data, "model", "a", "missing", ["params"])
+
+
+def test_verdict_treats_close_values_and_overlapping_timings_as_equal() -> None:
+    close = pd.DataFrame({"model": ["a", "b"], "params": [100e6, 101e6], "flops": [1e9, 4e9]})
+    verdict = compare(close, "model", "a", "b", ["params", "flops"])
+    assert verdict.equal == ["params"] and verdict.disagrees  # equal by one, apart by another
+    noisy = pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "flops": [1e9, 1e9],
+            "latency_ms": [10.0, 13.0],
+            "latency_p10_ms": [8.0, 11.0],
+            "latency_p90_ms": [14.0, 15.0],
+        }
+    )
+    verdict = compare(noisy, "model", "a", "b", ["flops", "latency_ms"])
+    assert verdict.equal == ["flops", "latency_ms"] and not verdict.disagrees
+
+
+def test_strongest_picks_opposite_orders_and_none_when_all_agree() -> None:
+    assert strongest(three_models(), "model", ["params", "peak_memory_bytes"]) is None
+    best = strongest(three_models(), "model", ["params", "latency_ms"])
+    assert best is not None and {best.a, best.b} == {"shared", "large"}
 
 
 def test_setup_line_states_the_setup() -> None:
     assert analysis.setup_line(three_models()) == "cpu · float32 · batch 1 · seq 128"
     mixed = three_models().assign(batch_size=[1, 8, 1])
     assert "batch 1/8" in analysis.setup_line(mixed)
+
+
+def test_export_neutralises_spreadsheet_formulas_and_keeps_numbers() -> None:
+    """OWASP CSV injection: a text cell starting with = + - @ tab or CR is quoted with '; numbers stay numbers."""
+    hostile = Result(
+        model='=HYPERLINK("http://x","y")',
+        name="+cmd|' /C calc'!A0",
+        workload={"batch_size": 1, "seq_len": 8, "dtype": "float32"},
+        params=-5,  # not a real count, but a negative number is a number, not a formula
+        flops=22_000_000,
+        error="@SUM(1+1)",
+        notes=["-not a formula inside JSON text"],
+    )
+    plain = Result(model="bert-base-uncased", params=110_000_000, store_id=7, created_at="2025-01-01T00:00:00")
+    text = export([hostile, plain], "csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0])[:5] == ["store_id", "created_at", "model", "name", "error"]
+    assert rows[0]["model"] == '\'=HYPERLINK("http://x","y")'
+    assert rows[0]["name"] == "'+cmd|' /C calc'!A0" and rows[0]["error"] == "'@SUM(1+1)"
+    assert rows[0]["params"] == "-5" and rows[0]["flops"] == "22000000" and rows[0]["workload.seq_len"] == "8"
+    assert rows[1]["model"] == "bert-base-uncased" and rows[1]["store_id"] == "7"
+    assert all(not cell.startswith(("=", "+", "@", "\t", "\r")) for row in rows for cell in row.values() if cell)
+    assert safe_cell("\tx") == "'\tx" and safe_cell("\rx") == "'\rx" and safe_cell(-1.5) == -1.5
+
+
+def test_export_json_is_each_results_dict_and_other_formats_are_refused() -> None:
+    result = Result(model='=HYPERLINK("http://x","y")', params=3)
+    (row,) = json.loads(export([result], "json"))
+    assert row == json.loads(json.dumps(result.to_dict()))  # JSON is not run by spreadsheets: kept as is
+    with pytest.raises(ValueError, match="accepted are csv, json"):
+        export([result], "xml")

@@ -193,6 +193,24 @@ def test_scatter_log_axes_units_labels_and_estimated_marker() -> None:
     assert any("270 GFLOPs" in h for t in fig.data for h in t.hovertext)
 
 
+def test_byte_axes_are_binary_and_name_their_unit() -> None:
+    """Bytes read in one binary unit per axis (1 GiB = 2^30 B), as the CLI, tables and hovers print them."""
+    fig = charts.scatter(comparison(), "peak_memory_bytes", "latency_ms", color="peak_memory_bytes")
+    assert fig.layout.xaxis.title.text == "Peak memory (GiB)"
+    assert list(fig.layout.xaxis.ticktext) == ["0", "0.5", "1", "1.5", "2"]
+    assert list(fig.layout.xaxis.tickvals) == [t * 2**30 for t in (0, 0.5, 1, 1.5, 2)]
+    assert fig.data[0].marker.colorbar.title.text == "Peak memory (GiB)"
+    assert any("1.4 GiB" in h for t in fig.data for h in t.hovertext)  # 1.5e9 bytes
+    wide = comparison().assign(peak_memory_bytes=[2**20, 8 * 2**20, 2**30, 4 * 2**30])
+    fig = charts.scatter(wide, "peak_memory_bytes", "latency_ms")
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.title.text == "Peak memory (GiB), log scale"
+    assert list(fig.layout.xaxis.ticktext) == ["0.001", "0.01", "0.1", "1"]
+    labels = {a.text for a in charts.parallel_coordinates(wide).layout.annotations}
+    assert {"1 MiB", "10 MiB", "100 MiB", "1 GiB", "4 GiB"} <= labels
+    bars = sweep_charts.grouped_bar(comparison(), "model", "peak_memory_bytes")
+    assert bars.layout.yaxis.title.text == "Peak memory (GiB)" and bars.layout.yaxis.tickvals[0] == 0
+
+
 def test_scatter_stays_linear_for_a_narrow_range_and_says_counted_for_static_values() -> None:
     df = comparison().iloc[:3]
     fig = charts.scatter(df, "params", "flops")

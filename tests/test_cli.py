@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from efficiency.cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("torch", "transformers", "pandas", "ray")
 
 REQUIRED_KEYS = {
     "model",
@@ -72,3 +78,16 @@ def test_models_json_lists_the_catalog(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) >= 40
     assert {"id", "aliases", "families", "source"} <= set(rows[0])
+
+
+def test_help_answers_at_once_without_importing_heavy_libraries():
+    """Engine modules that import torch, transformers, pandas or ray are imported inside the commands
+    (``# lazy:``), so ``--help`` and bad arguments answer in a fraction of a second."""
+    code = (
+        "import sys; from efficiency.cli.main import main; "
+        "statuses = [main(['--help']), main(['profile', '--help']), main(['frobnicate'])]; "
+        f"heavy = [name for name in {HEAVY!r} if name in sys.modules]; "
+        "assert statuses == [0, 0, 2], statuses; assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -194,12 +194,11 @@ def test_hardware_page_measures_on_cluster_hardware_beside_estimates(cluster, da
 
     store = ResultStore(str(data_dir / "results.db"))
     rows = store.list(model=model)
-    assert sorted(row["hardware"] for row in rows) == ["test-a", "test-b"]  # once each: the node stored it
-    assert all(row["error"] is None and row["result"]["measured"] for row in rows)
-    assert not any("stored_by" in row["result"] for row in rows)  # the node's write, not the driver's second one
+    assert sorted(row.hardware.id for row in rows) == ["test-a", "test-b"]  # once each: the node stored it
+    assert all(row.error is None and row.measured for row in rows)
     next(b for b in at.button if b.label == "Measure").click().run()  # reused from the store: nothing runs
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert [row["created_at"] for row in store.list(model=model)] == [row["created_at"] for row in rows]
+    assert [row.created_at for row in store.list(model=model)] == [row.created_at for row in rows]
 
     again = AppTest.from_file(str(ROOT / "pages/5_Hardware.py"), default_timeout=120).run()
     again.multiselect(key="hw_models").set_value([model])

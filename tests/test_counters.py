@@ -221,6 +221,6 @@ def test_weight_bytes_per_dtype():
     counts = count_params(TwoLinears(), _tiny("bert"))
     assert counts.total == 8 * 16 + 16 + 16 * 4
     assert (
-        profile_static(TINY["bert"], TINY_WORKLOAD).to_dict()["weight_bytes"]["int8"]
+        profile_static(TINY["bert"], TINY_WORKLOAD).to_result().weight_bytes["int8"]
         == profile_static(TINY["bert"], TINY_WORKLOAD).params.total
     )

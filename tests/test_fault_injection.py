@@ -17,14 +17,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fault_targets import ok
 from process_checks import gone
 
+from efficiency.results import Latency, Result
 from efficiency.run.runner import Job, LocalExecutor, Runner
+from efficiency.store.lookup import Wanted
 from efficiency.store.store import ResultStore, StoreError
 
 T = "fault_targets:"
 HERE = "test_fault_injection:"  # targets defined below; tests/ is on the worker's sys.path too
 ROOT = Path(__file__).resolve().parents[1]
+WORKLOAD = {"batch_size": 1, "seq_len": 8, "dtype": "float32", "mode": "inference"}
+
+
+def workload(batch_size: int) -> dict[str, Any]:
+    return {**WORKLOAD, "batch_size": batch_size}
+
+
+def measured_ok(job: dict[str, Any], progress) -> dict[str, Any]:
+    """``ok``, stamped the way ``run_job`` stamps a measured result (measured, on this machine's device), so
+    the runner can reuse it."""
+    from efficiency.run.jobs import _hardware_entry
+
+    return {**ok(job, progress), "measured": True, "hardware": _hardware_entry(job["device"], job["threads"])}
 
 
 def returns_a_set(job: dict[str, Any], progress) -> dict[str, Any]:
@@ -76,22 +92,22 @@ def test_a_job_killed_from_outside_like_the_oom_killer_is_reported_and_the_other
     results = Runner(executor, store=store).run(jobs)
     killer.join()
     oom = "crashed (signal 9, SIGKILL; the system may have run out of memory)"
-    assert [r.get("error") for r in results] == [None, oom, oom, None]
-    assert [r.get("error_kind") for r in results] == [None, "crash", "crash", None]
-    stored = {row["model"]: row["error"] for row in store.list()}
+    assert [r.error for r in results] == [None, oom, oom, None]
+    assert [r.error_kind for r in results] == [None, "crash", "crash", None]
+    stored = {row.model: row.error for row in store.list()}
     assert stored == {"ok-1": None, "victim": oom, "suicide": oom, "ok-2": None} and intact(db)
 
 
 def test_a_dead_worker_server_is_restarted_for_the_next_job(executor):
     from multiprocessing import forkserver
 
-    assert Runner(executor).run([Job("before", target=T + "ok")])[0].get("error") is None
+    assert Runner(executor).run([Job("before", target=T + "ok")])[0].error is None
     server = forkserver._forkserver._forkserver_pid
     assert server is not None
     os.kill(server, signal.SIGKILL)
     assert gone(server, within_s=10)
     results = Runner(executor).run([Job("after-1", target=T + "ok"), Job("after-2", target=T + "torch_threads")])
-    assert [r.get("error") for r in results] == [None, None] and results[1]["value"] == 256.0
+    assert [r.error for r in results] == [None, None] and results[1].extra["value"] == 256.0
     assert forkserver._forkserver._forkserver_pid != server
 
 
@@ -104,10 +120,10 @@ def test_results_that_cannot_be_stored_still_reach_the_caller(executor, db):
         Job("ok", target=T + "ok"),
     ]
     unstorable, not_a_dict, ok = runner.run(jobs)
-    assert unstorable["tags"] == {"a", "b"} and "set is not JSON-able" in unstorable["store_error"]
-    assert not_a_dict["error"] == "TypeError: job target returned int; it must return a dict"
-    assert ok.get("error") is None and "store_error" not in ok
-    assert {row["model"] for row in store.list()} == {"int", "ok"} and intact(db)
+    assert unstorable.extra["tags"] == {"a", "b"} and "set is not JSON-able" in unstorable.store_error
+    assert not_a_dict.error == "TypeError: job target returned int; it must return a dict"
+    assert ok.error is None and ok.store_error is None
+    assert {row.model for row in store.list()} == {"int", "ok"} and intact(db)
 
 
 def test_a_store_failing_mid_run_keeps_every_result_and_a_rerun_stores_it(executor, db, monkeypatch):
@@ -116,21 +132,21 @@ def test_a_store_failing_mid_run_keeps_every_result_and_a_rerun_stores_it(execut
     calls = []
 
     def flaky_put(result, key_fields):
-        calls.append(result["model"])
+        calls.append(result.model)
         if len(calls) == 2:
             raise StoreError("results database: disk I/O error")
         return real_put(result, key_fields)
 
     monkeypatch.setattr(store, "put", flaky_put)
     runner = Runner(executor, store=store)
-    jobs = [Job(f"m{i}", {"n": i}, target=T + "ok") for i in range(3)]
+    jobs = [Job(f"m{i}", workload(i + 1), target=HERE + "measured_ok") for i in range(3)]
     first = runner.run(jobs)
-    assert [r.get("error") for r in first] == [None, None, None]
-    assert first[1]["store_error"] == "results database: disk I/O error"
-    assert sorted(row["model"] for row in store.list()) == ["m0", "m2"]
+    assert [r.error for r in first] == [None, None, None]
+    assert first[1].store_error == "results database: disk I/O error"
+    assert sorted(row.model for row in store.list()) == ["m0", "m2"]
     again = runner.run(jobs)  # the one that was not stored runs again; the others are reused
-    assert [bool(r.get("reused")) for r in again] == [True, False, True]
-    assert sorted(row["model"] for row in store.list()) == ["m0", "m1", "m2"] and intact(db)
+    assert [bool(r.reused) for r in again] == [True, False, True]
+    assert sorted(row.model for row in store.list()) == ["m0", "m1", "m2"] and intact(db)
 
 
 def test_two_dashboard_sessions_profiling_at_once_both_get_their_results(executor, db):
@@ -148,7 +164,7 @@ def test_two_dashboard_sessions_profiling_at_once_both_get_their_results(executo
             Job("b-raise", target=T + "raise_error"),
         ],
     }
-    results: dict[str, list[dict]] = {}
+    results: dict[str, list[Result]] = {}
     barrier = threading.Barrier(2)
 
     def session(name: str) -> None:
@@ -161,12 +177,10 @@ def test_two_dashboard_sessions_profiling_at_once_both_get_their_results(executo
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert [r["model"] for r in results["a"]] == ["a-ok", "a-segv", "a-nap"]
-    assert [r["model"] for r in results["b"]] == ["b-ok", "b-nap", "b-raise"]
-    assert [bool(r.get("error")) for r in results["a"] + results["b"]] == [False, True, False, False, False, True]
-    assert {row["model"] for row in ResultStore(str(db)).list()} == {
-        j.model for jobs in sessions.values() for j in jobs
-    }
+    assert [r.model for r in results["a"]] == ["a-ok", "a-segv", "a-nap"]
+    assert [r.model for r in results["b"]] == ["b-ok", "b-nap", "b-raise"]
+    assert [bool(r.error) for r in results["a"] + results["b"]] == [False, True, False, False, False, True]
+    assert {row.model for row in ResultStore(str(db)).list()} == {j.model for jobs in sessions.values() for j in jobs}
     assert intact(db)
 
 
@@ -177,8 +191,8 @@ from efficiency.run.runner import Job, LocalExecutor, Runner
 from efficiency.store.store import ResultStore
 if __name__ == "__main__":
     jobs = [
-        Job("done-1", {{"n": 1}}, target="fault_targets:ok"),
-        Job("done-2", {{"n": 2}}, target="fault_targets:ok"),
+        Job("done-1", {first!r}, target="test_fault_injection:measured_ok"),
+        Job("done-2", {second!r}, target="test_fault_injection:measured_ok"),
         Job("in-flight", {{"job_pid_file": {pid_file!r}}}, target="fault_targets:sleep_forever", timeout_s=600),
     ]
     Runner(LocalExecutor(preload=["efficiency.run.runner"]), store=ResultStore({db!r})).run(jobs)
@@ -187,7 +201,8 @@ if __name__ == "__main__":
 
 def test_a_dashboard_killed_mid_run_loses_no_stored_result_and_a_restart_reuses_them(executor, db, tmp_path):
     pid_file = tmp_path / "job.pid"
-    script = DASHBOARD.format(root=str(ROOT), tests=str(ROOT / "tests"), pid_file=str(pid_file), db=str(db))
+    paths = {"root": str(ROOT), "tests": str(ROOT / "tests"), "pid_file": str(pid_file), "db": str(db)}
+    script = DASHBOARD.format(**paths, first=workload(1), second=workload(2))
     dashboard = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)])
     job_pid = int(wait_for_file(pid_file))
     dashboard.kill()
@@ -195,17 +210,15 @@ def test_a_dashboard_killed_mid_run_loses_no_stored_result_and_a_restart_reuses_
     assert gone(job_pid, within_s=10), "the in-flight job must die with its dashboard"
 
     store = ResultStore(str(db))  # the restart
-    rows = {row["model"]: row for row in store.list()}
+    rows = {row.model: row for row in store.list()}
     assert set(rows) == {"done-1", "done-2"} and intact(db)  # nothing lost, nothing half-written
-    assert rows["done-1"]["result"]["workload"] == {"n": 1} and rows["done-1"]["error"] is None
+    assert rows["done-1"].workload == workload(1) and rows["done-1"].error is None
 
     runner = Runner(executor, store=store)
-    again = runner.run([Job("done-1", {"n": 1}, target=T + "ok"), Job("done-2", {"n": 2}, target=T + "ok")])
-    assert [r.get("reused") for r in again] == [True, True]
-    assert [{k: v for k, v in r.items() if k != "reused"} for r in again] == [
-        rows["done-1"]["result"],
-        rows["done-2"]["result"],
-    ]
+    jobs = [Job(f"done-{n}", workload(n), target=HERE + "measured_ok") for n in (1, 2)]
+    again = runner.run(jobs)
+    assert [r.reused for r in again] == [True, True]
+    assert [r.with_(reused=None) for r in again] == [rows["done-1"], rows["done-2"]]  # the very rows, unchanged
 
 
 def test_a_real_profile_runs_after_a_crash_in_the_same_worker_server(executor, db, tmp_path):
@@ -219,22 +232,32 @@ def test_a_real_profile_runs_after_a_crash_in_the_same_worker_server(executor, d
         Job(str(model), {"batch_size": 1, "seq_len": 8, "dtype": "float32", "mode": "inference"}, metrics="static"),
     ]
     crashed, profiled = Runner(executor, store=store).run(jobs)
-    assert crashed["error_kind"] == "crash"
-    assert profiled.get("error") is None and profiled["params"] > 0 and profiled["flops"] > 0
-    assert {row["model"] for row in store.list()} == {"segv", str(model)}
+    assert crashed.error_kind == "crash"
+    assert profiled.error is None and profiled.params > 0 and profiled.flops > 0
+    assert {row.model for row in store.list()} == {"segv", str(model)}
 
 
 def test_a_corrupt_row_does_not_hide_the_others(db):
     store = ResultStore(str(db))
-    fields = {"workload": {}, "metrics": "all", "hardware": "h", "env": {}}
-    keys = {m: store.put({"model": m, "latency_ms": {"median": 1.0}}, {"model": m, **fields}) for m in "abc"}
+    fields = {"workload": WORKLOAD, "metrics": "all", "hardware": "h", "env": {}}
+
+    def measured(model: str) -> Result:
+        timed = {"latency_ms": {"median": 1.0}, "measured": True, "hardware": {"id": "h"}}
+        return Result.from_dict({"model": model, "workload": WORKLOAD, **timed})
+
+    keys = {m: store.put(measured(m), {"model": m, **fields}) for m in "abc"}
     with sqlite3.connect(db) as raw:  # another tool, or a bad disk, mangles one row
         raw.execute("UPDATE results SET result = '{broken' WHERE model = 'b'")
-    rows = {row["model"]: row for row in store.list()}
-    assert rows["a"]["result"]["latency_ms"] == {"median": 1.0} and rows["c"]["error"] is None
-    assert rows["b"]["error"] == "stored result is unreadable (JSONDecodeError)"
-    assert store.find("b", **fields) is None  # unreadable: measured again, never served
-    assert len(json.loads(store.export("json"))) == 3 and store.to_dataframe().shape[0] == 3
+    rows = {row.model: row for row in store.list()}
+    assert set(rows) == {"a", "b", "c"}
+    assert rows["a"].latency_ms == Latency(median=1.0) and rows["c"].error is None
+    assert rows["b"].error == "stored result is unreadable (JSONDecodeError)"
+
+    def wanted(model: str) -> Wanted:
+        return Wanted(model, WORKLOAD, measured=True, hardware="h")
+
+    assert store.lookup(wanted("a")) is not None and store.lookup(wanted("c")) is not None
+    assert store.lookup(wanted("b")) is None  # unreadable: measured again, never served
     with pytest.raises(StoreError, match="unreadable"):
         store.get(keys["b"])
 
@@ -243,7 +266,7 @@ def test_a_truncated_database_file_is_one_line_and_a_copy_taken_before_is_whole(
     store = ResultStore(str(db))
     for i in range(40):
         store.put(
-            {"model": f"m{i}", "blob": "x" * 4000},
+            Result.from_dict({"model": f"m{i}", "blob": "x" * 4000}),
             {"model": f"m{i}", "workload": {}, "metrics": "all", "hardware": "h", "env": {}},
         )
     store.close()

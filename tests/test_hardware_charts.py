@@ -6,14 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from efficiency.analysis.hardware import estimate_table, hardware_ranks, latency_flips
 from efficiency.charts.compare import caption
-from efficiency.charts.hardware import (
-    estimate_table,
-    hardware_rank_chart,
-    hardware_ranks,
-    latency_flips,
-    latency_heatmap,
-)
+from efficiency.charts.hardware import hardware_rank_chart, latency_heatmap
 from efficiency.charts.roofline import measured_points, roof, roofline_plot
 from efficiency.specs import HardwareSpec
 

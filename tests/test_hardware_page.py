@@ -49,6 +49,7 @@ def test_a_user_chip_added_with_the_form_is_saved_and_listed(tmp_path, monkeypat
 def test_the_roofline_draws_what_this_machine_measured(tmp_path, monkeypatch):
     """A latency measured here at this workload (from the store) becomes a measured point on the roofline."""
     from efficiency.hardware.detect import cpu_model
+    from efficiency.results import Result
     from efficiency.store.store import ResultStore
 
     monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path))
@@ -59,12 +60,18 @@ def test_the_roofline_draws_what_this_machine_measured(tmp_path, monkeypatch):
         "workload": workload,
         "measured": True,
         "latency_ms": 80.0,
-        "hardware": {"id": "local-cpu", "device": "cpu", "name": cpu_model(), "threads": 2},
+        "hardware": {
+            "id": "local-cpu",
+            "device": "cpu",
+            "name": cpu_model(),
+            "threads": 2,
+            "environment": {"cpu_model": cpu_model()},  # this machine: the lookup checks it
+        },
         "error": None,
     }
     env = {"cpu_model": "test cpu", "threads": 2, "torch": "2.13.0", "transformers": "x"}
     key = {"model": result["model"], "workload": workload, "metrics": "all", "hardware": "local-cpu", "env": env}
-    ResultStore().put(result, key)
+    ResultStore().put(Result.from_dict(result), key)
     at = AppTest.from_file(str(ROOT / "pages/5_Hardware.py"), default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
     roofline = json.loads(at.get("plotly_chart")[-1].proto.spec)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from efficiency.results import Result
 from efficiency.store.store import ResultStore
 from tests.compare_view import compare_table
 
@@ -118,10 +119,9 @@ def hostile_store(data_dir: Path) -> ResultStore:
     names = ["<img src=x onerror=alert(1)>", "**[click](javascript:alert(1))**", "bad\x1b[2Jrow", "corrupt"]
     for name in names:
         result = {"model": name, "workload": fields["workload"], "params": 10, "flops": 20, "error": None}
-        store.put(result, {"model": name, **fields, "hardware": "none", "env": {}})
-    store.put(
-        {"model": "failed", "error": "<b>boom</b> **x**"}, {"model": "failed", **fields, "hardware": "h", "env": {}}
-    )
+        store.put(Result.from_dict(result), {"model": name, **fields, "hardware": "none", "env": {}})
+    failed = Result.from_dict({"model": "failed", "error": "<b>boom</b> **x**"})
+    store.put(failed, {"model": "failed", **fields, "hardware": "h", "env": {}})
     with sqlite3.connect(data_dir / "results.db") as raw:
         raw.execute("UPDATE results SET result = '{not json' WHERE model = 'corrupt'")
     return store

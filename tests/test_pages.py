@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from efficiency.counters import static as static_counters
+from efficiency.results import Result
 from efficiency.specs import Workload
 from efficiency.store.store import ResultStore
 from efficiency.ui import common, views
@@ -30,13 +30,13 @@ def data_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def stored_profiles() -> list[dict]:
+def stored_profiles() -> list[Result]:
     """Static profiles of three small models, computed once and stored per test where needed."""
     models = ["electra-small-discriminator", "distilbert-base-uncased", "gpt2"]
-    return [static_counters.profile_static(m, Workload()).to_dict() for m in models]
+    return [static_counters.profile_static(m, Workload()).to_result() for m in models]
 
 
-def fill_store(profiles: list[dict]) -> ResultStore:
+def fill_store(profiles: list[Result]) -> ResultStore:
     store = ResultStore()
     for profile in profiles:
         assert common.save_static(store, profile) is None
@@ -89,7 +89,7 @@ def test_home_without_stored_results_shows_the_bundled_measured_run(data_dir):
 
 
 def test_home_prefers_stored_results_that_disagree(data_dir, stored_profiles):
-    albert = static_counters.profile_static("albert-base-v2", Workload()).to_dict()  # fewest params, not FLOPs
+    albert = static_counters.profile_static("albert-base-v2", Workload()).to_result()  # fewest params, not FLOPs
     fill_store([*stored_profiles, albert])
     at = app("app.py")
     no_problems(at)
@@ -286,18 +286,17 @@ def test_measured_run_is_marked_measured(data_dir, monkeypatch, stored_profiles,
     def fake_run(self, jobs, on_progress=None, fresh=False):
         out = []
         for job in jobs:
-            static = next(p for p in stored_profiles if p["model"] == job.model)
+            static = next(p for p in stored_profiles if p.model == job.model)
             on_progress(job.model, "inference", 0.5)
-            out.append(
-                {
-                    **static,
-                    "measured": True,
-                    "latency_ms": {"median": 12.5 if job.model == "gpt2" else 4.0},
-                    "throughput_per_s": 80.0,
-                    "peak_memory_bytes": 5e8,
-                    "hardware": {"id": "local-cpu", "device": "cpu", "name": cpu_name, "threads": job.threads},
-                }
-            )
+            hardware = {"id": "local-cpu", "device": "cpu", "name": cpu_name, "threads": job.threads}
+            measured = {
+                "measured": True,
+                "latency_ms": {"median": 12.5 if job.model == "gpt2" else 4.0},
+                "throughput_per_s": 80.0,
+                "peak_memory_bytes": 5e8,
+                "hardware": {**hardware, "environment": {"cpu_model": cpu_name}},
+            }
+            out.append(Result.from_dict({**static.to_dict(), **measured}))
         return out
 
     monkeypatch.setattr(runner.Runner, "run", fake_run)
@@ -353,30 +352,6 @@ def test_results_page_with_empty_store(data_dir):
     at.switch_page("pages/2_Results.py").run()
     no_problems(at)
     assert any("Nothing stored yet" in i.value for i in at.info)
-
-
-def test_results_frame_follows_the_chart_contract():
-    rows = [
-        {"model": "gpt2", "params": 124e6, "flops": 3e10, "workload": {"batch_size": 1, "seq_len": 128}},
-        {
-            "result": {
-                "model": "bert-base-uncased",
-                "params": 1.1e8,
-                "measured": True,
-                "latency_ms": {"median": 9.0},
-                "hardware": {"name": "X", "device": "cpu", "threads": 2},
-                "workload": {"batch_size": 1},
-            },
-            "id": 3,
-        },
-        {"model": "bad", "error": "boom"},
-        {"model": "gpt2", "params": 1.0},
-    ]
-    frame = common.results_frame(rows)
-    assert list(frame["model"]) == ["GPT-2 (124M)", "BERT-base (uncased)"]
-    assert frame.loc[1, "latency_ms"] == 9.0 and bool(frame.loc[1, "measured"])
-    assert frame.loc[1, "hardware"] == "X (cpu, 2 threads)" and pd.isna(frame.loc[0, "hardware"])
-    assert set(common.FRAME_COLUMNS) == set(frame.columns)
 
 
 def test_escape_md_neutralises_markdown():

@@ -25,7 +25,8 @@ import pytest
 from process_checks import gone
 
 from efficiency.cli import cluster as cli_cluster
-from efficiency.cli.cluster import advertised_resources, head_command, worker_command
+from efficiency.results import MeasuredOn, Result
+from efficiency.run.ray.nodes import advertised_resources, head_command, worker_command
 from efficiency.run.runner import Job
 from efficiency.store.store import ResultStore
 
@@ -113,7 +114,8 @@ def test_without_ray_the_commands_say_how_to_install_it(monkeypatch, capsys):
 
 def test_nothing_imports_ray_unless_asked():
     code = (
-        "import sys, efficiency.cli.main, efficiency.cli.cluster, efficiency.run.runner, efficiency.run.ray.executor; "
+        "import sys, efficiency.cli.main, efficiency.run.ray.nodes, efficiency.run.ray.cluster, "
+        "efficiency.run.ray.executor; "
         "assert 'ray' not in sys.modules, 'ray was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=TESTS.parent, timeout=120)
@@ -139,15 +141,16 @@ def test_the_driver_reuses_what_any_node_stored_for_that_hardware(tmp_path: Path
 
     store = ResultStore(str(tmp_path / "results.db"))
     node = {"cpu_model": "Node CPU", "threads": 8, "gpu": "A100", "torch": "2.13.0+cu126", "transformers": "5.23.0"}
-    job = Job("bert", {"batch_size": 1, "seq_len": 8}, hardware="cuda-a100", device="cuda")
-    result = {"model": "bert", "measured": True, "hardware": {"id": "cuda-a100", "device": "cuda"}}
-    store.put(
-        result, {"model": "bert", "workload": job.workload, "metrics": "all", "hardware": "cuda-a100", "env": node}
-    )
+    workload = {"batch_size": 1, "seq_len": 8, "dtype": "float32", "mode": "inference"}
+    job = Job("bert", workload, hardware="cuda-a100", device="cuda")
+    on_node = MeasuredOn("cuda-a100", device="cuda", threads=8, environment=node)
+    result = Result(model="bert", workload=workload, measured=True, hardware=on_node)
+    store.put(result, {"model": "bert", "workload": workload, "metrics": "all", "hardware": "cuda-a100", "env": node})
     driver = SimpleNamespace(
         _env_here=lambda threads: {"cpu_model": "Laptop", "torch": "2.13.0+cpu", "transformers": "5.23.0"}
     )
-    assert RayExecutor.find_stored(driver, store, job) == result
+    found = RayExecutor.find_stored(driver, store, job)
+    assert found is not None and found.with_(store_id=None, created_at=None) == result
     assert RayExecutor.find_stored(driver, store, Job("bert", job.workload, hardware="cuda-t4", device="cuda")) is None
     driver = SimpleNamespace(_env_here=lambda threads: {"torch": "2.14.0", "transformers": "5.23.0"})
     assert RayExecutor.find_stored(driver, store, job) is None  # other software: measure again
@@ -243,9 +246,9 @@ def test_jobs_run_where_their_hardware_is_and_reach_the_store(cluster: Any, tmp_
     assert results[5]["stored_by"] == "driver"
 
     rows = store.list()
-    assert sorted(row["model"] for row in rows) == sorted(job.model for job in jobs)
-    assert {row["model"]: row["hardware"] for row in rows}["b-2"] == "test-b"
-    assert sum(1 for row in rows if row["error"]) == 2
+    assert sorted(row.model for row in rows) == sorted(job.model for job in jobs)
+    assert {row.model for row in store.list(hardware="test-b")} == {"b-1", "b-hang", "b-2"}
+    assert sum(1 for row in rows if row.error) == 2
 
 
 @needs_ray
@@ -275,6 +278,6 @@ def test_a_node_that_dies_mid_job_gives_an_error_result_not_a_hang(cluster: Any,
     assert took < jobs[0].timeout_s
     assert results[1].get("error") is None and results[1]["latency_ms"] == {"median": 1.0}
     assert gone(int(pid_file.read_text())), "the job's process outlived its node"
-    stored = {row["model"]: row for row in store.list()}
-    assert stored["doomed"]["error"].startswith("node died during the job")
-    assert stored["fine"]["error"] is None
+    stored = {row.model: row for row in store.list()}
+    assert stored["doomed"].error.startswith("node died during the job")
+    assert stored["fine"].error is None

@@ -33,7 +33,7 @@ def offline(monkeypatch):
 
 @pytest.fixture(scope="module")
 def static_rows() -> list[dict]:
-    return [profile_static(model, Workload(seq_len=32)).to_dict() for model in MODELS]
+    return [profile_static(model, Workload(seq_len=32)).to_result().to_dict() for model in MODELS]
 
 
 def measured_row(static: dict) -> dict:

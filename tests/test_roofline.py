@@ -8,7 +8,7 @@ import math
 import pytest
 
 from efficiency.cli import hardware as cli_hardware
-from efficiency.cli.main import UsageError, _Parser
+from efficiency.cli.args import Parser, UsageError
 from efficiency.counters.params import ParamCounts
 from efficiency.counters.profile import StaticProfile, error_profile
 from efficiency.counters.trace import OpRecord
@@ -154,8 +154,8 @@ def cli(monkeypatch, tmp_path):
         return toy_profile(model=name)
 
     monkeypatch.setattr(roofline, "safe_trace_profile", fake_trace)
-    parser = _Parser(prog="test")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="test")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     commands = cli_hardware.register(sub)
     assert set(commands) == {"hardware", "estimate"}
 

@@ -1,74 +1,25 @@
-"""Ranks, rank correlations, rank flips and "what disagrees" findings over cost indicators.
+"""The cost indicators, and the ranks, rank correlations, rank flips and relative costs they give models.
 
 The efficiency misnomer (Dehghani et al., ICLR 2022) is that cost indicators rank models differently.
 Everything here works on a DataFrame with one row per model and raw values (counts, bytes, ms);
-numbers become text only through the formatters of :data:`INDICATORS`, at the edge.
+numbers become text only through the formatters of :data:`INDICATORS` (from :mod:`efficiency.units`), at the
+edge. Sentences about the numbers (findings, verdicts) are in :mod:`efficiency.analysis.findings`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from efficiency import units
+
 SETUP_COLUMNS = ("hardware", "dtype", "batch_size", "seq_len", "image_size")
-_SI_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-
-
-def _significant(value: float) -> str:
-    """Three significant digits without trailing zeros: 22.3, 110, 1.2, 81."""
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
-
-
-def _si(value: float, unit: str, space: bool) -> str:
-    """Scale by an SI prefix so people read "22.3 GFLOPs" instead of 22300000000."""
-    if value is None or not math.isfinite(float(value)):
-        return "n/a"
-    for factor, prefix in _SI_PREFIXES:
-        if abs(value) >= factor:
-            return f"{_significant(value / factor)} {prefix}{' ' if space else ''}{unit}"
-    return f"{_significant(value)} {unit}"
-
-
-def format_count(value: float, unit: str) -> str:
-    """Counts with a spaced unit word: "110 M params", "12.4 k items/s"."""
-    return _si(value, unit, space=True)
-
-
-def format_flops(value: float) -> str:
-    """FLOPs (1 multiply-add = 2 FLOPs): "22.3 GFLOPs"."""
-    return _si(value, "FLOPs", space=False)
-
-
-def format_bytes(value: float) -> str:
-    """Decimal bytes (1 GB = 1e9 B), matching the raw byte counts we store: "1.2 GB"."""
-    return _si(value, "B", space=False)
-
-
-def format_ms(value: float) -> str:
-    """Durations given in ms: "12.4 ms", "850 µs", "4.1 s"."""
-    if value is None or not math.isfinite(float(value)):
-        return "n/a"
-    if abs(value) >= 1000:
-        return f"{_significant(value / 1000)} s"
-    if 0 < abs(value) < 1:
-        return f"{_significant(value * 1000)} µs"
-    return f"{_significant(value)} ms"
-
-
-def format_ratio(ratio: float) -> str:
-    """A ratio short enough for a sentence, with enough digits that it never reads as "1x"."""
-    if ratio is None or not math.isfinite(ratio):
-        return "n/a"
-    if ratio >= 100:
-        return f"{ratio:.0f}x"
-    digits = 3 if abs(ratio - 1) < 0.05 else 2
-    return f"{ratio:.{digits}g}x"
 
 
 @dataclass(frozen=True)
@@ -101,15 +52,15 @@ class Indicator:
 INDICATORS: dict[str, Indicator] = {
     ind.column: ind
     for ind in (
-        Indicator("params", "Parameters", "params", True, lambda v: format_count(v, "params")),
-        Indicator("params_active", "Active parameters", "params", True, lambda v: format_count(v, "params")),
-        Indicator("flops", "FLOPs", "FLOPs", True, format_flops),
-        Indicator("training_flops", "Training FLOPs", "FLOPs", True, format_flops),
-        Indicator("memory_traffic_bytes", "Memory traffic", "bytes", True, format_bytes),
-        Indicator("latency_ms", "Latency", "ms", True, format_ms, measurable=True),
-        Indicator("throughput_per_s", "Throughput", "items/s", False, lambda v: format_count(v, "items/s"), True),
-        Indicator("peak_memory_bytes", "Peak memory", "bytes", True, format_bytes, measurable=True),
-        Indicator("training_step_ms", "Training step", "ms", True, format_ms, measurable=True),
+        Indicator("params", "Parameters", "params", True, lambda v: units.params(v)),
+        Indicator("params_active", "Active parameters", "params", True, lambda v: units.params(v)),
+        Indicator("flops", "FLOPs", "FLOPs", True, units.flops),
+        Indicator("training_flops", "Training FLOPs", "FLOPs", True, units.flops),
+        Indicator("memory_traffic_bytes", "Memory traffic", "bytes", True, units.nbytes),
+        Indicator("latency_ms", "Latency", "ms", True, units.duration, measurable=True),
+        Indicator("throughput_per_s", "Throughput", "items/s", False, lambda v: units.count(v, "items/s"), True),
+        Indicator("peak_memory_bytes", "Peak memory", "bytes", True, units.nbytes, measurable=True),
+        Indicator("training_step_ms", "Training step", "ms", True, units.duration, measurable=True),
     )
 }
 
@@ -193,7 +144,7 @@ def rank_correlations(
     return matrix
 
 
-def _cost_ratio(indicator: str, value_a: float, value_b: float) -> float:
+def cost_ratio(indicator: str, value_a: float, value_b: float) -> float:
     """How many times costlier A is than B: < 1 means A is better, whichever direction is better."""
     if value_a <= 0 or value_b <= 0:
         return float("nan")
@@ -213,8 +164,8 @@ def rank_flips(df: pd.DataFrame, indicators: Sequence[str] | None = None) -> lis
     for i, j in combinations(range(len(models)), 2):
         for p, q in combinations(range(len(columns)), 2):
             x, y = columns[p], columns[q]
-            cost_x = _cost_ratio(x, table[i, p], table[j, p])
-            cost_y = _cost_ratio(y, table[i, q], table[j, q])
+            cost_x = cost_ratio(x, table[i, p], table[j, p])
+            cost_y = cost_ratio(y, table[i, q], table[j, q])
             if not (math.isfinite(cost_x) and math.isfinite(cost_y)) or (cost_x - 1) * (cost_y - 1) >= 0:
                 continue
             a, b = (i, j) if cost_x < 1 else (j, i)
@@ -234,81 +185,6 @@ def rank_flips(df: pd.DataFrame, indicators: Sequence[str] | None = None) -> lis
                 }
             )
     return sorted(flips, key=lambda f: f["strength"], reverse=True)
-
-
-def _pair_of_values(ind: Indicator, a_value: float, b_value: float) -> str:
-    """ "223 M vs 335 M params": the unit once when both sides share it, both units otherwise."""
-    a_text, b_text = ind.format(a_value), ind.format(b_value)
-    a_head, _, a_unit = a_text.rpartition(" ")
-    if a_head and a_unit == b_text.rpartition(" ")[2]:
-        return f"{a_head} vs {b_text}"
-    return f"{a_text} vs {b_text}"
-
-
-def _clause(indicator: str, a_value: float, b_value: float, estimated: bool, other: str = "") -> str:
-    """ "is 3.1x B (410 vs 132 ms)" or, for higher-is-better, "runs at 0.4x the rate of B (...)"."""
-    ind = INDICATORS[indicator]
-    ratio = format_ratio(a_value / b_value)
-    if ind.lower_is_better:
-        head = f"is {ratio}" + (f" {other}" if other else "")
-    else:
-        head = f"runs at {ratio} the rate" + (f" of {other}" if other else "")
-    note = ", estimated" if estimated else ""
-    return f"{head} ({_pair_of_values(ind, a_value, b_value)}{note})"
-
-
-def _sentence(raw: pd.DataFrame, a: str, b: str, x: str, ys: list[str], measured: pd.Series | None) -> str:
-    """ "By X, A is r1 x B (...); by Y it is r2 x (...)." from the raw values of one model pair."""
-
-    def estimated(indicator: str) -> bool:
-        if measured is None or not INDICATORS[indicator].measurable:
-            return False
-        return not (measured[a] and measured[b])
-
-    text = f"By {INDICATORS[x].phrase} {a} " + _clause(x, raw.loc[a, x], raw.loc[b, x], estimated(x), b)
-    for y in ys:
-        text += f"; by {INDICATORS[y].phrase} it " + _clause(y, raw.loc[a, y], raw.loc[b, y], estimated(y))
-    return text + "."
-
-
-def describe_flip(flip: dict, measured: pd.Series | None = None) -> str:
-    """One sentence, built only from the flip's numbers, saying which two indicators disagree."""
-    a, b, x, y = flip["model_a"], flip["model_b"], flip["indicator_x"], flip["indicator_y"]
-    raw = pd.DataFrame(
-        {x: [flip["value_a_x"], flip["value_b_x"]], y: [flip["value_a_y"], flip["value_b_y"]]}, index=[a, b]
-    )
-    return _sentence(raw, a, b, x, [y], measured)
-
-
-def findings(
-    df: pd.DataFrame, max_items: int = 5, indicators: Sequence[str] | None = None, max_clauses: int = 3
-) -> list[str]:
-    """The most striking disagreements as plain sentences: one per model pair, strongest pair first.
-
-    Each sentence leads with the indicator that favours model A most, then lists (strongest first, at
-    most ``max_clauses``) the indicators under which A is the costlier one.
-    """
-    raw = values(df, indicators)
-    comparable = [c for c in raw.columns if raw[c].notna().sum() >= 2]
-    if len(raw) < 2 or len(comparable) < 2:
-        return ["Nothing to compare yet: disagreement needs at least two models with at least two indicators each."]
-    flips = rank_flips(df, comparable)
-    if not flips:
-        labels = ", ".join(INDICATORS[c].phrase for c in comparable)
-        return [f"No indicator disagrees: {labels} all rank these {len(raw)} models in the same order."]
-    measured = measured_mask(df)
-    sentences, seen_pairs = [], set()
-    for flip in flips:
-        a, b, x = flip["model_a"], flip["model_b"], flip["indicator_x"]
-        if frozenset((a, b)) in seen_pairs:
-            continue
-        seen_pairs.add(frozenset((a, b)))
-        costs = {c: _cost_ratio(c, raw.loc[a, c], raw.loc[b, c]) for c in comparable}
-        ys = sorted((c for c, cost in costs.items() if cost > 1), key=lambda c: costs[c], reverse=True)
-        sentences.append(_sentence(raw, a, b, x, ys[:max_clauses], measured))
-        if len(sentences) == max_items:
-            break
-    return sentences
 
 
 def relative_to(df: pd.DataFrame, reference_model: str, indicators: Sequence[str] | None = None) -> pd.DataFrame:
@@ -335,50 +211,13 @@ def relative_to(df: pd.DataFrame, reference_model: str, indicators: Sequence[str
     return out
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """Whether two models swap order across indicators; ``str()`` gives the line experiments print."""
-
-    a: str
-    b: str
-    a_better: list[str] = field(default_factory=list)
-    b_better: list[str] = field(default_factory=list)
-    ties: list[str] = field(default_factory=list)
-
-    @property
-    def disagrees(self) -> bool:
-        return bool(self.a_better and self.b_better)
-
-    def __str__(self) -> str:
-        def names(columns: list[str]) -> str:
-            return ", ".join(INDICATORS[c].phrase for c in columns)
-
-        parts = []
-        if self.a_better:
-            parts.append(f"{names(self.a_better)} ranked {self.a} < {self.b}")
-        if self.b_better:
-            parts.append(f"{names(self.b_better)} ranked {self.b} < {self.a}")
-        if self.ties:
-            parts.append(f"{names(self.ties)} tied")
-        if not parts:
-            return f"no disagreement: no indicator has values for both {self.a} and {self.b}"
-        return f"{'; '.join(parts)}: {'disagreement' if self.disagrees else 'no disagreement'}"
-
-
-def verdict(df: pd.DataFrame, a: str, b: str, indicators: Sequence[str] | None = None) -> Verdict:
-    """Compare two models under every indicator both have (A < B means A is more efficient)."""
-    raw = values(df, indicators)
-    missing = [m for m in (a, b) if m not in raw.index]
-    if missing:
-        raise ValueError(f"verdict: {missing} not among {list(raw.index)}")
-    groups: dict[str, list[str]] = {"a": [], "b": [], "tie": []}
-    for column in raw.columns:
-        va, vb = raw.loc[a, column], raw.loc[b, column]
-        if pd.isna(va) or pd.isna(vb):
-            continue
-        cost = (va - vb) if INDICATORS[column].lower_is_better else (vb - va)
-        groups["a" if cost < 0 else "b" if cost > 0 else "tie"].append(column)
-    return Verdict(a, b, groups["a"], groups["b"], groups["tie"])
+def pair_text(column: str, a: float, b: float) -> str:
+    """ "223 M vs 335 M params": the unit once when both values share it, both units otherwise."""
+    a_text, b_text = INDICATORS[column].format(a), INDICATORS[column].format(b)
+    a_head, _, a_unit = a_text.rpartition(" ")
+    if a_head and b_text.endswith(" " + a_unit):
+        return f"{a_head} vs {b_text}"
+    return f"{a_text} vs {b_text}"
 
 
 def setup_line(df: pd.DataFrame) -> str:

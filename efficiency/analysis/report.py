@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from efficiency.analysis.rankings import format_bytes, format_count, format_flops, format_ms
+from efficiency import units
+from efficiency.hardware.detect import environment_fingerprint, package_version
 
 MISSING = "—"
 COUNTED = "counted"
@@ -69,12 +70,12 @@ def _timing(key: str) -> Callable[[dict[str, Any]], Cell]:
     def cell(row: dict[str, Any]) -> Cell:
         median, p10, p90 = _spread(row, key)
         if median is not None:
-            spread = f" [{format_ms(p10)}–{format_ms(p90)}]" if p10 is not None and p90 is not None else ""
-            return Cell(format_ms(median) + spread, MEASURED)
+            spread = f" [{units.duration(p10)}–{units.duration(p90)}]" if p10 is not None and p90 is not None else ""
+            return Cell(units.duration(median) + spread, MEASURED)
         estimated = _number(row, f"estimated_{key}")
         if key == "latency_ms" and estimated is not None:
             chip = row.get("estimate_hardware") or row.get("hardware_estimated") or "a catalog chip"
-            return Cell(f"{format_ms(estimated)} on {chip}", ESTIMATED)
+            return Cell(f"{units.duration(estimated)} on {chip}", ESTIMATED)
         return Cell(MISSING, None)
 
     return cell
@@ -110,29 +111,28 @@ def _is_number(value: Any) -> bool:
 # (label, unit, cell builder, measurable): the indicators the paper asks for, in reading order
 INDICATOR_ROWS: list[tuple[str, str, Callable[[dict[str, Any]], Cell], bool]] = [
     ("Input", "items × size", _input, False),
-    ("Parameters", "params", _value("params", lambda v: format_count(v, "params"), COUNTED), False),
+    ("Parameters", "params", _value("params", lambda v: units.params(v), COUNTED), False),
     (
         "Active parameters (per token)",
         "params",
-        _value("params_active", lambda v: format_count(v, "params"), COUNTED),
+        _value("params_active", lambda v: units.params(v), COUNTED),
         False,
     ),
-    ("FLOPs (forward, 1 MAC = 2 FLOPs)", "FLOPs", _value("flops", format_flops, COUNTED), False),
-    ("MACs (forward)", "MACs", _value("macs", lambda v: format_count(v, "MACs"), COUNTED), False),
-    ("Training FLOPs (forward + backward)", "FLOPs", _value("training_flops", format_flops, COUNTED), False),
-    ("Memory traffic (forward, eager)", "bytes", _value("memory_traffic_bytes", format_bytes, COUNTED), False),
+    ("FLOPs (forward, 1 MAC = 2 FLOPs)", "FLOPs", _value("flops", units.flops, COUNTED), False),
+    ("MACs (forward)", "MACs", _value("macs", lambda v: units.count(v, "MACs"), COUNTED), False),
+    ("Training FLOPs (forward + backward)", "FLOPs", _value("training_flops", units.flops, COUNTED), False),
+    ("Memory traffic (forward, eager)", "bytes", _value("memory_traffic_bytes", units.nbytes, COUNTED), False),
     ("Arithmetic intensity", "FLOPs/byte", _intensity, False),
     ("Latency, median [p10–p90]", "ms", _timing("latency_ms"), True),
-    ("Throughput", "items/s", _value("throughput_per_s", lambda v: format_count(v, "items/s"), MEASURED), True),
-    ("Peak memory (inference)", "bytes", _value("peak_memory_bytes", format_bytes, MEASURED), True),
+    ("Throughput", "items/s", _value("throughput_per_s", lambda v: units.count(v, "items/s"), MEASURED), True),
+    ("Peak memory (inference)", "bytes", _value("peak_memory_bytes", units.nbytes, MEASURED), True),
     ("Training step, median [p10–p90]", "ms", _timing("training_step_ms"), True),
-    ("Peak memory (training step)", "bytes", _value("peak_memory_training_bytes", format_bytes, MEASURED), True),
+    ("Peak memory (training step)", "bytes", _value("peak_memory_training_bytes", units.nbytes, MEASURED), True),
 ]
 
 
 def make_setup(rows: Sequence[dict[str, Any]], threads: int | None = None) -> dict[str, Any]:
     """The setup block of a report: this machine and its software, taken now, plus what the rows say."""
-    from efficiency.hardware.detect import environment_fingerprint, package_version
 
     env = environment_fingerprint(threads)
     measured = [r for r in rows if r.get("measured")]

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from efficiency import units
 from efficiency.analysis.rankings import (
     INDICATORS,
-    format_ratio,
     rank_correlations,
     rank_flips,
     ranks,
@@ -27,6 +27,7 @@ from efficiency.charts.style import (
     BASE_FONT_PX,
     LOG_RATIO,
     PRESENTATION_FONT_PX,
+    decade_ticks,
     escape_model_names,
     estimated_models,
     finish_figure,
@@ -34,6 +35,7 @@ from efficiency.charts.style import (
     log_ticks_1_2_5,
     model_colors,
     needs_log,
+    scaled_title,
     value_axis,
 )
 from efficiency.charts.style import caption as caption  # re-exported: every figure's caption is read through here
@@ -62,8 +64,9 @@ def _model_line(
     return trace.update(**extra)
 
 
-def _axis_positions(series: pd.Series, log: bool, lower_is_better: bool) -> tuple[pd.Series, list[tuple[float, float]]]:
+def _axis_positions(series: pd.Series, column: str, log: bool) -> tuple[pd.Series, list[tuple[float, float]]]:
     """Map raw values to 0..1 (1 = most efficient) and pick a few real-valued ticks for that axis."""
+    lower_is_better = INDICATORS[column].lower_is_better
     transformed = np.log10(series.where(series > 0)) if log else series
     low, high = transformed.min(), transformed.max()
 
@@ -74,7 +77,7 @@ def _axis_positions(series: pd.Series, log: bool, lower_is_better: bool) -> tupl
 
     candidates = [series.min(), series.max()]
     if log:
-        candidates += [10.0**k for k in range(int(np.ceil(low)), int(np.floor(high)) + 1)]
+        candidates += decade_ticks(column, series.min(), series.max())
     elif high > low:
         candidates.append((series.min() + series.max()) / 2)
     ticks: list[tuple[float, float]] = []
@@ -98,7 +101,7 @@ def parallel_coordinates(
     logs = [needs_log(raw[c]) for c in columns]
     fig, placed = go.Figure(), {}
     for i, (column, log) in enumerate(zip(columns, logs)):
-        placed[column], ticks = _axis_positions(raw[column], log, INDICATORS[column].lower_is_better)
+        placed[column], ticks = _axis_positions(raw[column], column, log)
         fig.add_shape(type="line", x0=i, x1=i, y0=0, y1=1, line={"color": "#888", "width": 1}, layer="below")
         for value, spot in ticks:
             label = INDICATORS[column].format(value)
@@ -250,8 +253,9 @@ def scatter(
         marker["color"] = [palette[m] for m in models]
         marker["symbol"] = "diamond-open" if key.endswith("estimated") else "circle"
         if color in INDICATORS:
-            shade = np.log10(raw[color]) if needs_log(raw[color]) else raw[color]
-            scale_title = INDICATORS[color].axis_title + (", log10" if needs_log(raw[color]) else "")
+            factor, scale_title = scaled_title(color, raw[color])
+            shade = np.log10(raw[color] / factor) if needs_log(raw[color]) else raw[color] / factor
+            scale_title += ", log10" if needs_log(raw[color]) else ""
             marker.update(color=shade[models].tolist(), colorscale="Viridis", cmin=shade.min(), cmax=shade.max())
             marker["colorbar"] = {"title": {"text": scale_title}}
         hover = [
@@ -311,14 +315,14 @@ def relative_bars(
                 base=1,
                 name=f"{model} (hatched: estimated)" if any(est) else model,
                 marker={"color": color, "pattern": {"shape": ["/" if e else "" for e in est]}},
-                customdata=[format_ratio(v) if pd.notna(v) else "n/a" for v in row],
+                customdata=[units.ratio(v) if pd.notna(v) else "n/a" for v in row],
                 hovertemplate=f"{model}<br>%{{x}}: %{{customdata}} {reference}<extra></extra>",
             )
         )
     fig.add_hline(y=1, line={"color": "#333", "width": 2})
     ticks = sorted({*log_ticks_1_2_5(pd.concat([relative.stack(), pd.Series([1.0])])), 1.0})
     fig.update_layout(barmode="group")
-    ticktext = ["<b>1x = ref.</b>" if t == 1 else format_ratio(t) for t in ticks]
+    ticktext = ["<b>1x = ref.</b>" if t == 1 else units.ratio(t) for t in ticks]
     fig.update_yaxes(type="log", tickvals=ticks, ticktext=ticktext)
     fig.update_yaxes(title_text="× the reference's cost (log scale)")
     fig.update_xaxes(title_text="Cost indicator (unit)")
@@ -330,11 +334,11 @@ def relative_bars(
         m = (straddle if len(straddle) else spread).idxmax()
         low, high = others.loc[m].idxmin(), others.loc[m].idxmax()
         text = (
-            f"{m} is {format_ratio(others.loc[m, low])} {reference} by {INDICATORS[low].phrase} "
-            f"but {format_ratio(others.loc[m, high])} by {INDICATORS[high].phrase}."
+            f"{m} is {units.ratio(others.loc[m, low])} {reference} by {INDICATORS[low].phrase} "
+            f"but {units.ratio(others.loc[m, high])} by {INDICATORS[high].phrase}."
             if len(straddle)
-            else f"{m} ranges from {format_ratio(others.loc[m, low])} {reference} ({INDICATORS[low].phrase}) to "
-            f"{format_ratio(others.loc[m, high])} ({INDICATORS[high].phrase}): the gap depends on the indicator."
+            else f"{m} ranges from {units.ratio(others.loc[m, low])} {reference} ({INDICATORS[low].phrase}) to "
+            f"{units.ratio(others.loc[m, high])} ({INDICATORS[high].phrase}): the gap depends on the indicator."
         )
     title = f"Cost relative to {reference}"
     return finish_figure(fig, df, title, text, presentation, kind="relative", reference=reference)

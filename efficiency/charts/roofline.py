@@ -1,5 +1,6 @@
 """The roofline chart: each model at its arithmetic intensity under every picked chip's roof, with the points
-measured on this machine drawn apart. Conventions as in :mod:`efficiency.charts.hardware`, whose table it reads."""
+measured on this machine drawn apart. Conventions as in :mod:`efficiency.charts.hardware`; the table it reads is
+built by :mod:`efficiency.analysis.hardware`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.charts.hardware import ESTIMATED, MEASURED, drawable_rows, setup_rows, unique_order
+from efficiency.analysis.hardware import ESTIMATED, MEASURED, drawable_rows, unique_order
+from efficiency.charts.hardware import setup_rows
 from efficiency.charts.style import escape_model_names, finish_figure, label_positions, model_colors
 from efficiency.specs import HardwareSpec
 

@@ -1,6 +1,9 @@
 """The look every chart shares: fonts, palette, log axes with unit ticks, the "estimated" marking, titles
 with the setup as subtitle, and the one-line caption kept in ``fig.layout.meta["caption"]``.
 
+Axes in bytes are binary like every byte count the project prints: one unit per axis (KiB, MiB, GiB, ...)
+named in its title, "Peak memory (GiB)", with ticks at round numbers of that unit.
+
 Builders live in :mod:`efficiency.charts.compare` (comparisons), :mod:`efficiency.charts.sweeps` (experiments),
 :mod:`efficiency.charts.hardware` and :mod:`efficiency.charts.roofline` (chips); this module holds what they share.
 """
@@ -15,6 +18,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from efficiency import units
 from efficiency.analysis.rankings import INDICATORS, measured_mask, setup_line
 
 BASE_FONT_PX = 14
@@ -71,11 +75,55 @@ def log_ticks_1_2_5(data: pd.Series) -> list[float]:
     return ticks if len(ticks) <= 8 else [t for t in ticks if np.log10(t).is_integer()]
 
 
-def value_axis(fig: go.Figure, axis: str, column: str, data: pd.Series, threshold: float, **where: int) -> bool:
-    """Title with unit, log type when the range calls for it (said in the title); returns whether log."""
+def is_bytes(column: str) -> bool:
+    """An indicator counted in bytes: its axes and colour bars take binary units."""
+    return column in INDICATORS and INDICATORS[column].unit == "bytes"
+
+
+def scaled_title(column: str, data: pd.Series | Sequence[float]) -> tuple[float, str]:
+    """(factor, title) of an axis or colour bar: bytes in one binary unit from the largest value, (2**30,
+    "Peak memory (GiB)"); any other column as it is, (1, "Latency (ms)")."""
+    if not is_bytes(column):
+        return 1.0, axis_title(column)
+    values = pd.Series(data, dtype=float).dropna()
+    factor, unit = units.scale(values.abs().max() if len(values) else None, "B")
+    return factor, f"{INDICATORS[column].label} ({unit})"
+
+
+def linear_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round ticks (steps of 1, 2, 2.5 or 5 times a power of ten) covering low..high, about ``count`` of them."""
+    span = high - low or abs(high) or 1.0
+    magnitude = 10.0 ** np.floor(np.log10(span / count))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= span / count)
+    first, last = np.floor(low / step) - 1, np.ceil(high / step) + 1  # one more each side: autorange pads
+    return [float(round(k * step, 12)) for k in np.arange(first, last + 1)]
+
+
+def _byte_axis(update: Callable, column: str, data: pd.Series, log: bool, from_zero: bool, **where: int) -> None:
+    """Title in one binary unit, ticks at round numbers of it (plotly's own ticks would be decimal: 500M, 1G)."""
+    factor, title = scaled_title(column, data)
+    scaled = data / factor
+    if log:
+        ticks = log_ticks_1_2_5(scaled)
+    else:
+        ticks = [t for t in linear_ticks(min(0.0, scaled.min()) if from_zero else scaled.min(), scaled.max()) if t >= 0]
+    update(title_text=title + (", log scale" if log else ""), **where)
+    if len(ticks) >= 2:
+        update(tickmode="array", tickvals=[t * factor for t in ticks], ticktext=[f"{t:g}" for t in ticks], **where)
+
+
+def value_axis(
+    fig: go.Figure, axis: str, column: str, data: pd.Series, threshold: float, from_zero: bool = False, **where: int
+) -> bool:
+    """Title with unit, log type when the range calls for it (said in the title); returns whether log.
+
+    ``from_zero``: the axis starts at zero (bars), so its ticks must too."""
     log, data = needs_log(data, threshold), pd.Series(data, dtype=float).dropna()
     update = fig.update_xaxes if axis == "x" else fig.update_yaxes
     update(type="log" if log else "linear", exponentformat="SI", **where)
+    if is_bytes(column) and len(data):
+        _byte_axis(update, column, data, log, from_zero, **where)
+        return log
     update(title_text=axis_title(column) + (", log scale" if log else ""), **where)
     if column in INDICATORS:
         ticks = log_ticks_1_2_5(data)
@@ -85,6 +133,16 @@ def value_axis(fig: go.Figure, axis: str, column: str, data: pd.Series, threshol
         text = [INDICATORS[column].format(t) if column in INDICATORS else f"{t:g}" for t in ticks]
         update(tickmode="array", tickvals=ticks, ticktext=text, **where)
     return log
+
+
+def decade_ticks(column: str, low: float, high: float) -> list[float]:
+    """Round values between low and high for a log axis: powers of ten, or for bytes 1, 10 and 100 of each
+    binary unit (1 MiB, 10 MiB, 100 MiB, 1 GiB), so their labels read as round numbers."""
+    if is_bytes(column):
+        steps = [m * 2.0**e for e in range(0, 70, 10) for m in (1, 10, 100)]
+    else:
+        steps = [10.0**k for k in range(int(np.ceil(np.log10(low))), int(np.floor(np.log10(high))) + 1)]
+    return [v for v in steps if low <= v <= high]
 
 
 def estimated_models(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:

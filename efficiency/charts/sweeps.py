@@ -9,7 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from efficiency.analysis.rankings import INDICATORS, format_ratio
+from efficiency import units
+from efficiency.analysis.rankings import INDICATORS
 from efficiency.charts.style import (
     LOG_RATIO,
     SWEEP_LOG_RATIO,
@@ -74,7 +75,7 @@ def line_sweep(
         value_axis(fig, "y", y, data[y], SWEEP_LOG_RATIO, row=row, col=1)
         first = data[keys == next(iter(colors))].dropna(subset=[y])
         if len(first) >= 2 and first[y].iloc[0] > 0:
-            growth.append(f"{INDICATORS[y].phrase} {format_ratio(first[y].iloc[-1] / first[y].iloc[0])}")
+            growth.append(f"{INDICATORS[y].phrase} {units.ratio(first[y].iloc[-1] / first[y].iloc[0])}")
     for row in range(1, len(ys) + 1):  # shared x: every panel needs the same type and ticks, the last its title
         log_x = value_axis(fig, "x", x, data[x], SWEEP_LOG_RATIO, row=row, col=1)
         if row < len(ys):
@@ -110,7 +111,7 @@ def grouped_bar(
         order = part.dropna(subset=[y]).sort_values(y, ascending=INDICATORS[y].lower_is_better)
         best[name] = str(order[x].iloc[0]) if len(order) else "n/a"
     fig.update_layout(barmode="group")
-    value_axis(fig, "y", y, data[y], LOG_RATIO)
+    value_axis(fig, "y", y, data[y], LOG_RATIO, from_zero=True)
     fig.update_xaxes(title_text=axis_title(x))
     winners = ", ".join(f"{b} on {n}" if group else b for n, b in best.items())
     changes = group and len(set(best.values())) > 1

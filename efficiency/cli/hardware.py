@@ -1,8 +1,7 @@
 """CLI commands for hardware: ``hardware list``, ``hardware calibrate`` and ``estimate``.
 
-Kept apart from ``efficiency/cli/main.py`` so the hardware commands grow without crowding it; ``register`` adds
-the subparsers and returns the command functions for the CLI's dispatch table. Helpers of ``efficiency.cli.main``
-are imported inside functions: ``cli`` imports this module, so a module-level import would be circular.
+``register`` adds the subparsers and returns the command functions for the CLI's dispatch table. Estimates are
+roofline estimates from one weight-free trace per model, labelled estimated, never measured.
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from efficiency import units
+from efficiency.cli.args import Command, add_output_args, add_workload_args, emit, positive, progress, workload_from
+from efficiency.hardware import get_hardware, load_hardware
 from efficiency.specs import HardwareSpec, Workload
-
-Command = Callable[[argparse.Namespace], int]
 
 
 def _hardware_ids(text: str) -> list[str]:
@@ -28,15 +27,13 @@ def _hardware_ids(text: str) -> list[str]:
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     """Add ``hardware list``, ``hardware calibrate`` and ``estimate`` to a CLI's subparsers."""
-    from efficiency.cli.main import _add_output_args, _add_workload_args, _positive
-
     hardware = sub.add_parser("hardware", help="list the hardware catalog, or calibrate this machine")
     actions = hardware.add_subparsers(dest="hardware_command", required=True, parser_class=type(hardware))
     listing = actions.add_parser("list", help="every chip: catalog, user entries, this machine's calibrations")
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     calib = actions.add_parser("calibrate", help="measure this machine's matmul FLOP/s and memory bandwidth")
     calib.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
-    calib.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: torch's)")
+    calib.add_argument("--threads", type=positive, default=None, help="CPU threads (default: torch's)")
     calib.add_argument("--fresh", action="store_true", help="measure again even if a cached result exists")
     calib.add_argument("--json", action="store_true", help="print the entry as JSON")
 
@@ -52,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
         metavar="US",
         help="per-op overhead in microseconds, 0..1e6 (default: per chip kind)",
     )
-    _add_workload_args(est)
-    _add_output_args(est)
+    add_workload_args(est)
+    add_output_args(est)
     return {"hardware": cmd_hardware, "estimate": cmd_estimate}
 
 
@@ -70,8 +67,6 @@ def _overhead_us(text: str) -> float:
 
 def select_hardware(ids: list[str]) -> list[HardwareSpec]:
     """The chips named (``all``: every chip), in the order given; an unknown id raises naming close ids."""
-    from efficiency.hardware import get_hardware, load_hardware
-
     if any(hardware_id.lower() == "all" for hardware_id in ids):
         return load_hardware()
     chosen = [get_hardware(hardware_id) for hardware_id in ids]
@@ -80,8 +75,7 @@ def select_hardware(ids: list[str]) -> list[HardwareSpec]:
 
 def hardware_rows() -> list[dict[str, Any]]:
     """Every chip as a flat record, with its ridge point and the per-op overhead estimates assume."""
-    from efficiency.hardware import load_hardware
-    from efficiency.hardware.roofline import overhead_for
+    from efficiency.hardware.roofline import overhead_for  # lazy: imports torch and pandas; --help stays fast
 
     rows = []
     for spec in load_hardware():
@@ -115,7 +109,7 @@ def cmd_hardware(args: argparse.Namespace) -> int:
         rows = hardware_rows()
         print(json.dumps(rows, indent=2) if args.json else _hardware_table(rows))
         return 0
-    from efficiency.hardware.calibrate import calibrate
+    from efficiency.hardware.calibrate import calibrate  # lazy: imports torch; --help stays fast
 
     spec = calibrate(args.device, threads=args.threads, recalibrate=args.fresh)
     if args.json:
@@ -138,7 +132,7 @@ def estimate_models(
 ) -> list[dict[str, Any]]:
     """Trace each model once (forward pass, fake tensors, no weights), then estimate it on every chip;
     a model that fails gets an ``error`` row per chip and the others go on."""
-    from efficiency.hardware.roofline import estimate_rows, safe_trace_profile
+    from efficiency.hardware.roofline import estimate_rows, safe_trace_profile  # lazy: imports torch, pandas
 
     rows: list[dict[str, Any]] = []
     for name in models:
@@ -158,9 +152,9 @@ def _estimate_table(rows: list[dict[str, Any]]) -> str:
         if r.get("error"):
             lines.append(f"{r['model']:<36} {r['hardware']:<22} error: {r['error']}")
             continue
-        decode = units.ms(r["decode_ms_per_token"]) if r["decode_ms_per_token"] is not None else "-"
+        decode = units.duration(r["decode_ms_per_token"]) if r["decode_ms_per_token"] is not None else "-"
         lines.append(
-            f"{r['model']:<36} {r['hardware']:<22} {units.ms(r['estimated_latency_ms']):>10} {r['bound']:>8} "
+            f"{r['model']:<36} {r['hardware']:<22} {units.duration(r['estimated_latency_ms']):>10} {r['bound']:>8} "
             f"{r['arithmetic_intensity']:>8.1f} {'yes' if r['fits'] else 'NO':>5} "
             f"{units.nbytes(r['memory_needed_bytes']):>10} {decode:>13}"
         )
@@ -170,12 +164,10 @@ def _estimate_table(rows: list[dict[str, Any]]) -> str:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from efficiency.cli.main import _emit, _progress
-
     hardware = select_hardware(args.hardware)
-    workload = Workload(args.batch_size, args.seq_len, args.image_size, args.dtype, args.mode)
+    workload = workload_from(args)
     overhead = None if args.overhead_us is None else args.overhead_us * 1e-6
-    with _progress(len(args.models)) as bar:
+    with progress(len(args.models)) as bar:
         rows = estimate_models(args.models, hardware, workload, overhead, bar.update)
-    _emit(rows, args, _estimate_table)
+    emit(rows, args, lambda: _estimate_table(rows))
     return 1 if any(r.get("error") for r in rows) else 0

@@ -1,7 +1,7 @@
 """CLI commands for teaching and publishing: ``experiment list|run`` and ``report MODEL ... --format md|latex``.
 
-Kept apart from ``efficiency/cli/main.py``; ``register`` adds the subparsers and returns the command functions for
-the CLI's dispatch table. Helpers of ``efficiency.cli.main`` are imported inside functions (``cli`` imports this).
+``register`` adds the subparsers and returns the command functions for the CLI's dispatch table. A report's rows
+are the ``profile`` command's (static, or measured with ``--metrics all``).
 """
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from efficiency.specs import Workload
+from efficiency.cli.args import Command, add_measure_args, add_workload_args, workload_from
+from efficiency.cli.profile import profile_results
 
-Command = Callable[[argparse.Namespace], int]
 SUMMARY_COLUMNS = (
     "point",
     "model",
@@ -30,8 +29,6 @@ SUMMARY_COLUMNS = (
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     """Add ``experiment`` and ``report`` to a CLI's subparsers."""
-    from efficiency.cli.main import _add_workload_args, _positive, _seconds
-
     experiment = sub.add_parser("experiment", help="named teaching experiments (list, run)")
     actions = experiment.add_subparsers(dest="experiment_command", required=True, parser_class=type(experiment))
     listing = actions.add_parser("list", help="every experiment with its default setup")
@@ -44,19 +41,13 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     report = sub.add_parser("report", help="report card: every indicator with units, sources and setup")
     report.add_argument("models", nargs="+", metavar="MODEL", help="catalog id or alias, local folder, or Hub id")
     report.add_argument("--format", choices=("md", "latex"), default="md", help="Markdown (default) or LaTeX")
-    report.add_argument("--metrics", choices=("static", "all"), default="static", help="all: also measure here")
-    _add_workload_args(report)
-    report.add_argument("--device", default="cpu", help="device to measure on: cpu, cuda:N, mps")
-    report.add_argument("--threads", type=_positive, default=None, help="CPU threads for measurement")
-    report.add_argument("--repeats", type=_positive, default=None, help="minimum timed repeats")
-    report.add_argument("--timeout", type=_seconds, default=600.0, help="seconds per model before it is stopped")
-    report.add_argument("--fresh", action="store_true", help="measure again even if the store has a result")
-    report.add_argument("--db", default=None, help="results store: SQLAlchemy URL or SQLite file path")
+    add_workload_args(report)
+    add_measure_args(report)
     return {"experiment": cmd_experiment, "report": cmd_report}
 
 
 def experiment_rows() -> list[dict[str, Any]]:
-    from efficiency.experiments import list_experiments
+    from efficiency.experiments import list_experiments  # lazy: imports pandas; --help stays fast
 
     return [
         {
@@ -76,7 +67,7 @@ def _stderr_progress(fraction: float, message: str) -> None:
 
 
 def _summary(result: Any) -> str:
-    from efficiency.analysis.rankings import INDICATORS
+    from efficiency.analysis.rankings import INDICATORS  # lazy: imports pandas; --help stays fast
 
     columns = [c for c in SUMMARY_COLUMNS if c in result.data.columns and result.data[c].notna().any()]
     if "point" in columns and "model" in columns:
@@ -99,7 +90,7 @@ def _summary(result: Any) -> str:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from efficiency.experiments import MeasurementError, get_experiment
+    from efficiency.experiments import MeasurementError, get_experiment  # lazy: imports pandas; --help stays fast
 
     if args.experiment_command == "list":
         rows = experiment_rows()
@@ -122,24 +113,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_rows(models: list[str], workload: Workload, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Static rows for every model; with ``--metrics all``, measured through the isolated runner and store."""
-    if args.metrics == "all":
-        from efficiency.cli.main import check_measure_args
-        from efficiency.run.jobs import profile_measured
-
-        check_measure_args(args)
-        return profile_measured(models, workload, args)
-    from efficiency.counters.static import safe_profile_static
-
-    return [safe_profile_static(name, workload).to_dict() for name in models]
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    from efficiency.analysis.report import make_setup, to_latex, to_markdown
+    from efficiency.analysis.report import make_setup, to_latex, to_markdown  # lazy: imports pandas; --help stays fast
 
-    workload = Workload(args.batch_size, args.seq_len, args.image_size, args.dtype, args.mode)
-    rows = report_rows(args.models, workload, args)
+    results = profile_results(args.models, workload_from(args), args)
+    rows = [result.to_dict() for result in results]  # the report card reads the CLI's JSON records
     setup = make_setup(rows, args.threads)
     print(to_latex(rows, setup) if args.format == "latex" else to_markdown(rows, setup), end="")
-    return 1 if any(r.get("error") for r in rows) else 0
+    return 1 if any(result.error for result in results) else 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-import torch
 from torch import nn
 
 from efficiency.specs import ModelSpec
@@ -128,7 +127,3 @@ def weight_bytes(total_params: int) -> dict[str, int]:
         "float16": total_params * 2,
         "int8": total_params,
     }
-
-
-def is_meta(model: nn.Module) -> bool:
-    return any(p.device == torch.device("meta") for p in model.parameters())

@@ -1,4 +1,4 @@
-"""Result dataclasses: raw values with their units in the field names; formatting happens at the edge."""
+"""The static profile the counters fill in, and its conversion to the engine's typed :class:`Result`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from efficiency.counters.params import ParamCounts, weight_bytes
+from efficiency.results import Result
 from efficiency.specs import Workload
 
 
@@ -47,41 +48,40 @@ class StaticProfile:
             return None
         return self.flops / self.memory_traffic_bytes
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_result(self) -> Result:
+        """The typed result the rest of the engine reads (see :mod:`efficiency.results`)."""
         p = self.params
-        return {
-            "model": self.model,
-            "name": self.name,
-            "hf_id": self.hf_id,
-            "families": self.families,
-            "workload": self.workload,
-            "params": p.total if p else None,
-            "params_active": p.active if p else None,
-            "params_trainable": p.trainable if p else None,
-            "params_embedding": p.embedding if p else None,
-            "params_non_embedding": p.non_embedding if p else None,
-            "params_as_used": p.as_used if p else None,
-            "flops": self.flops,
-            "macs": self.macs,
-            "flops_by_counter": self.flops_by_counter,
-            "counter_differences": self.counter_differences,
-            "counter_errors": self.counter_errors,
-            "training_flops": self.training_flops,
-            "attention_flops": self.attention_flops,
-            "elementwise_flops": self.elementwise_flops,
-            "memory_traffic_bytes": self.memory_traffic_bytes,
-            "training_memory_traffic_bytes": self.training_memory_traffic_bytes,
-            "arithmetic_intensity_flops_per_byte": self.arithmetic_intensity,
-            "weight_bytes": weight_bytes(p.total) if p else None,
-            "uncounted_ops": self.uncounted_ops,
-            "fvcore_skipped_ops": self.fvcore_skipped_ops,
-            "analytic_formula": self.analytic_formula,
-            "weights": "random (built from config; no weights loaded)",
-            "measured": False,
-            "notes": self.notes,
-            "timings_s": self.timings,
-            "error": self.error,
-        }
+        return Result(
+            model=self.model,
+            workload=dict(self.workload),
+            name=self.name,
+            hf_id=self.hf_id,
+            families=list(self.families),
+            params=p.total if p else None,
+            params_active=p.active if p else None,
+            params_trainable=p.trainable if p else None,
+            params_embedding=p.embedding if p else None,
+            params_non_embedding=p.non_embedding if p else None,
+            params_as_used=p.as_used if p else None,
+            flops=self.flops,
+            macs=self.macs,
+            flops_by_counter=dict(self.flops_by_counter),
+            counter_differences=dict(self.counter_differences),
+            counter_errors=dict(self.counter_errors),
+            training_flops=self.training_flops,
+            attention_flops=self.attention_flops,
+            elementwise_flops=self.elementwise_flops,
+            memory_traffic_bytes=self.memory_traffic_bytes,
+            training_memory_traffic_bytes=self.training_memory_traffic_bytes,
+            arithmetic_intensity_flops_per_byte=self.arithmetic_intensity,
+            weight_bytes=weight_bytes(p.total) if p else None,
+            uncounted_ops=list(self.uncounted_ops),
+            fvcore_skipped_ops=dict(self.fvcore_skipped_ops),
+            analytic_formula=self.analytic_formula,
+            notes=list(self.notes),
+            timings_s=dict(self.timings),
+            error=self.error,
+        )
 
 
 def error_profile(model: str, workload: Workload, exc: BaseException) -> StaticProfile:

@@ -11,16 +11,18 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import combinations
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.analysis.rankings import INDICATORS, format_ratio
+from efficiency import units
+from efficiency.analysis.findings import Verdict
+from efficiency.analysis.rankings import INDICATORS
+from efficiency.hardware.detect import environment_fingerprint
 
 SOURCES = ("measured", "counted", "estimated", "setup", "derived", "per-row")
 """``per-row``: measured where the row's ``measured`` column is true, else estimated (roofline)."""
@@ -28,20 +30,6 @@ SOURCES = ("measured", "counted", "estimated", "setup", "derived", "per-row")
 Progress = Callable[[float, str], None]
 """``progress(fraction 0..1, what is happening)``, called from the process that runs the experiment."""
 
-# Two values closer than this are "about equal" for a verdict: counts are exact, so 2% is a real
-# difference of design; measured times also need their p10-p90 ranges apart (see ``_noise_overlap``).
-TOLERANCE = {
-    "params": 0.02,
-    "params_active": 0.02,
-    "flops": 0.05,
-    "training_flops": 0.05,
-    "memory_traffic_bytes": 0.05,
-    "latency_ms": 0.10,
-    "throughput_per_s": 0.10,
-    "training_step_ms": 0.10,
-    "peak_memory_bytes": 0.10,
-}
-SPREAD = {"latency_ms": "latency", "training_step_ms": "training_step"}
 FEW_SAMPLES = 3
 
 
@@ -218,8 +206,6 @@ def load_average() -> float | None:
 
 def machine_info(threads: int | None, load_before: float | None = None) -> dict[str, Any]:
     """The machine and software behind measured numbers, the date, and the load during the run."""
-    from efficiency.hardware.detect import environment_fingerprint
-
     env = environment_fingerprint(threads)
     return {
         **env,
@@ -241,104 +227,7 @@ def machine_label(machine: dict[str, Any]) -> str:
 # ---- verdicts -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PairVerdict:
-    """How two rows compare under each indicator, with "about equal" allowed (tolerance and noise)."""
-
-    a: str
-    b: str
-    a_better: list[str]
-    b_better: list[str]
-    equal: list[str]
-    details: dict[str, str]
-    strength: float = 0.0  # spread of log cost ratios across indicators: how strongly they disagree
-
-    @property
-    def disagrees(self) -> bool:
-        """Opposite orders, or one indicator calling them equal while another tells them clearly apart."""
-        return bool(self.a_better and self.b_better) or bool(self.equal and (self.a_better or self.b_better))
-
-    def line(self) -> str:
-        def names(columns: list[str]) -> str:
-            return ", ".join(f"{INDICATORS[c].phrase} {self.details[c]}" for c in columns)
-
-        parts = []
-        if self.a_better:
-            parts.append(f"{names(self.a_better)} ranked {self.a} < {self.b}")
-        if self.b_better:
-            parts.append(f"{names(self.b_better)} ranked {self.b} < {self.a}")
-        if self.equal:
-            parts.append(f"{names(self.equal)} about equal")
-        if not parts:
-            return f"not shown in this run: no indicator has values for both {self.a} and {self.b}"
-        outcome = "disagreement" if self.disagrees else "no disagreement in this run"
-        return f"{'; '.join(parts)}: {outcome}"
-
-
-def _noise_overlap(data: pd.DataFrame, a: int, b: int, column: str) -> bool:
-    """True when two measured times' p10-p90 ranges overlap: the run cannot tell them apart."""
-    prefix = SPREAD.get(column)
-    low, high = f"{prefix}_p10_ms", f"{prefix}_p90_ms"
-    if prefix is None or low not in data.columns or high not in data.columns:
-        return False
-    ranges = [(data.loc[i, low], data.loc[i, high]) for i in (a, b)]
-    if any(pd.isna(x) for pair in ranges for x in pair):
-        return False
-    return ranges[0][0] <= ranges[1][1] and ranges[1][0] <= ranges[0][1]
-
-
-def compare(data: pd.DataFrame, label: str, a: str, b: str, indicators: Sequence[str]) -> PairVerdict:
-    """Compare rows ``a`` and ``b`` (matched on column ``label``) under each indicator with values for both."""
-    rows = {str(v): i for i, v in zip(data.index, data[label])}
-    missing = [x for x in (a, b) if x not in rows]
-    if missing:
-        raise ValueError(f"compare: {missing} not among {list(rows)}")
-    ia, ib = rows[a], rows[b]
-    a_better, b_better, equal, details = [], [], [], {}
-    logs = []
-    for column in indicators:
-        if column not in data.columns:
-            continue
-        va, vb = data.loc[ia, column], data.loc[ib, column]
-        if pd.isna(va) or pd.isna(vb) or va <= 0 or vb <= 0:
-            continue
-        ind = INDICATORS[column]
-        cost = va / vb if ind.lower_is_better else vb / va  # > 1: a costs more
-        if max(cost, 1 / cost) - 1 <= TOLERANCE.get(column, 0.05) or _noise_overlap(data, ia, ib, column):
-            equal.append(column)
-            details[column] = f"({pair_text(column, va, vb)})"
-            logs.append(0.0)
-            continue
-        first, second = (vb, va) if cost > 1 else (va, vb)  # in the order the line ranks them
-        details[column] = f"({pair_text(column, first, second)}, {times(max(va, vb) / min(va, vb))})"
-        (b_better if cost > 1 else a_better).append(column)
-        logs.append(math.log(cost))
-    return PairVerdict(a, b, a_better, b_better, equal, details, max(logs) - min(logs) if logs else 0.0)
-
-
-def strongest(
-    data: pd.DataFrame, label: str, indicators: Sequence[str], needs: Sequence[str] = ()
-) -> PairVerdict | None:
-    """The most telling disagreeing pair of rows (see ``_rank``); ``needs``: one of these indicators must take
-    part in the disagreement (e.g. a measured one). None when no pair disagrees."""
-    best: PairVerdict | None = None
-    for a, b in combinations([str(v) for v in data[label]], 2):
-        verdict = compare(data, label, a, b, indicators)
-        if not verdict.disagrees:
-            continue
-        if needs and not set(needs) & set(verdict.a_better + verdict.b_better + verdict.equal):
-            continue
-        if best is None or _rank(verdict) > _rank(best):
-            best = verdict
-    return best
-
-
-def _rank(verdict: PairVerdict) -> tuple[bool, float]:
-    """Opposite orders beat "equal by one, apart by another"; then the wider spread of cost ratios wins."""
-    return bool(verdict.a_better and verdict.b_better), verdict.strength
-
-
-def verdict_line(verdict: PairVerdict | None, fallback: str, data: pd.DataFrame | None = None) -> tuple[str, bool]:
+def verdict_line(verdict: Verdict | None, fallback: str, data: pd.DataFrame | None = None) -> tuple[str, bool]:
     """The verdict sentence and whether the run shows the misnomer; honest when it does not, and when the
     timings behind it rest on fewer than ``FEW_SAMPLES`` timed runs (``latency_samples`` in ``data``)."""
     if verdict is None or not verdict.disagrees:
@@ -352,31 +241,15 @@ def verdict_line(verdict: PairVerdict | None, fallback: str, data: pd.DataFrame 
     return line, True
 
 
-def pair_text(column: str, a: float, b: float) -> str:
-    """ "13.5 vs 13.6 M params": the unit once when both values share it."""
-    a_text, b_text = fmt(column, a), fmt(column, b)
-    a_head, _, a_unit = a_text.rpartition(" ")
-    if a_head and b_text.endswith(" " + a_unit):
-        return f"{a_head} vs {b_text}"
-    return f"{a_text} vs {b_text}"
-
-
-def times(value: float) -> str:
-    """A ratio for sentences: "3.4x", and "1.00x" (not "1x") when two values are within 5%."""
-    if value is None or pd.isna(value) or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.2f}x" if abs(value - 1) < 0.05 else format_ratio(value)
-
-
 def ratio(new: float, old: float) -> str:
-    return times(new / old) if old and not pd.isna(old) and not pd.isna(new) else "n/a"
+    return units.times(new / old) if old and not pd.isna(old) and not pd.isna(new) else "n/a"
 
 
 def grew(new: float, old: float) -> str:
     """ "grew 2.6x" or "fell to 0.4x": a sentence must not say a value grew when it shrank."""
     if not old or pd.isna(old) or pd.isna(new):
         return "could not be compared"
-    return f"grew {times(new / old)}" if new >= old else f"fell to {times(new / old)}"
+    return f"grew {units.times(new / old)}" if new >= old else f"fell to {units.times(new / old)}"
 
 
 def fmt(column: str, value: float) -> str:

@@ -28,14 +28,14 @@ from efficiency.experiments.measure import (
     static_profile,
 )
 from efficiency.experiments.sweeps import QUICK, THREADS, TIMING
+from efficiency.hardware import get_hardware
 from efficiency.specs import Workload
 
 CLEAR = 0.10  # a latency order counts only when the two values are more than 10% apart
 
 
 def _collect(setup: dict[str, Any], progress: Progress) -> tuple[pd.DataFrame, dict[str, str]]:
-    from efficiency.hardware import get_hardware
-    from efficiency.hardware.roofline import estimate
+    from efficiency.hardware.roofline import estimate  # lazy: imports torch; listing experiments stays fast
 
     specs = resolve_all(setup["models"])
     chips = [get_hardware(chip) for chip in setup["chips"]]

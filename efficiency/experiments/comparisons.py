@@ -7,9 +7,10 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from efficiency.analysis.findings import compare, strongest
 from efficiency.analysis.rankings import INDICATORS, rank_correlations
 from efficiency.charts.compare import rank_chart, relative_bars, scatter
-from efficiency.experiments.base import Analysis, Experiment, Progress, compare, fmt, ratio, strongest, verdict_line
+from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio, verdict_line
 from efficiency.experiments.measure import (
     measure,
     measured_columns,
@@ -171,7 +172,7 @@ SPARSE_MOE = Experiment(
     title="Sparse experts: Switch Transformers vs T5",
     description=(
         "Switch-Base-8/16/32 against T5-base: many times the parameters, about the same FLOPs per token. "
-        "Static counts only (Switch needs 2.5 to 8 GB in fp32 to run on a CPU)."
+        "Static counts only (Switch needs 2.3 to 7.4 GiB in fp32 to run on a CPU)."
     ),
     default={
         "models": ["t5-base", "google/switch-base-8", "google/switch-base-16", "google/switch-base-32"],

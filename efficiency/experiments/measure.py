@@ -16,6 +16,10 @@ from functools import lru_cache
 from typing import Any
 
 from efficiency.experiments.base import Progress
+from efficiency.hardware.detect import cpu_model, environment_fingerprint
+from efficiency.run.job import Job
+from efficiency.run.planning import make_job
+from efficiency.run.runner import LocalExecutor
 from efficiency.specs import ModelSpec, Workload
 
 TARGET = "efficiency.experiments.measure:measure_points"
@@ -49,31 +53,23 @@ class MeasurementError(RuntimeError):
     """A model's measurement failed (timeout, crash, memory); the message names the model and why."""
 
 
-@lru_cache(maxsize=1)
-def points_job_class() -> type:
-    """``PointsJob``, a runner ``Job`` subclass; defined on first use so that reading bundled results (pages,
-    story) does not import the runner and its results store."""
-    from efficiency.run.runner import Job
+@dataclass
+class PointsJob(Job):
+    """One model (any spec, also a custom config), measured at several workloads in one isolated process."""
 
-    @dataclass
-    class PointsJob(Job):
-        """One model (any spec, also a custom config), measured at several workloads in one isolated process."""
-
-        spec: dict[str, Any] = field(default_factory=dict)
-        points: list[dict[str, Any]] = field(default_factory=list)
-        warmup: int = 1
-        min_time_s: float = 0.5
-        memory: bool = True
-        training: bool = False
-
-    return PointsJob
+    spec: dict[str, Any] = field(default_factory=dict)
+    points: list[dict[str, Any]] = field(default_factory=list)
+    warmup: int = 1
+    min_time_s: float = 0.5
+    memory: bool = True
+    training: bool = False
 
 
 def _memory_pass(model: Any, inputs: dict, baseline: int) -> int:
     """Peak RSS above the pre-build baseline during one forward pass (freed memory returned first)."""
     import torch
 
-    from efficiency.measure.memory import inference_breakdown, release_free_memory, track_peak
+    from efficiency.measure.memory import inference_breakdown, release_free_memory, track_peak  # lazy: imports torch
 
     release_free_memory("cpu")
     with track_peak("cpu") as peak, torch.inference_mode():
@@ -82,8 +78,9 @@ def _memory_pass(model: Any, inputs: dict, baseline: int) -> int:
 
 
 def _training_point(model: Any, spec: ModelSpec, workload: Workload, job: dict, baseline: int | None) -> dict:
-    from efficiency.measure.memory import release_free_memory, track_peak, training_breakdown
-    from efficiency.measure.training import TrainingStep, measure_training
+    from efficiency.measure import TRAINING_MIN_REPEATS  # lazy: torch loads in the worker only
+    from efficiency.measure.memory import release_free_memory, track_peak, training_breakdown  # lazy: imports torch
+    from efficiency.measure.training import TrainingStep, measure_training  # lazy: imports torch
 
     step = TrainingStep(model, spec, workload, "cpu")
     try:
@@ -92,7 +89,7 @@ def _training_point(model: Any, spec: ModelSpec, workload: Workload, job: dict, 
             "cpu",
             job["threads"],
             warmup=max(1, job["warmup"]),
-            min_repeats=job["repeats"] or 2,
+            min_repeats=job["repeats"] or TRAINING_MIN_REPEATS,
             min_time_s=job["min_time_s"],
         )
         row: dict[str, Any] = training.to_dict()
@@ -108,11 +105,11 @@ def _training_point(model: Any, spec: ModelSpec, workload: Workload, job: dict, 
 
 def measure_points(job: dict[str, Any], progress: Any) -> dict[str, Any]:
     """Runner target (runs in the isolated worker): build once, then per point latency [+ memory, training]."""
-    from efficiency.hardware.detect import environment_fingerprint
-    from efficiency.measure.memory import baseline_bytes, warm_up_runtime
-    from efficiency.measure.timing import measure_inference, num_threads
-    from efficiency.models.inputs import make_inputs
-    from efficiency.models.loading import build_model, check_workload
+    from efficiency.measure import INFERENCE_MIN_REPEATS  # lazy: torch loads in the worker only
+    from efficiency.measure.memory import baseline_bytes, warm_up_runtime  # lazy: imports torch
+    from efficiency.measure.timing import measure_inference, num_threads  # lazy: imports torch
+    from efficiency.models.inputs import make_inputs  # lazy: imports torch
+    from efficiency.models.loading import build_model, check_workload  # lazy: imports torch
 
     spec = ModelSpec(**job["spec"])
     points = [Workload(**p) for p in job["points"]]
@@ -138,7 +135,7 @@ def measure_points(job: dict[str, Any], progress: Any) -> dict[str, Any]:
                 workload,
                 device="cpu",
                 threads=threads,
-                min_repeats=job["repeats"] or 3,
+                min_repeats=job["repeats"] or INFERENCE_MIN_REPEATS,
                 min_time_s=job["min_time_s"],
                 warmup=max(0, job["warmup"] - (baseline is not None)),
             )
@@ -163,14 +160,14 @@ def measure(
     progress is reported within ``span`` of the experiment's 0..1.
     """
     isolated = setup.get("isolated", True)
-    job_class = points_job_class()
     jobs = [
-        job_class(
-            model=spec.id,
-            workload=list(points)[0].for_modality(spec.modality),
+        make_job(
+            spec.id,
+            list(points)[0].for_modality(spec.modality),
             threads=setup.get("threads"),
             repeats=setup.get("repeats"),
             timeout_s=setup.get("timeout_s", JOB_TIMEOUT_S),
+            job_class=PointsJob,
             target=TARGET,
             spec=spec.to_dict(),
             points=[w.to_dict() for w in points],
@@ -191,9 +188,9 @@ def measure(
         progress(low + (high - low) * min(share, 1.0), f"measuring {model}: {phase}")
 
     if isolated:
-        from efficiency.run.runner import LocalExecutor, Runner
-
-        results = Runner(LocalExecutor()).run(jobs, on_progress=on_progress)
+        results: list[dict[str, Any]] = [{}] * len(jobs)
+        for index, outcome in LocalExecutor().execute(jobs, on_progress):  # the points come back as sent
+            results[index] = outcome
     else:
         results = []
         for job in jobs:
@@ -214,7 +211,6 @@ SETUP_SOURCES = dict.fromkeys(
 
 def local_hardware(threads: int | None) -> str:
     """The ``hardware`` column of rows measured here (charts print it in their subtitle)."""
-    from efficiency.hardware.detect import cpu_model
 
     return f"{cpu_model()}, {threads} thread{'s' if threads != 1 else ''}" if threads else cpu_model()
 
@@ -267,7 +263,7 @@ def measured_columns(point: dict[str, Any]) -> dict[str, Any]:
 
 @lru_cache(maxsize=128)
 def _profile(spec_json: str, workload_json: str):
-    from efficiency.counters.static import profile_static
+    from efficiency.counters.static import profile_static  # lazy: imports torch
 
     return profile_static(ModelSpec(**json.loads(spec_json)), Workload(**json.loads(workload_json)))
 
@@ -279,21 +275,11 @@ def static_profile(spec: ModelSpec, workload: Workload):
 
 def static_columns(spec: ModelSpec, workload: Workload) -> dict[str, Any]:
     """Counted indicators of one model at one workload, flat and unit-named."""
-    profile = static_profile(spec, workload)
-    data = profile.to_dict()
-    return {
-        "params": data["params"],
-        "params_active": data["params_active"],
-        "flops": data["flops"],
-        "macs": data["macs"],
-        "training_flops": data["training_flops"],
-        "attention_flops": data["attention_flops"],
-        "memory_traffic_bytes": data["memory_traffic_bytes"],
-        "arithmetic_intensity_flops_per_byte": data["arithmetic_intensity_flops_per_byte"],
-    }
+    result = static_profile(spec, workload).to_result()
+    return {name: getattr(result, name) for name in STATIC_SOURCES}
 
 
 def resolve_all(names: Sequence[str]) -> list[ModelSpec]:
-    from efficiency.models.loading import resolve
+    from efficiency.models.loading import resolve  # lazy: imports torch
 
     return [resolve(name) for name in names]

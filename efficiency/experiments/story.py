@@ -14,10 +14,12 @@ from itertools import permutations
 import pandas as pd
 import plotly.graph_objects as go
 
+from efficiency import units
+from efficiency.analysis.findings import compare
 from efficiency.charts.compare import relative_bars
 from efficiency.charts.sweeps import line_sweep
 from efficiency.experiments import ExperimentResult
-from efficiency.experiments.base import compare, fmt, times
+from efficiency.experiments.base import fmt
 from efficiency.experiments.chips import latency_flips
 
 
@@ -44,7 +46,7 @@ def _reversal(data: pd.DataFrame, by: str, against: str) -> tuple[pd.Series, pd.
 
 
 def _r(a: float, b: float) -> str:
-    return times(a / b)
+    return units.times(a / b)
 
 
 def _sharing(result: ExperimentResult) -> str:

@@ -12,19 +12,10 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from efficiency.analysis.findings import compare, strongest
+from efficiency.analysis.rankings import pair_text
 from efficiency.charts.sweeps import line_sweep
-from efficiency.experiments.base import (
-    Analysis,
-    Experiment,
-    Progress,
-    compare,
-    fmt,
-    grew,
-    pair_text,
-    ratio,
-    strongest,
-    verdict_line,
-)
+from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, grew, ratio, verdict_line
 from efficiency.experiments.measure import (
     measure,
     measured_columns,

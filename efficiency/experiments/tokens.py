@@ -7,8 +7,9 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from efficiency.analysis.findings import compare
 from efficiency.charts.sweeps import line_sweep
-from efficiency.experiments.base import Analysis, Experiment, Progress, compare, fmt, ratio, verdict_line
+from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio, verdict_line
 from efficiency.experiments.measure import resolve_all, sources_for
 from efficiency.experiments.sweeps import QUICK, TIMING, has_latency, panels_with_values, steady_from_zero, sweep_rows
 from efficiency.specs import Workload

@@ -28,7 +28,11 @@ from typing import Any
 
 import pandas as pd
 
+from efficiency.counters.params import moe_top_k
 from efficiency.counters.profile import StaticProfile, error_profile
+from efficiency.counters.static import profile_static
+from efficiency.models import catalog
+from efficiency.models.loading import build_config, resolve
 from efficiency.specs import HardwareSpec, ModelSpec, Workload
 
 NOTE = "estimated (roofline)"
@@ -148,7 +152,6 @@ def weights_read_params(profile: StaticProfile, shape: DecodeShape | None, token
 def _decode_shape_cached(model_type: str, config_json: str, is_causal: bool, moe: tuple[int, int] | None):
     if not is_causal and moe is None:
         return None
-    from efficiency.models.loading import build_config
 
     spec_config = json.loads(config_json)
     config = build_config(
@@ -168,7 +171,6 @@ def _decode_shape_cached(model_type: str, config_json: str, is_causal: bool, moe
 
 def decode_shape(spec: ModelSpec) -> DecodeShape | None:
     """KV cache shape (causal LMs) and MoE routing (sparse models) from the spec's config; else None."""
-    from efficiency.counters.params import moe_top_k
 
     moe = moe_top_k(spec)
     config_json = json.dumps(spec.config, sort_keys=True, default=str)
@@ -178,8 +180,6 @@ def decode_shape(spec: ModelSpec) -> DecodeShape | None:
 def _spec_for(profile: StaticProfile) -> ModelSpec | None:
     """The spec of a profiled model from the catalog or its local folder; never the Hub (estimating stays
     offline and instant), so a Hub model gets no decode estimate unless its spec is passed in."""
-    from efficiency.models import catalog
-    from efficiency.models.loading import resolve
 
     spec = catalog.find(profile.model)
     if spec is None and Path(profile.model).expanduser().is_dir():
@@ -310,7 +310,6 @@ def estimate(
 def trace_profile(model: str | ModelSpec, workload: Workload | None = None) -> StaticProfile:
     """A forward-only static profile (torch's counter and the op trace; no fvcore, no backward): all an
     estimate uses, at a fraction of the time, for estimating a whole catalog."""
-    from efficiency.counters.static import profile_static
 
     return profile_static(model, workload, forward_only=True)
 

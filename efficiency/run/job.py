@@ -14,9 +14,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import psutil
+
 DEFAULT_TARGET = "efficiency.run.jobs:run_job"
+DEFAULT_TIMEOUT_S = 300.0
 METRICS = ("static", "all")
 TARGET_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+# The default memory cap: what is available when a job starts, less a reserve for the system and the dashboard
+# (a tenth of it, at least 1 GiB): "available" already leaves out what other programs use, which a fraction of
+# the total would not (on a shared machine the total is not ours to take). Never below a floor a small job needs.
+MEMORY_RESERVE_FRACTION = 0.10
+MEMORY_RESERVE_MIN_BYTES = 2**30
+MEMORY_CAP_FLOOR_BYTES = 256 * 2**20
 
 ProgressCallback = Callable[[str, str, float], None]
 """``on_progress(model, phase, fraction)`` in the parent: "started" 0.0, the target's own phases, then
@@ -29,6 +39,8 @@ class Job:
 
     ``workload`` is part of the store key, so pass it normalised (``Workload.for_modality``): a text
     model's workload without an image size. ``target`` is called as ``target(job_dict, progress)``.
+    ``memory_cap_bytes`` None means the default cap of the machine the job runs on (``default_memory_cap_bytes``,
+    taken when it starts): every job runs under a cap.
     """
 
     model: str
@@ -37,7 +49,7 @@ class Job:
     device: str = "cpu"
     threads: int | None = None
     repeats: int | None = None
-    timeout_s: float = 300.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     memory_cap_bytes: int | None = None
     target: str = DEFAULT_TARGET
     hardware: str | None = None  # hardware id for the store key; None means this machine's ``local-<device>``
@@ -67,6 +79,17 @@ class Job:
     @property
     def hardware_id(self) -> str:
         return self.hardware or f"local-{self.device}"
+
+
+def usable_memory(available: int) -> int:
+    """What a job may use of ``available`` bytes: all but the reserve, and at least the floor."""
+    reserve = max(MEMORY_RESERVE_MIN_BYTES, int(available * MEMORY_RESERVE_FRACTION))
+    return max(MEMORY_CAP_FLOOR_BYTES, available - reserve)
+
+
+def default_memory_cap_bytes() -> int:
+    """The cap of a job that names none: this machine's available memory now, less the reserve."""
+    return usable_memory(psutil.virtual_memory().available)
 
 
 def error_result(job: Job, message: str, kind: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Glue between the runner and the engine: what one isolated profiling job does, and its memory estimate.
+"""Glue between the runner and the engine: what one isolated profiling job does (its memory estimate is in
+:mod:`efficiency.run.budget`).
 
 ``run_job`` is the runner's default target: it runs in a forked worker, profiles one model statically
 (weight-free), and for ``metrics="all"`` builds the real model (random weights) and measures it.
@@ -6,40 +7,43 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from efficiency.hardware.detect import environment_fingerprint
+from efficiency.results import MeasuredOn, Result
+from efficiency.run.budget import estimate_job_memory
+from efficiency.run.job import DEFAULT_TIMEOUT_S
+from efficiency.run.planning import Target, plan_jobs
+from efficiency.run.runner import LocalExecutor, Runner
 from efficiency.specs import Workload
+from efficiency.store.store import ResultStore
 
 ProgressFn = Callable[[str, float], None]
-ACTIVATION_ALLOWANCE = 0.25  # activations and allocator slack on top of the weights, as a fraction: a rough bound
 
 
 def _hardware_entry(device: str, threads: int | None) -> dict[str, Any]:
-    from efficiency.hardware.detect import environment_fingerprint
-
     env = environment_fingerprint(threads)
     name = env["gpu"] if device.startswith("cuda") and env["gpu"] else env["cpu_model"]
     return {"id": f"local-{device}", "device": device, "name": name, "threads": env["threads"], "environment": env}
 
 
 def run_job(job: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
-    """Static profile, then (``metrics == "all"``) measurement on the job's device; one result dict."""
-    from efficiency.counters.static import profile_static
-    from efficiency.models.loading import resolve
+    """Static profile, then (``metrics == "all"``) measurement on the job's device: one :class:`Result`, sent back
+    to the parent in its wire form (``Result.to_dict``)."""
+    from efficiency.counters.static import profile_static  # lazy: torch and transformers load in the worker only
+    from efficiency.models.loading import resolve  # lazy: as above
 
     workload = Workload(**{k: v for k, v in job["workload"].items() if k in Workload.__dataclass_fields__})
     spec = resolve(job["model"])
     progress("static", 0.0)
     static = profile_static(spec, workload)
-    result = static.to_dict()
-    result["model"] = job["model"]
-    result["hardware"] = _hardware_entry(job.get("device", "cpu"), job.get("threads"))
+    hardware = MeasuredOn.from_value(_hardware_entry(job.get("device", "cpu"), job.get("threads")))
+    result = static.to_result().with_(model=job["model"], hardware=hardware)
     if job.get("metrics") != "all":
-        return result
-    from efficiency.measure import measure_model
+        return result.to_dict()
+    from efficiency.measure import measure_model  # lazy: as above
 
     def measured_progress(phase: str, fraction: float) -> None:
         progress(phase, 0.1 + 0.9 * fraction)
@@ -53,69 +57,38 @@ def run_job(job: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
         progress=measured_progress,
         forward_flops=static.flops,
     )
-    timings = {**result.pop("timings_s"), **{f"{k}_s": v for k, v in measured.pop("timings_s", {}).items()}}
-    result.update(measured)
-    result["timings_s"] = timings
-    result["measured"] = True
-    return result
+    timings = {**result.timings_s, **{f"{k}_s": v for k, v in measured.pop("timings_s", {}).items()}}
+    return {**result.to_dict(), **measured, "timings_s": timings, "measured": True}
 
 
-def estimate_job_memory(job: Any) -> int:
-    """Bytes a measured job will need: weights (+ gradients and AdamW state when training) plus an
-    allowance for activations. Built on ``meta``, so it costs no memory itself."""
-    from efficiency.counters.params import count_params
-    from efficiency.models.loading import build_model, resolve
+def profile_measured(
+    models: Sequence[str],
+    workload: Workload,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    repeats: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    db: str | None = None,
+    fresh: bool = False,
+) -> list[Result]:
+    """Every model measured through the isolated runner and the results store, one result per name in order
+    (a name that does not resolve gets its error; the others still run). The CLI's ``--metrics all``."""
+    from tqdm import tqdm  # lazy: only a measured run draws a bar
 
-    workload = Workload(**{k: v for k, v in job.workload.items() if k in Workload.__dataclass_fields__})
-    spec = resolve(job.model)
-    params = count_params(build_model(spec, device="meta", dtype=workload.dtype), spec).total
-    weights = params * workload.bytes_per_element
-    if workload.mode == "training":
-        weights += params * workload.bytes_per_element + 2 * params * 4  # gradients + AdamW moments (fp32)
-    return int(weights * (1 + ACTIVATION_ALLOWANCE))
-
-
-def profile_measured(models: list[str], workload: Workload, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The CLI's ``--metrics all``: every model through the isolated runner and the results store."""
-    from tqdm import tqdm
-
-    from efficiency.models.loading import resolve
-    from efficiency.run.runner import Job, LocalExecutor, Runner
-    from efficiency.store.store import ResultStore
-
-    store = ResultStore(args.db)
-    jobs: list[Job] = []
-    failed: dict[int, dict[str, Any]] = {}
-    for index, name in enumerate(models):
-        try:
-            spec = resolve(name)
-        except ValueError as exc:  # this model gets its error; the others still run
-            failed[index] = {"model": name, "workload": workload.to_dict(), "error": str(exc), "measured": False}
-            continue
-        jobs.append(
-            Job(
-                model=spec.id,
-                workload=workload.for_modality(spec.modality),
-                metrics="all",
-                device=args.device,
-                threads=args.threads,
-                repeats=args.repeats,
-                timeout_s=args.timeout,
-            )
-        )
-    bar = tqdm(total=len(jobs), unit="model", file=sys.stderr, disable=not sys.stderr.isatty())
+    plan = plan_jobs(models, workload, [Target(device)], threads=threads, repeats=repeats, timeout_s=timeout_s)
+    ((_, named_jobs),) = plan.jobs.items()
+    bar = tqdm(total=len(named_jobs), unit="model", file=sys.stderr, disable=not sys.stderr.isatty())
 
     def on_progress(model: str, phase: str, fraction: float) -> None:
         bar.set_description(f"{model}: {phase}")
         if phase in {"finished", "failed", "reused", "refused"}:
             bar.update(1)
 
+    runner = Runner(LocalExecutor(), store=ResultStore(db), estimator=estimate_job_memory)
     try:
-        ran = iter(
-            Runner(LocalExecutor(), store=store, estimator=estimate_job_memory).run(
-                jobs, on_progress=on_progress, fresh=args.fresh
-            )
-        )
+        ran = runner.run([job for _, job in named_jobs], on_progress=on_progress, fresh=fresh)
     finally:
         bar.close()
-    return [failed[i] if i in failed else next(ran) for i in range(len(models))]
+    by_id = {job.model: result for (_, job), result in zip(named_jobs, ran)}
+    return [plan.failures[name] if name in plan.failures else by_id[plan.model_ids[name]] for name in models]

@@ -7,11 +7,14 @@ The child calls ``os.setsid()`` so a kill takes its whole process group (anythin
 
 Fault containment, all decided in the parent, which never runs model code:
 - timeout: wall clock from start; the process group is killed (SIGKILL);
-- memory cap: a watchdog in the parent polls the job's resident anonymous memory (RSS minus
-  file-backed pages, summed over its process tree) above the worker's starting footprint and kills
-  the group over the cap. We do not use ``RLIMIT_AS``: it limits address space, which torch and CUDA
-  reserve far beyond what they touch. The child also raises its ``oom_score_adj`` so the kernel's
-  OOM killer, if it fires first, takes the job and not the dashboard;
+- memory cap: every job runs under one, its own or the default (the memory available when it starts, less a
+  reserve: :func:`efficiency.run.job.default_memory_cap_bytes`). A CPU job's worker sets ``RLIMIT_DATA`` to
+  its starting data size plus the cap, so an allocation past it fails inside the job; and a watchdog in the
+  parent polls the job's resident anonymous memory (RSS minus file-backed pages, summed over its process tree)
+  above the worker's starting footprint and kills the group over the cap. Not ``RLIMIT_AS``: torch and CUDA
+  reserve address space far beyond what they touch. The child also raises its ``oom_score_adj`` so the
+  kernel's OOM killer, if it fires first, takes the job and not the dashboard. Before any of that, the Runner
+  refuses a job whose estimated peak (:mod:`efficiency.run.budget`) does not fit;
 - crash / exit / exception: the exit status or the exception's one-line text becomes the job's
   ``error``; the next job starts as usual;
 - a dead parent: each job holds a pidfd of the process that started it and a thread blocked on it
@@ -21,8 +24,9 @@ Two consequences of the forkserver: a script that runs jobs needs the ``if __nam
 guard (the server imports the main module once), and the server never initialises CUDA, so a job on
 ``cuda:N`` initialises it in its own process, as it must after a fork.
 
-A job that fails yields ``{"model", "workload", "error", "error_kind", "measured": False}``;
-``error_kind`` is one of timeout, crash, memory, exception, refused.
+Executors move results as plain dicts (the wire form: what a forked worker or a Ray node sends back); the
+Runner returns typed :class:`efficiency.results.Result` objects. A job that fails has ``error`` and
+``error_kind``, one of timeout, crash, memory, exception, refused.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from typing import Any, Protocol
 import psutil
 
 from efficiency.hardware.detect import environment_fingerprint
-from efficiency.run.job import Job, ProgressCallback, error_result, one_line
+from efficiency.results import Result
+from efficiency.run.job import Job, ProgressCallback, error_result, one_line, usable_memory
 from efficiency.run.worker import _program_main, _RunningJob
+from efficiency.store.lookup import Wanted
 from efficiency.store.store import ResultStore, StoreError
 from efficiency.units import nbytes as format_bytes
 
@@ -53,7 +59,7 @@ POLL_INTERVAL_S = 0.05
 
 
 class Executor(Protocol):
-    """Where jobs run. The seam for a distributed executor (DESIGN.md, "Scale beyond one machine").
+    """Where jobs run. The seam for a distributed executor (README, "Measuring on many machines").
 
     ``execute`` yields ``(index into jobs, result)`` as each job finishes, in any order, exactly once
     per job; a job's failure is an error result (see ``error_result``), never an exception. It calls
@@ -149,35 +155,46 @@ class Runner:
         }
 
     def refusal(self, job: Job) -> dict[str, Any] | None:
-        """An error result if the estimate says the job cannot fit; measured jobs only (static runs weight-free)."""
+        """An error result if the estimate says the job cannot fit; measured jobs only (static runs weight-free).
+
+        The limit is what a job may use where it would run (the executor's available memory less the reserve
+        every default cap keeps, ``usable_memory``), or the job's own cap when lower. The message names the
+        estimate (with its parts when the estimator gives them, see :mod:`efficiency.run.budget`) and the limit,
+        and offers the static profile in words the CLI and the pages share (it names no command-line flag)."""
         if self.estimator is None or job.metrics == "static":
             return None
         try:
-            needed = int(self.estimator(job))
+            estimate = self.estimator(job)
+            needed = int(estimate)
         except Exception as err:  # noqa: BLE001 - a failed estimate refuses this job, visibly
             return error_result(job, f"memory estimate failed: {one_line(err)}", "refused")
         available = self.executor.memory_available(job)
-        limits = [] if available is None else [(available, f"{format_bytes(available)} available")]
+        limits = [] if available is None else [(usable_memory(available), "available")]
         if job.memory_cap_bytes is not None:
-            limits.append((job.memory_cap_bytes, f"cap {format_bytes(job.memory_cap_bytes)}"))
+            limits.append((job.memory_cap_bytes, "cap"))
         if not limits:
             return None
-        limit, said = min(limits)
+        limit, kind = min(limits)
         if needed <= limit:
             return None
-        message = f"needs ~{format_bytes(needed)}, {said}; run with --metrics static for the static profile"
+        parts = getattr(estimate, "parts", None)
+        detail = f" (estimated: {parts()})" if callable(parts) else ""
+        said = f"{format_bytes(limit)} available" if kind == "available" else f"cap {format_bytes(limit)}"
+        message = f"needs ~{format_bytes(needed)}{detail}, {said}; the static profile (counts only) still works"
         return error_result(job, message, "refused")
 
-    def run(self, jobs: Iterable[Job], on_progress: ProgressCallback | None = None, fresh: bool = False) -> list[dict]:
+    def run(
+        self, jobs: Iterable[Job], on_progress: ProgressCallback | None = None, fresh: bool = False
+    ) -> list[Result]:
         """One result per job, in job order. Stored results are reused (marked ``reused``) unless ``fresh``."""
         jobs = list(jobs)
-        results: list[dict[str, Any] | None] = [None] * len(jobs)
+        results: list[Result | None] = [None] * len(jobs)
         keys = [self.key_fields(job) for job in jobs] if self.store is not None else [None] * len(jobs)
         to_run: list[int] = []
         for index, job in enumerate(jobs):
             found = None if fresh else self._stored(job, keys[index])
             if found is not None:
-                results[index] = {**found, "reused": True}
+                results[index] = found.with_(reused=True)
                 if on_progress is not None:
                     on_progress(job.model, "reused", 1.0)
                 continue
@@ -185,38 +202,56 @@ class Runner:
             if refused is None:
                 to_run.append(index)
                 continue
-            results[index] = self._save(refused, keys[index])
+            results[index] = self._save(Result.from_dict(refused), keys[index])
             if on_progress is not None:
                 on_progress(job.model, "refused", 1.0)
-        for position, result in self.executor.execute([jobs[i] for i in to_run], on_progress):
+        for position, wire in self.executor.execute([jobs[i] for i in to_run], on_progress):
             index = to_run[position]
+            result = Result.from_dict(wire)
             results[index] = result if self._executor_stored(result) else self._save(result, keys[index])
         return [
-            result if result is not None else error_result(job, "the executor returned no result", "crash")
+            result
+            if result is not None
+            else Result.from_dict(error_result(job, "the executor returned no result", "crash"))
             for job, result in zip(jobs, results)
         ]
 
-    def _stored(self, job: Job, key_fields: dict[str, Any] | None) -> dict[str, Any] | None:
+    def wanted(self, job: Job, key_fields: dict[str, Any]) -> Wanted:
+        """What a stored result must be to stand for ``job`` on this machine (see :mod:`efficiency.store.lookup`)."""
+        env = key_fields["env"]
+        return Wanted(
+            model=job.model,
+            workload=job.workload,
+            measured=job.metrics == "all",
+            hardware=job.hardware_id,
+            device=job.device,
+            threads=job.threads if job.threads is not None else env.get("threads"),
+            machine=env,
+        )
+
+    def _stored(self, job: Job, key_fields: dict[str, Any] | None) -> Result | None:
         """A stored result to reuse: the executor's lookup where it has one (its results are keyed by the
-        machine that ran them, not this one), else the exact key from this machine's fingerprint."""
+        machine that ran them, not this one), else the store's lookup for this machine."""
         if self.store is None or key_fields is None:
             return None
         find_stored = getattr(self.executor, "find_stored", None)
-        return find_stored(self.store, job) if find_stored is not None else self.store.find(**key_fields)
-
-    def _executor_stored(self, result: dict[str, Any]) -> bool:
-        """The executor kept this result itself (or tried, and says why it could not): storing it again here
-        would add a second row keyed by this machine's fingerprint."""
-        return bool(result.get("stored_by")) or (
-            bool(getattr(self.executor, "stores_results", False)) and "store_error" in result
+        return (
+            find_stored(self.store, job) if find_stored is not None else self.store.lookup(self.wanted(job, key_fields))
         )
 
-    def _save(self, result: dict[str, Any], key_fields: dict[str, Any] | None) -> dict[str, Any]:
+    def _executor_stored(self, result: Result) -> bool:
+        """The executor kept this result itself (or tried, and says why it could not): storing it again here
+        would add a second row keyed by this machine's fingerprint."""
+        return bool(result.stored_by) or (
+            bool(getattr(self.executor, "stores_results", False)) and result.store_error is not None
+        )
+
+    def _save(self, result: Result, key_fields: dict[str, Any] | None) -> Result:
         """Store as soon as it arrives; a store failure is shown on the result, and the run goes on."""
         if self.store is None or key_fields is None:
             return result
         try:
             self.store.put(result, key_fields)
         except StoreError as err:
-            return {**result, "store_error": str(err)}
+            return result.with_(store_error=str(err))
         return result

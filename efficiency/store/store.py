@@ -12,14 +12,11 @@ and a writer killed mid-transaction leaves only committed rows.
 
 Failed jobs are stored too (``failed`` column, ``error`` text) so the UI can show them; per key the
 table holds at most one successful row and one latest failure. A failure never replaces a success,
-a success removes the failure, and reuse (:meth:`ResultStore.find`) only returns successes.
+a success removes the failure, and reuse (:meth:`ResultStore.lookup`) only returns successes.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import re
 import sqlite3
@@ -34,14 +31,15 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine
 
+from efficiency.paths import data_dir
+from efficiency.results import Result
+from efficiency.store.lookup import Wanted, matches
 from efficiency.store.schema import (
     SCHEMA_VERSION,
     WORKLOAD_COLUMNS,
     StoreError,
-    _same_software,
     _stored_json,
     canonical_json,
-    flatten,
     make_key,
     metadata,
     results_table,
@@ -58,7 +56,6 @@ def default_location() -> str:
     override = os.environ.get("EFFICIENCY_DB", "").strip()
     if override:
         return override
-    from efficiency.paths import data_dir
 
     return str(data_dir() / "results.db")
 
@@ -197,7 +194,7 @@ class ResultStore:
                 f"{SCHEMA_VERSION}; upgrade efficiency-dashboard or use another database"
             )
 
-    def put(self, result: dict[str, Any], key_fields: dict[str, Any]) -> str:
+    def put(self, result: Result, key_fields: dict[str, Any]) -> str:
         """Upsert ``result`` under the key of ``key_fields`` (model, workload, metrics, hardware, env)."""
         missing = [name for name in ("model", "workload", "metrics", "hardware", "env") if name not in key_fields]
         if missing:
@@ -210,20 +207,19 @@ class ResultStore:
             key_fields["env"],
         )
         workload = key_fields["workload"] or {}
-        measured_on = result.get("hardware")
-        hardware = measured_on.get("id") if isinstance(measured_on, dict) else None
-        error = result.get("error")
+        measured_on = result.hardware.id if result.hardware is not None else None
+        kept = result.with_(reused=None, stored_by=None, store_error=None, store_id=None, created_at=None)
         row = {
             "key": key,
-            "failed": bool(error),
+            "failed": bool(result.error),
             "model": str(key_fields["model"]),
-            "hardware": str(hardware or key_fields["hardware"]),
+            "hardware": str(measured_on or key_fields["hardware"]),
             **{name: workload.get(name) for name in WORKLOAD_COLUMNS},
             "metrics": str(key_fields["metrics"]),
             "created_at": datetime.now(UTC),
             "environment": canonical_json(key_fields["env"]),
-            "result": canonical_json(result),
-            "error": str(error) if error else None,
+            "result": canonical_json(kept.to_dict()),
+            "error": str(result.error) if result.error else None,
             "schema_version": SCHEMA_VERSION,
         }
         try:
@@ -241,77 +237,40 @@ class ResultStore:
             if not row["failed"]:
                 conn.execute(table.delete().where(table.c.key == row["key"], table.c.failed.is_(True)))
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> Result | None:
         """The result under ``key``: the successful one if there is one, else the latest failure."""
         query = sa.select(results_table.c.result).where(results_table.c.key == key)
         query = query.order_by(results_table.c.failed.asc()).limit(1)
         with self._engine.connect() as conn:
             text = conn.execute(query).scalar()
-        return None if text is None else _stored_json(text, f"result {key}")
+        return None if text is None else Result.from_dict(_stored_json(text, f"result {key}"))
 
-    def find(
-        self, model: str, workload: dict[str, Any], metrics: str, hardware: str, env: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """A stored successful result for this exact setup ("reuse unless --fresh"), or None."""
-        key = make_key(model, workload, metrics, hardware, env)
-        query = sa.select(results_table.c.result).where(results_table.c.key == key, results_table.c.failed.is_(False))
-        with self._engine.connect() as conn:
-            text = conn.execute(query).scalar()
-        if text is None:
-            return None
-        try:
-            return _stored_json(text, f"result {key}")
-        except StoreError:  # unreadable: measure again rather than fail
-            return None
-
-    def find_on_hardware(
-        self,
-        model: str,
-        workload: dict[str, Any],
-        metrics: str,
-        hardware: str,
-        software: dict[str, Any] | None = None,
-        threads: int | None = None,
-    ) -> dict[str, Any] | None:
-        """The newest stored success of this exact (model, workload, metrics, hardware), whichever machine
-        offering ``hardware`` measured it, or None.
-
-        Why not :meth:`find`: a cluster job is keyed by the fingerprint of the node that ran it, which the
-        driver cannot know before Ray picks a node. The hardware id already names the machine kind (Ray placed
-        the job on a node offering ``hw:<id>``), so this lookup keys on it and checks the rest itself: each
-        candidate's key is recomputed from its own stored environment (so model, workload, metrics and hardware
-        match exactly, not only their columns); ``software`` versions (torch, transformers) must match where both
-        sides know them, comparing releases without a local build tag (a CPU-only dashboard's ``2.13.0+cpu``
-        drives ``2.13.0+cu126`` nodes); ``threads``, where given, must match too.
-        """
+    def lookup(self, wanted: Wanted) -> Result | None:
+        """The newest stored success that stands for ``wanted`` (the rule in :mod:`efficiency.store.lookup`),
+        or None. The query narrows by the indexed columns; every candidate is then checked by that rule."""
         table = results_table
-        workload = workload or {}
-        query = sa.select(table.c.key, table.c.environment, table.c.result).where(
-            table.c.model == model,
-            table.c.hardware == hardware,
-            table.c.metrics == metrics,
+        query = sa.select(table.c.id, table.c.created_at, table.c.result).where(
+            table.c.model == wanted.model,
             table.c.failed.is_(False),
-            *[
-                table.c[name].is_(None) if workload.get(name) is None else table.c[name] == workload[name]
-                for name in WORKLOAD_COLUMNS
-            ],
+            *[table.c[name] == wanted.workload.get(name) for name in ("batch_size", "dtype", "mode")],
         )
+        if wanted.measured:
+            query = query.where(table.c.hardware == wanted.hardware, table.c.metrics == "all")
         query = query.order_by(table.c.created_at.desc(), table.c.id.desc())
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        for key, environment, text in rows:
+        for store_id, created_at, text in rows:
             try:
-                env = _stored_json(environment, "environment")
-                if not isinstance(env, dict) or make_key(model, workload, metrics, hardware, env) != key:
-                    continue
-                if _same_software(env, software or {}) and threads in (None, env.get("threads")):
-                    return _stored_json(text, f"result {key}")
+                result = Result.from_dict(_stored_json(text, f"result {store_id}"))
             except StoreError:  # an unreadable row: measure again rather than fail
                 continue
+            if matches(result, wanted):
+                return result.with_(store_id=store_id, created_at=_utc(created_at))
         return None
 
-    def list(self, model: str | None = None, hardware: str | None = None, limit: int | None = None) -> list[dict]:
-        """Rows, newest first: id, key, created_at (UTC ISO), model, hardware, metrics, error, result."""
+    def list(self, model: str | None = None, hardware: str | None = None, limit: int | None = None) -> list[Result]:
+        """Stored results, newest first, each with its ``store_id`` and ``created_at`` (UTC ISO); a row whose
+        JSON is unreadable comes back as a failure that says so, so it never hides the others."""
         table = results_table
         query = sa.select(table).order_by(table.c.created_at.desc(), table.c.id.desc())
         if model is not None:
@@ -324,19 +283,15 @@ class ResultStore:
             rows = conn.execute(query).mappings().all()
         listed = []
         for row in rows:
-            result = _stored_json(row["result"], "result", unreadable={"model": row["model"]})
+            data = _stored_json(row["result"], "result", unreadable={"model": row["model"]})
+            data = data if isinstance(data, dict) else {"error": "stored result is not a JSON object"}
+            result = Result.from_dict({**data, "model": data.get("model") or row["model"]})
             listed.append(
-                {
-                    "id": row["id"],
-                    "key": row["key"],
-                    "created_at": _utc(row["created_at"]),
-                    "model": row["model"],
-                    "hardware": row["hardware"],
-                    "metrics": row["metrics"],
-                    "error": row["error"] or (result.get("error") if isinstance(result, dict) else None),
-                    "environment": _stored_json(row["environment"], "environment", unreadable={}),
-                    "result": result,
-                }
+                result.with_(
+                    store_id=row["id"],
+                    created_at=_utc(row["created_at"]),
+                    error=result.error or row["error"] or None,
+                )
             )
         return listed
 
@@ -347,34 +302,6 @@ class ResultStore:
             return 0
         with self._write() as conn:
             return conn.execute(results_table.delete().where(results_table.c.id.in_(wanted))).rowcount
-
-    def _flat_rows(self) -> list[dict[str, Any]]:
-        flat_rows = []
-        for row in self.list():
-            meta = {name: row[name] for name in ("id", "key", "created_at", "model", "hardware", "metrics", "error")}
-            flat_rows.append({**meta, **flatten(row["result"])})
-        return flat_rows
-
-    def export(self, fmt: str = "json") -> str:
-        """All rows as JSON (nested, as stored) or CSV (one column per dotted result field)."""
-        if fmt == "json":
-            return json.dumps(self.list(), indent=2, sort_keys=True)
-        if fmt != "csv":
-            raise StoreError(f"export format {fmt!r}: accepted are json, csv")
-        flat_rows = self._flat_rows()
-        leading = ["id", "key", "created_at", "model", "hardware", "metrics", "error"]
-        columns = leading + sorted({name for row in flat_rows for name in row} - set(leading))
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(flat_rows)
-        return buffer.getvalue()
-
-    def to_dataframe(self) -> Any:
-        """A pandas DataFrame of the flattened rows (pandas is imported only here)."""
-        import pandas as pd
-
-        return pd.DataFrame(self._flat_rows())
 
 
 def _first_line(error: BaseException | None) -> str:

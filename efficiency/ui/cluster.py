@@ -23,6 +23,9 @@ from typing import Any
 
 import streamlit as st
 
+from efficiency.run.ray.cluster import RayUnavailableError, cluster_hardware
+from efficiency.run.ray.executor import RayExecutor
+from efficiency.run.ray.nodes import is_loopback
 from efficiency.store.store import ResultStore
 from efficiency.ui.common import device_label, escape_md, one_line
 
@@ -89,8 +92,6 @@ def measured_options(
 @st.cache_data(show_spinner=False, ttl=HARDWARE_TTL_S)
 def _listed(where: str, node_ip_address: str) -> tuple[list[dict[str, Any]], str | None]:
     """(the cluster's hardware, None) or ([], why it cannot be listed): cached, failures too."""
-    from efficiency.run.ray.cluster import cluster_hardware
-
     try:
         return cluster_hardware(where, node_ip_address=node_ip_address), None
     except Exception as error:  # noqa: BLE001 - Ray missing, cluster gone, bad address: one line, the page goes on
@@ -122,8 +123,6 @@ def picker_ids(warn: bool = False) -> list[str]:
 
 def node_store_url(store: ResultStore | None) -> str | None:
     """The store URL the nodes write to: the dashboard's, unless it is a SQLite file beyond a loopback cluster."""
-    from efficiency.cli.cluster import is_loopback
-
     if store is None or (store.url.get_backend_name() == "sqlite" and not is_loopback(node_ip())):
         return None
     return store.url.render_as_string(hide_password=False)
@@ -131,8 +130,6 @@ def node_store_url(store: ResultStore | None) -> str | None:
 
 @st.cache_resource(show_spinner=False)
 def _executor_at(where: str, node_ip_address: str, store_url: str | None) -> Any:
-    from efficiency.run.ray.executor import RayExecutor
-
     return RayExecutor(where, node_ip_address=node_ip_address, store_url=store_url, queue_timeout_s=QUEUE_TIMEOUT_S)
 
 
@@ -140,7 +137,5 @@ def executor(store: ResultStore | None) -> Any:
     """The cluster's executor (one per process); raises ``RayUnavailableError`` (one line) when there is none."""
     where = address()
     if where is None:
-        from efficiency.run.ray.cluster import RayUnavailableError
-
         raise RayUnavailableError(f"no cluster configured; set {ADDRESS_ENV}")
     return _executor_at(where, node_ip(), node_store_url(store))

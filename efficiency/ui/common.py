@@ -1,6 +1,6 @@
-"""What every page shares: headers, safe text, the results store, catalog names, cached profiles,
-and the conversion of result dicts into the one-row-per-model table that analysis and charts read
-(the pickers Compare and Hardware share are in :mod:`efficiency.ui.pickers`).
+"""What every page shares: headers, safe text, the results store, catalog names and cached profiles
+(results become the table that analysis and charts read in :func:`efficiency.results.results_frame`; the
+pickers Compare and Hardware share are in :mod:`efficiency.ui.pickers`).
 
 Why the caching looks like this: a static profile is a pure function of (model, workload, software), so
 it is cached with ``st.cache_data`` and a rerun (any widget change) never profiles again; the store and
@@ -10,7 +10,6 @@ import: torch and transformers load inside the functions that need them.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Iterable
@@ -21,36 +20,18 @@ import pandas as pd
 import streamlit as st
 
 from efficiency.analysis.rankings import available_indicators, setup_line
+from efficiency.hardware.detect import local_devices, package_version
 from efficiency.models import catalog
-from efficiency.specs import Workload
-from efficiency.store.store import ResultStore, StoreError
+from efficiency.results import Result
+from efficiency.specs import LOCAL_MODEL_PREFIX, Workload
+from efficiency.store.store import ResultStore, StoreError, default_location
+from efficiency.units import nbytes
 from efficiency.validation import printable
 
 STATIC_HARDWARE = "static"  # store hardware id of static counts: they do not depend on hardware
 WARM_UP_DELAY_S = 5.0
 APP_RAN_KEY = "_efficiency_app_ran"
 WEIGHTS_NOTE = "weights random (built from config; no weights loaded)"
-FRAME_COLUMNS = (
-    "model",
-    "model_id",
-    "params",
-    "params_active",
-    "flops",
-    "training_flops",
-    "memory_traffic_bytes",
-    "latency_ms",
-    "throughput_per_s",
-    "peak_memory_bytes",
-    "training_step_ms",
-    "measured",
-    "hardware",
-    "dtype",
-    "batch_size",
-    "seq_len",
-    "image_size",
-    "mode",
-    "obtained",
-)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'^])")
 
 
@@ -129,7 +110,6 @@ def _store_at(location: str) -> ResultStore:
 
 def open_store(quiet: bool = False) -> ResultStore | None:
     """The results store this process uses (EFFICIENCY_DB / EFFICIENCY_DATA_DIR), or None with an error shown."""
-    from efficiency.store.store import default_location
 
     try:
         return _store_at(default_location())
@@ -141,18 +121,17 @@ def open_store(quiet: bool = False) -> ResultStore | None:
 
 def static_env() -> dict[str, Any]:
     """What a static count depends on besides model and workload: the software, not the machine."""
-    from efficiency.hardware.detect import package_version
 
     return {"torch": package_version("torch"), "transformers": package_version("transformers")}
 
 
-def save_static(store: ResultStore | None, result: dict[str, Any]) -> str | None:
+def save_static(store: ResultStore | None, result: Result) -> str | None:
     """Keep a static profile in the store (Results page, shared links); returns an error line or None."""
-    if store is None or result.get("error"):
+    if store is None or result.error:
         return None
     key = {
-        "model": result["model"],
-        "workload": result["workload"],
+        "model": result.model,
+        "workload": result.workload,
         "metrics": "static",
         "hardware": STATIC_HARDWARE,
         "env": static_env(),
@@ -173,9 +152,20 @@ def catalog_id(name: str) -> str | None:
     return spec.id if spec else None
 
 
+@st.cache_data(show_spinner=False, max_entries=512)
 def display_name(model_id: str) -> str:
+    """The catalog's name; for a config known by its contents (``local:<hex>``), the name it was picked under."""
     spec = catalog.find(model_id)
-    return spec.display_name if spec else model_id
+    if spec is not None:
+        return spec.display_name
+    if model_id.startswith(LOCAL_MODEL_PREFIX):
+        from efficiency.models.loading import resolve  # lazy: imports torch
+
+        try:
+            return resolve(model_id).name or model_id
+        except ValueError:  # its kept copy is gone or altered: the id is all there is to show
+            return model_id
+    return model_id
 
 
 # ---------------------------------------------------------------- hardware
@@ -184,7 +174,6 @@ def display_name(model_id: str) -> str:
 @st.cache_resource(show_spinner=False)
 def detected_devices() -> list[dict[str, Any]]:
     """This machine's devices (CPU first); imports torch, once per process."""
-    from efficiency.hardware.detect import local_devices
 
     return local_devices()
 
@@ -197,8 +186,6 @@ def device_label(device: dict[str, Any]) -> str:
 
 
 def device_help(devices: Iterable[dict[str, Any]]) -> str:
-    from efficiency.units import nbytes
-
     return "Detected here: " + "; ".join(f"{d['id']}: {d['name']} ({nbytes(d.get('memory_bytes'))})" for d in devices)
 
 
@@ -213,7 +200,7 @@ def engine_lock() -> threading.Lock:
 
 def _warm_engine() -> None:
     with engine_lock():
-        from efficiency.models.loading import build_model, resolve
+        from efficiency.models.loading import build_model, resolve  # lazy: imports torch
 
         build_model(resolve("electra-small-discriminator"), device="meta")  # imports the modeling code once
 
@@ -241,107 +228,25 @@ def _local_stamp(name: str) -> float | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _cached_static(name: str, workload_items: tuple, stamp: float | None) -> dict[str, Any]:
+def _cached_static(name: str, workload_items: tuple, stamp: float | None) -> Result:
     """``stamp`` only keys the cache (a local config edited since); the fields a model ignores keep defaults."""
-    from efficiency.counters.static import profile_static
+    from efficiency.counters.static import profile_static  # lazy: imports torch
 
     with engine_lock():
-        return profile_static(name, Workload(**dict(workload_items))).to_dict()
+        return profile_static(name, Workload(**dict(workload_items))).to_result()
 
 
-def static_profile(name: str, workload: Workload) -> dict[str, Any]:
-    """The static profile as a result dict, or its error; cached per model and the workload fields it uses."""
+def static_profile(name: str, workload: Workload) -> Result:
+    """The static profile, or its error; cached per model and the workload fields it uses."""
     spec = catalog.find(name)
     fields = workload.for_modality(spec.modality) if spec else workload.to_dict()
     try:
         return _cached_static(name, tuple(sorted(fields.items())), _local_stamp(name))
     except Exception as error:  # noqa: BLE001 - any failure is this model's error; the page goes on
-        return {"model": name, "workload": fields, "error": one_line(error), "measured": False}
+        return Result.failure(name, fields, one_line(error))
 
 
-# ---------------------------------------------------------------- results -> table
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, dict):
-        value = value.get("median")
-    if isinstance(value, bool) or value is None:
-        return math.nan
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number if math.isfinite(number) else math.nan
-
-
-def unwrap(row: dict[str, Any]) -> dict[str, Any]:
-    """A result dict from either a store row (``{"result": {...}, "id": ...}``) or a profile/runner result."""
-    if isinstance(row.get("result"), dict):
-        result = {**row["result"], "store_id": row.get("id"), "created_at": row.get("created_at")}
-        result.setdefault("model", row.get("model"))
-        if row.get("error") and not result.get("error"):
-            result["error"] = row["error"]
-        return result
-    return dict(row)
-
-
-def hardware_text(result: dict[str, Any]) -> str | None:
-    """ "AMD EPYC (cpu, 2 threads)" for a measured result; None for static counts (no hardware involved)."""
-    hardware = result.get("hardware")
-    if not result.get("measured"):
-        return None
-    if isinstance(hardware, dict):
-        name = hardware.get("name") or hardware.get("id") or "unknown hardware"
-        device, threads = hardware.get("device", ""), hardware.get("threads")
-        detail = ", ".join(str(p) for p in (device, f"{threads} threads" if threads else "") if p)
-        return f"{name} ({detail})" if detail else str(name)
-    return str(hardware) if hardware else None
-
-
-def results_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per model (first wins), raw values, in the column contract of ``analysis`` and ``charts``.
-
-    Failed results are left out (see :func:`result_errors`); latency and training step are medians in ms;
-    in training mode ``peak_memory_bytes`` is the training step's peak.
-    """
-    records, seen_ids, seen_names = [], set(), set()
-    for row in rows:
-        result = unwrap(row)
-        model_id = str(result.get("model") or "")
-        if not model_id or result.get("error") or model_id in seen_ids:
-            continue
-        seen_ids.add(model_id)
-        name = str(result.get("name") or display_name(model_id))
-        name = model_id if name in seen_names else name
-        seen_names.add(name)
-        workload = result.get("workload") or {}
-        mode = workload.get("mode", "inference")
-        peak = result.get("peak_memory_training_bytes") if mode == "training" else None
-        measured = bool(result.get("measured"))
-        records.append(
-            {
-                "model": name,
-                "model_id": model_id,
-                **{c: _number(result.get(c)) for c in ("params", "params_active", "flops", "training_flops")},
-                "memory_traffic_bytes": _number(result.get("memory_traffic_bytes")),
-                "latency_ms": _number(result.get("latency_ms")),
-                "throughput_per_s": _number(result.get("throughput_per_s")),
-                "peak_memory_bytes": _number(peak if peak is not None else result.get("peak_memory_bytes")),
-                "training_step_ms": _number(result.get("training_step_ms")),
-                "measured": measured,
-                "hardware": hardware_text(result),
-                "dtype": workload.get("dtype"),
-                "batch_size": workload.get("batch_size"),
-                "seq_len": workload.get("seq_len"),
-                "image_size": workload.get("image_size"),
-                "mode": mode,
-                "obtained": f"measured on {hardware_text(result)}" if measured else "counted (static)",
-            }
-        )
-    frame = pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS))
-    for column in ("batch_size", "seq_len", "image_size"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
-    return frame
+# ---------------------------------------------------------------- the table
 
 
 def chart_indicators(df: pd.DataFrame) -> list[str]:

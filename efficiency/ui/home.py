@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
+from efficiency.analysis.rankings import rank_flips
+from efficiency.charts import compare as charts
+from efficiency.experiments import bundled
+from efficiency.results import Result, results_frame
+from efficiency.specs import Workload
 from efficiency.ui.common import (
     chart_indicators,
     escape_md,
-    hardware_text,
     one_line,
     open_store,
-    results_frame,
     setup_text,
     static_profile,
-    unwrap,
     warm_engine_in_background,
 )
+from efficiency.ui.views import draw
 
 # Small, quick, and they disagree: ALBERT has the fewest parameters but the most FLOPs of the three.
 DEMO_MODELS = ("electra-small-discriminator", "distilbert-base-uncased", "albert-base-v2")
@@ -39,16 +40,13 @@ size, sequence length), marks what was measured and what was counted, and shows 
 """
 
 
-def _group_key(result: dict[str, Any]) -> tuple:
+def _group_key(result: Result) -> tuple:
     """Results comparable in one chart: same kind, hardware and workload (text and vision apart)."""
-    workload = tuple(sorted((result.get("workload") or {}).items()))
-    return bool(result.get("measured")), hardware_text(result) or "", workload
+    return result.measured, result.hardware_text() or "", tuple(sorted(result.workload.items()))
 
 
 def disagrees(frame: pd.DataFrame) -> bool:
     """Some pair of models swaps order between two of the charted indicators."""
-    from efficiency.analysis.rankings import rank_flips
-
     return len(frame) >= 2 and bool(rank_flips(frame, chart_indicators(frame)))
 
 
@@ -58,11 +56,10 @@ def stored_comparison() -> tuple[pd.DataFrame, str, bool] | None:
     store = open_store(quiet=True)
     if store is None:
         return None
-    groups: dict[tuple, dict[str, dict[str, Any]]] = {}
-    for row in store.list(limit=2000):
-        result = unwrap(row)
-        if not result.get("error"):
-            groups.setdefault(_group_key(result), {}).setdefault(str(result.get("model")), result)
+    groups: dict[tuple, dict[str, Result]] = {}
+    for result in store.list(limit=2000):
+        if not result.error:
+            groups.setdefault(_group_key(result), {}).setdefault(result.model, result)
     usable = []
     for key, by_model in groups.items():
         if len(by_model) >= MIN_MODELS:
@@ -76,19 +73,15 @@ def stored_comparison() -> tuple[pd.DataFrame, str, bool] | None:
 
 def bundled_comparison() -> tuple[pd.DataFrame, str] | None:
     """The bundled measured run that shows the misnomer (offline, instant), or None if the bundle is unreadable."""
-    from efficiency.experiments.bundled import BundleError, load_bundled
-
     try:
-        result = load_bundled(BUNDLED_DEMO)
-    except BundleError as error:
+        result = bundled.load_bundled(BUNDLED_DEMO)
+    except bundled.BundleError as error:
         st.caption(f"Bundled results unavailable: {escape_md(one_line(error))}")
         return None
     return result.data, f"bundled results measured on {result.machine_label} ({result.title})"
 
 
 def demo_comparison() -> tuple[pd.DataFrame, str]:
-    from efficiency.specs import Workload
-
     with st.spinner("Counting three small models (first visit only, a few seconds) …"):
         results = [static_profile(model, Workload()) for model in DEMO_MODELS]
     return results_frame(results), "static counts of three small catalog models, profiled on this machine"
@@ -117,19 +110,11 @@ def home_indicators(frame: pd.DataFrame) -> list[str]:
 
 
 def live_chart() -> None:
-    from efficiency.charts import compare as charts
-
     frame, source = comparison()
     if len(frame) < 2:
         st.info("Not enough results to compare yet: open Compare and run a few models.")
         return
-    try:
-        fig = charts.rank_chart(frame, home_indicators(frame))
-    except ValueError as error:
-        st.error(f"Chart unavailable: {escape_md(one_line(error))}")
-        return
-    st.plotly_chart(fig, theme=None, key="home_ranks", config={"displaylogo": False})
-    st.caption(escape_md(charts.caption(fig)))
+    draw("Chart unavailable", lambda: charts.rank_chart(frame, home_indicators(frame)), "home_ranks", "ranks")
     st.caption(escape_md(f"Source: {source}. {setup_text(frame)}."))
 
 

@@ -15,17 +15,19 @@ from typing import Any
 
 import streamlit as st
 
+from efficiency.results import Result
 from efficiency.specs import Workload
+from efficiency.store.lookup import Wanted, matches
 from efficiency.store.store import ResultStore, StoreError
 from efficiency.ui import cluster
-from efficiency.ui.common import detected_devices, display_name, hardware_text, unwrap
+from efficiency.ui.common import display_name
 
 RESULTS_KEY = "cmp_results"
 ERRORS_KEY = "cmp_errors"
 MAX_SESSION_RESULTS = 300
 
 
-def _session_results() -> list[dict[str, Any]]:
+def _session_results() -> list[Result]:
     return st.session_state.setdefault(RESULTS_KEY, [])
 
 
@@ -39,10 +41,10 @@ def view_key(name: str, workload: Workload, kind: str, device: str, threads: int
     return (name, tuple(sorted(workload.to_dict().items())), kind, *hardware)
 
 
-def record(name: str, result: dict[str, Any], key: tuple) -> None:
+def record(name: str, result: Result, key: tuple) -> None:
     """Keep a success for redraws (it replaces the model's earlier error at this view) or the error itself."""
-    if result.get("error"):
-        _errors()[key] = str(result["error"]).splitlines()[0]
+    if result.error:
+        _errors()[key] = str(result.error).splitlines()[0]
         return
     _errors().pop(key, None)
     kept = _session_results()
@@ -54,67 +56,51 @@ def error_for(key: tuple) -> str | None:
     return _errors().get(key)
 
 
-def fits(result: dict[str, Any], model: str, workload: Workload) -> bool:
-    """Same model, and every workload field the result used equals the view's (a text model has no image size)."""
-    if result.get("model") != model or result.get("error"):
-        return False
-    used = result.get("workload") or {}
-    wanted = workload.to_dict()
-    same_setup = all(used.get(k) == wanted[k] for k in ("batch_size", "dtype", "mode"))
-    return bool(used) and same_setup and all(used[k] == wanted[k] for k in ("seq_len", "image_size") if k in used)
+@st.cache_resource(show_spinner=False)
+def this_machine() -> dict[str, Any]:
+    """This machine's fingerprint (CPU model and cores, GPU, library versions), once per process."""
+    from efficiency.hardware.detect import environment_fingerprint  # lazy: imports torch
+
+    return environment_fingerprint()
 
 
-def this_machine(hardware: dict[str, Any], device: str) -> bool:
-    """Whether a result's ``local-<device>`` hardware is this machine's ``device``: same CPU model and core count
-    (a shared store also holds other machines' ``local-cpu`` results), or the same GPU model."""
-    local = next((d for d in detected_devices() if d["id"] == device), None)
-    if local is None or hardware.get("name") != local["name"]:
-        return False
-    env = hardware.get("environment") if isinstance(hardware.get("environment"), dict) else {}
-    return local["kind"] != "cpu" or env.get("logical_cores", local["logical_cores"]) == local["logical_cores"]
-
-
-def on_hardware(result: dict[str, Any], device: str, threads: int | None) -> bool:
-    """Measured on the picked hardware: cluster hardware by the result's hardware id; a device of this machine
-    by its device (and threads, on CPU) on this machine, never a cluster node's or another machine's result on
-    the same kind of device."""
-    hardware = result.get("hardware") if isinstance(result.get("hardware"), dict) else {}
-    if not result.get("measured"):
-        return False
-    if cluster.is_cluster(device):
-        return hardware.get("id") == cluster.hardware_id(device)
-    here = hardware.get("id", f"local-{device}") == f"local-{device}" and this_machine(hardware, device)
-    same_threads = threads is None or hardware.get("device") != "cpu" or hardware.get("threads") == threads
-    return here and hardware.get("device") == device and same_threads
+def wanted(model: str, workload: Workload, measured: bool, device: str, threads: int | None) -> Wanted:
+    """What a result must be to stand for this view: cluster hardware by its id, a device of this machine by
+    device, threads (on a CPU) and machine; the rule itself is :func:`efficiency.store.lookup.matches`."""
+    on_cluster = cluster.is_cluster(device)
+    return Wanted(
+        model=model,
+        workload=workload.to_dict(),
+        measured=measured,
+        hardware=cluster.hardware_id(device) if on_cluster else f"local-{device}",
+        device=None if on_cluster else device,
+        threads=None if on_cluster else threads,
+        machine=this_machine(),
+    )
 
 
 def _find(
     model: str, workload: Workload, kinds: Sequence[bool], device: str, threads: int | None, store: ResultStore | None
-) -> dict[str, Any] | None:
+) -> Result | None:
     """The newest success of the first kind (measured True/False) that has one: this session's, then the store's."""
-
-    def wanted(result: dict[str, Any], measured: bool) -> bool:
-        if not fits(result, model, workload):
-            return False
-        return on_hardware(result, device, threads) if measured else not result.get("measured")
-
-    stored: list[dict[str, Any]] | None = None
     for measured in kinds:
+        view = wanted(model, workload, measured, device, threads)
         for result in reversed(_session_results()):
-            if wanted(result, measured):
+            if matches(result, view):
                 return result
-        if store is not None and stored is None:
+        if store is not None:
             try:
-                stored = [unwrap(row) for row in store.list(model=model)]
+                found = store.lookup(view)
             except StoreError:
-                stored = []
-        for result in stored or []:
-            if wanted(result, measured):
-                return result
+                found = None
+            if found is not None:
+                return found
     return None
 
 
-def find(model: str, workload: Workload, kind: str, device: str, threads: int | None, store: ResultStore | None):
+def find(
+    model: str, workload: Workload, kind: str, device: str, threads: int | None, store: ResultStore | None
+) -> Result | None:
     """The newest successful result for this view: this session's first, then the store's.
 
     ``kind="measured"`` falls back to the static count when nothing was measured at this setup."""
@@ -123,7 +109,7 @@ def find(model: str, workload: Workload, kind: str, device: str, threads: int | 
 
 def find_measured(
     model: str, workload: Workload, device: str, threads: int | None, store: ResultStore | None
-) -> dict[str, Any] | None:
+) -> Result | None:
     """The newest result measured on ``device`` (this machine's, or ``cluster:<id>``) at this workload, or None."""
     return _find(model, workload, (True,), device, threads, store)
 
@@ -147,9 +133,9 @@ def measured_rows(
                     "model_id": model,
                     "model": display_name(model),
                     "hardware": f"{cluster.measured_name(device)} (measured)",
-                    "latency_ms": result.get("latency_ms"),
-                    "how": f"measured {place}: {hardware_text(result)}",
-                    "workload": result.get("workload"),
+                    "latency_ms": result.latency_ms.to_dict() if result.latency_ms else None,
+                    "how": f"measured {place}: {result.hardware_text()}",
+                    "workload": result.workload,
                 }
             )
     return rows, missing

@@ -13,10 +13,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import streamlit as st
 
+from efficiency.results import Result
+from efficiency.run.budget import estimate_job_memory
+from efficiency.run.job import Job
+from efficiency.run.planning import Target, plan_jobs
+from efficiency.run.runner import LocalExecutor, Runner
 from efficiency.specs import Workload
 from efficiency.store.store import ResultStore
 from efficiency.ui import cluster
@@ -32,9 +37,6 @@ from efficiency.ui.common import (
     static_profile,
 )
 from efficiency.ui.lookup import record, view_key
-
-if TYPE_CHECKING:
-    from efficiency.run.runner import Job
 
 MAX_EXTRA_MODELS = 10
 
@@ -60,7 +62,7 @@ def resolve_extra(text: str | None) -> tuple[list[tuple[str, str]], list[tuple[s
 @st.cache_data(show_spinner=False, ttl=30, max_entries=256)
 def resolve_name(name: str) -> tuple[str | None, str | None]:
     """(model id the engine reports results under, error line): a local folder or Hub id checked before a run."""
-    from efficiency.models.loading import resolve
+    from efficiency.models.loading import resolve  # lazy: imports torch; the page draws before it is needed
 
     try:
         return resolve(name).id, None
@@ -71,7 +73,6 @@ def resolve_name(name: str) -> tuple[str | None, str | None]:
 @st.cache_resource(show_spinner=False)
 def executor() -> Any:
     """One local executor per process, its forkserver started early so the first measured job need not wait."""
-    from efficiency.run.runner import LocalExecutor
 
     local = LocalExecutor()
     local.warm_up()
@@ -123,10 +124,10 @@ def run_static(names: Sequence[str], workload: Workload, store: ResultStore | No
             label = display_name(name)
             bar = st.progress(0.0, text=f"{escape_md(label)}: counting parameters, FLOPs and memory traffic …")
             result = static_profile(name, workload)
-            if result.get("error"):
+            if result.error:
                 failed += 1
                 bar.empty()
-                show_error(label, result["error"], name)
+                show_error(label, result.error, name)
             else:
                 problem = save_static(store, result)
                 text = f"{escape_md(label)}: counted" + (f" ({escape_md(problem)})" if problem else "")
@@ -150,36 +151,20 @@ def run_measured(
 def _jobs(
     names: Sequence[str], devices: Sequence[str], workload: Workload, threads: int | None
 ) -> tuple[dict[str, list[tuple[str, Job]]], int]:
-    """Per device, (name as picked, job) of each model; a name that cannot be resolved is shown and recorded."""
-    from efficiency.models.loading import resolve
-    from efficiency.run.runner import Job
-
-    groups: dict[str, list[tuple[str, Job]]] = {device: [] for device in devices}
-    failed = 0
-    for name in names:
-        try:
-            spec = resolve(name)
-        except ValueError as error:
-            failed += 1
-            show_error(display_name(name), one_line(error), name)
-            for device in devices:
-                record(
-                    name,
-                    {"model": name, "error": one_line(error)},
-                    view_key(name, workload, "measured", device, threads),
-                )
-            continue
-        fields = workload.for_modality(spec.modality)
-        for device, jobs in groups.items():
-            if any(job.model == spec.id for _, job in jobs):
-                continue
-            if cluster.is_cluster(device):
-                hardware = cluster.hardware_id(device)
-                job = Job(spec.id, fields, metrics="all", device=cluster.job_device(hardware), hardware=hardware)
-            else:
-                job = Job(model=spec.id, workload=fields, metrics="all", device=device, threads=threads)
-            jobs.append((name, job))
-    return groups, failed
+    """Per device, (name as picked, job) of each model, planned by the one planner; a name that cannot be
+    resolved is shown and recorded."""
+    targets = {
+        device: Target(cluster.job_device(cluster.hardware_id(device)), cluster.hardware_id(device))
+        if cluster.is_cluster(device)
+        else Target(device)
+        for device in devices
+    }
+    plan = plan_jobs(names, workload, list(targets.values()), threads=threads)
+    for name, failure in plan.failures.items():
+        show_error(display_name(name), failure.error, name)
+        for device in devices:
+            record(name, failure, view_key(name, workload, "measured", device, threads))
+    return {device: plan.jobs[target] for device, target in targets.items()}, len(plan.failures)
 
 
 def _run_on_cluster(
@@ -188,17 +173,18 @@ def _run_on_cluster(
     """Every cluster hardware's jobs at once, one thread per hardware (progress names only the model, so one
     runner per hardware keeps each bar its own); events come back through a queue and reach the bars from
     this thread, the script's, which owns the page's elements."""
-    from efficiency.run.runner import Runner, error_result
-
     if not groups:
         return {}
     try:
         on_cluster = cluster.executor(store)
     except Exception as error:  # noqa: BLE001 - no cluster: its jobs get the error, this machine's still run
         message = f"cluster unavailable: {one_line(error)}"
-        return {device: [error_result(job, message, "refused") for job in jobs] for device, jobs in groups.items()}
+        return {
+            device: [Result.failure(job.model, job.workload, message, "refused") for job in jobs]
+            for device, jobs in groups.items()
+        }
     events: queue.Queue = queue.Queue()
-    outcomes: dict[str, list[dict[str, Any]]] = {}
+    outcomes: dict[str, list[Result]] = {}
 
     def run_group(device: str, jobs: list[Job]) -> None:
         def progress(model: str, phase: str, fraction: float) -> None:
@@ -207,7 +193,8 @@ def _run_on_cluster(
         try:
             outcomes[device] = Runner(on_cluster, store=store).run(jobs, on_progress=progress, fresh=fresh)
         except Exception as error:  # noqa: BLE001 - e.g. the connection dropped: this hardware's jobs fail, visibly
-            outcomes[device] = [error_result(job, f"cluster run failed: {one_line(error)}", "crash") for job in jobs]
+            message = f"cluster run failed: {one_line(error)}"
+            outcomes[device] = [Result.failure(job.model, job.workload, message, "crash") for job in jobs]
 
     # daemon: a server shutting down need not wait for them (Ray ends the tasks of a driver that is gone)
     workers = [
@@ -237,9 +224,6 @@ def measure(
     Cluster hardware first, all of it at once (Ray places each job on a node offering it); this machine's
     devices after, one job at a time under the engine lock, so nothing else here shares the cores being timed.
     """
-    from efficiency.run.jobs import estimate_job_memory
-    from efficiency.run.runner import Runner
-
     began, several = time.perf_counter(), len(devices) > 1
     where = f" on {len(devices)} hardware" if several else ""
     with st.status(f"Measuring {len(names)} model(s){where}, one process each …", expanded=True) as status:
@@ -268,11 +252,11 @@ def measure(
         done, reused = 0, 0
         for device, pairs in groups.items():
             for (name, job), result in zip(pairs, outcomes.get(device, [])):
-                if result.get("error"):
+                if result.error:
                     failed += 1
                     bars[(device, job.model)].empty()
-                    show_error(label(device, job.model), result["error"], job.model)
-                elif result.get("reused"):
+                    show_error(label(device, job.model), result.error, job.model)
+                elif result.reused:
                     reused += 1
                 else:
                     done += 1

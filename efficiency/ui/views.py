@@ -1,7 +1,8 @@
 """A comparison, drawn: setup line, "what disagrees" callouts, the table with units, and the five charts.
 
 Figures come from :mod:`efficiency.charts.compare`; this module only lays them out with their captions, the
-chart options (kept in session state and the URL) and the HTML export of every chart on the page.
+chart options (kept in session state and the URL) and the HTML export of every chart on the page. Every page
+draws a figure through :func:`draw` (the figure, its caption, or this chart's error alone).
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from efficiency.analysis import rankings as analysis
+from efficiency import units
+from efficiency.analysis.findings import findings
 from efficiency.analysis.rankings import INDICATORS
 from efficiency.charts import compare as charts
 from efficiency.ui.common import escape_md, one_line, setup_text
 from efficiency.ui.state import METHODS, chart_choice
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
-_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
-# column -> (table label, unit after the SI prefix, help)
+# column -> (table label, unit after the prefix (bytes: binary, KiB ... GiB), help)
 TABLE_UNITS = {
     "params": ("Parameters", " params", "Total parameter count"),
     "params_active": ("Active parameters", " params", "Parameters used per token (sparse MoE: top-k experts)"),
@@ -44,22 +45,12 @@ def render_findings(df: pd.DataFrame, indicators: Sequence[str], limit: int = 3)
     """The most striking disagreements, as sentences computed from the numbers in view."""
     st.subheader("What disagrees")
     try:
-        sentences = analysis.findings(df, max_items=limit, indicators=indicators)
+        sentences = findings(df, max_items=limit, indicators=indicators)
     except ValueError as error:
         st.error(f"Findings unavailable: {escape_md(one_line(error))}")
         return
     for sentence in sentences:
         st.info(escape_md(sentence), icon=":material/compare_arrows:")
-
-
-def _scale(values: pd.Series, unit: str) -> tuple[float, str]:
-    """One SI prefix per column (from its median) so the column stays numeric and sortable."""
-    data = values.dropna()
-    if unit == "ms" or data.empty:
-        return 1.0, unit
-    middle = float(data.median())
-    factor, prefix = next(((f, p) for f, p in _PREFIXES if middle >= f), (1.0, ""))
-    return factor, f"{prefix}{unit}"
 
 
 def _decimals(largest: float) -> int:
@@ -77,7 +68,8 @@ def render_table(df: pd.DataFrame, indicators: Sequence[str]) -> None:
     }
     for column in indicators:
         label, unit, help_text = TABLE_UNITS[column]
-        factor, scaled_unit = _scale(df[column], unit)
+        data = df[column].dropna()  # one unit per column, from its median: the column stays numeric and sortable
+        factor, scaled_unit = units.scale(float(data.median()) if len(data) else None, unit)
         values = df[column] / factor
         largest = float(values.abs().max()) if values.notna().any() else 0.0
         shown[label] = values
@@ -103,19 +95,17 @@ CHART_TAB_KEY = "cmp_chart"
 _OPTION_KEYS = ("cmp_method", "cmp_x", "cmp_y", "cmp_size", "cmp_color", "cmp_ref")
 
 
-def _draw(fig: go.Figure, name: str) -> None:
-    config = {**PLOTLY_CONFIG, "toImageButtonOptions": {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": name}}
-    st.plotly_chart(fig, theme=None, key=f"chart_{name}", config=config)
-    st.caption(escape_md(charts.caption(fig)))
-
-
-def _built(title: str, build: Callable[[], go.Figure]) -> go.Figure | None:
-    """The figure, or None with the error shown for this chart only (one failing must not take the page down)."""
+def draw(title: str, build: Callable[[], go.Figure], key: str, file_name: str) -> None:
+    """Build and show one figure with its caption; a failing builder is reported for this chart only (one
+    failing must not take the page down). ``file_name``: the PNG download's name."""
     try:
-        return build()
+        fig = build()
     except Exception as error:  # noqa: BLE001 - shown on the page, named by chart
         st.error(f"{escape_md(title)}: {escape_md(one_line(error))}")
-        return None
+        return
+    image = {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": file_name}
+    st.plotly_chart(fig, theme=None, key=key, config={**PLOTLY_CONFIG, "toImageButtonOptions": image})
+    st.caption(escape_md(charts.caption(fig)))
 
 
 def chart_options(df: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
@@ -208,8 +198,8 @@ def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> Callable[[], l
             build = builders[name]
             if isinstance(build, str):
                 st.caption(build)
-            elif (fig := _built(label, build)) is not None:
-                _draw(fig, name)
+            else:
+                draw(label, build, f"chart_{name}", name)
 
     def every_figure() -> list[tuple[go.Figure | None, str]]:
         figures: list[tuple[go.Figure | None, str]] = []

@@ -1,4 +1,4 @@
-"""Connecting to a Ray cluster, and asking it what hardware it offers (DESIGN.md, "Scale").
+"""Connecting to a Ray cluster, and asking it what hardware it offers (README: "Measuring on many machines").
 
 The driver's side of the cluster before any job runs: :func:`connect` joins a running cluster (or starts a
 private local one that advertises this machine's hardware), :func:`cluster_hardware` lists the ``hw:*``
@@ -18,7 +18,9 @@ import socket
 import sys
 from typing import Any
 
-from efficiency.cli.cluster import (
+from efficiency.hardware import detect
+from efficiency.run.job import one_line
+from efficiency.run.ray.nodes import (
     ADDRESS_PATTERN,
     INSTALL_HINT,
     LOOPBACK_ENV,
@@ -26,7 +28,6 @@ from efficiency.cli.cluster import (
     advertised_resources,
     is_loopback,
 )
-from efficiency.run.job import one_line
 
 CONNECT_PROBE_S = 3.0
 
@@ -110,9 +111,7 @@ def connect(
     if address is None or not address.startswith("ray://"):
         options["_node_ip_address"] = node_ip_address
     if address is None:
-        from efficiency.hardware.detect import local_devices
-
-        options.update(include_dashboard=False, resources=advertised_resources(local_devices()))
+        options.update(include_dashboard=False, resources=advertised_resources(detect.local_devices()))
     try:
         ray.init(address=address, **options)
     except ConnectionError as err:

@@ -1,4 +1,4 @@
-"""Ray executor: the runner's jobs on a Ray cluster whose nodes advertise their hardware (DESIGN.md, "Scale").
+"""Ray executor: the runner's jobs on a Ray cluster whose nodes advertise their hardware as ``hw:<id>``.
 
 Each job becomes a Ray task that asks for one unit of the custom resource ``hw:<hardware id>``, so Ray
 places it on a node that has that hardware. On the node the task runs ``LocalExecutor().execute([job])``:
@@ -12,7 +12,7 @@ timeout is cancelled (``ray.cancel(force=True)``) and reads "timed out after N s
 no live node offers is ``refused``. Progress events travel node -> a small actor -> the driver's poll.
 
 Ray stays optional: it is imported only inside functions here and in :mod:`efficiency.run.ray.cluster` (connecting,
-loopback, listing the cluster's hardware), and nothing imports this module unless asked (``--executor ray``).
+loopback, listing the cluster's hardware), so importing this module never imports Ray.
 """
 
 from __future__ import annotations
@@ -22,9 +22,13 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from efficiency.cli.cluster import RESOURCE_PREFIX
+from efficiency.hardware.detect import environment_fingerprint
+from efficiency.results import Result
 from efficiency.run.ray.cluster import connect
+from efficiency.run.ray.nodes import RESOURCE_PREFIX
 from efficiency.run.runner import DEFAULT_PRELOAD, Job, LocalExecutor, ProgressCallback, error_result, one_line
+from efficiency.store.lookup import Wanted
+from efficiency.store.store import ResultStore, StoreError
 
 NODE_PRELOAD = tuple(name for name in DEFAULT_PRELOAD if name != "__main__")  # a Ray worker's __main__ is Ray's
 FEASIBILITY_CHECK_S = 2.0
@@ -51,9 +55,7 @@ class _ProgressBoard:
 _NODE_STORES: dict[str, Any] = {}  # one store (engine, connection pool) per URL per Ray worker process
 
 
-def _store(url: str) -> Any:
-    from efficiency.store.store import ResultStore
-
+def _store(url: str) -> ResultStore:
     if url not in _NODE_STORES:
         _NODE_STORES[url] = ResultStore(url)
     return _NODE_STORES[url]
@@ -80,9 +82,6 @@ def node_task(
     import psutil
     import ray
 
-    from efficiency.hardware.detect import environment_fingerprint
-    from efficiency.store.store import StoreError
-
     context = ray.get_runtime_context()
     job_dict = dict(job_dict)
     if job_dict.get("device", "cpu").startswith("cuda") and ray.get_gpu_ids():
@@ -103,7 +102,7 @@ def node_task(
     envelope = {"result": result, "env": env, "stored": False, "store_error": None}
     if store_url:
         try:
-            _store(store_url).put(result, key_fields(job, env))
+            _store(store_url).put(Result.from_dict(result), key_fields(job, env))
             envelope["stored"] = True
         except StoreError as err:
             envelope["store_error"] = str(err)
@@ -300,31 +299,32 @@ class RayExecutor:
     def _env_here(self, threads: int | None) -> dict[str, Any]:
         """This (the driver's) machine's fingerprint, computed once per thread count."""
         if threads not in self._driver_env:
-            from efficiency.hardware.detect import environment_fingerprint
-
             self._driver_env[threads] = environment_fingerprint(threads)
         return self._driver_env[threads]
 
-    def find_stored(self, store: Any, job: Job) -> dict[str, Any] | None:
-        """The Runner's reuse lookup for a cluster job: a success stored for this job's hardware by whichever
-        node ran it, with the driver's software versions (see ``ResultStore.find_on_hardware``). The Runner's
-        own lookup keys by the driver's fingerprint, which never matches a node's result."""
+    def find_stored(self, store: ResultStore, job: Job) -> Result | None:
+        """The Runner's reuse lookup for a cluster job: a success stored for this job's hardware id by whichever
+        node ran it, with the driver's torch and transformers releases (the rule of :mod:`efficiency.store.lookup`).
+        The Runner's own lookup asks for this machine, which a node's result never is."""
         env = self._env_here(None)
-        software = {"torch": env.get("torch"), "transformers": env.get("transformers")}
-        return store.find_on_hardware(
-            job.model, job.workload, job.metrics, job.hardware_id, software=software, threads=job.threads
+        wanted = Wanted(
+            model=job.model,
+            workload=job.workload,
+            measured=job.metrics == "all",
+            hardware=job.hardware_id,
+            threads=job.threads,
+            machine={"torch": env.get("torch"), "transformers": env.get("transformers")},
         )
+        return store.lookup(wanted)
 
     def _store_here(self, job: Job, result: dict[str, Any], envelope: dict[str, Any] | None) -> dict[str, Any]:
-        from efficiency.store.store import ResultStore, StoreError
-
         env = envelope.get("env") if envelope else None
         if env is None:  # the node never said: key the error by this machine's software, as the Runner would
             env = self._env_here(job.threads)
         try:
             if self._driver_store is None:
                 self._driver_store = ResultStore(self.store_url)
-            self._driver_store.put(result, key_fields(job, env))
+            self._driver_store.put(Result.from_dict(result), key_fields(job, env))
         except StoreError as err:
             node_error = envelope.get("store_error") if envelope else None
             said = f"{err}" + (f" (the node could not store it either: {node_error})" if node_error else "")

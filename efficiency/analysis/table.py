@@ -1,0 +1,95 @@
+"""Stored results as a table to browse, and the one export of results, to CSV (a spreadsheet) or JSON.
+
+CSV has one column per field, nested fields dotted (``latency_ms.median``, ``hardware.name``), lists as JSON text;
+the identifying columns first, the rest sorted. A CSV is opened in spreadsheets, which run a cell that starts with
+``=``, ``+``, ``-`` or ``@`` as a formula: a model name or error message written by someone else could then fetch a
+URL or run a command on the reader's machine. Every text cell that starts so (or with a tab or carriage return)
+gets a leading ``'``, as OWASP's CSV-injection advice says; numbers stay numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+from efficiency import units
+from efficiency.results import Result, results_frame
+from efficiency.store.schema import flatten
+
+FORMATS = ("csv", "json")
+LEADING = ("store_id", "created_at", "model", "name", "error")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: a string starting like a formula gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def rows_csv(rows: Sequence[Mapping[str, Any]], leading: Sequence[str] = ()) -> str:
+    """Rows of dicts as CSV text: nested dicts dotted, ``leading`` columns first (those present), the rest sorted,
+    every text cell (header included) safe from formula injection."""
+    flat = [flatten(dict(row)) for row in rows]
+    present = {name for item in flat for name in item}
+    first = [name for name in leading if name in present]
+    columns = first + sorted(present - set(first))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([safe_cell(name) for name in columns])
+    for item in flat:
+        writer.writerow([safe_cell(item.get(name)) for name in columns])
+    return buffer.getvalue()
+
+
+def export(results: Sequence[Result], fmt: str) -> str:
+    """Results as ``"csv"`` (flat, formula-safe) or ``"json"`` (each result's dict, as the store and CLI write it)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"export format {fmt!r}: accepted are {', '.join(FORMATS)}")
+    rows = [result.to_dict() for result in results]
+    if fmt == "json":
+        return json.dumps(rows, indent=2, sort_keys=True)
+    return rows_csv(rows, LEADING)
+
+
+def workload_text(workload: Mapping[str, Any]) -> str:
+    """ "batch 1 · seq 128 · float32 · inference": a stored result's setup in one line."""
+    parts = [f"batch {workload.get('batch_size', '?')}"]
+    if workload.get("seq_len") is not None:
+        parts.append(f"seq {workload['seq_len']}")
+    if workload.get("image_size") is not None:
+        parts.append(f"image {workload['image_size']} px")
+    return " · ".join([*parts, str(workload.get("dtype", "?")), str(workload.get("mode", "?"))])
+
+
+def stored_table(results: Sequence[Result], display_name: Callable[[str], str]) -> pd.DataFrame:
+    """One row per stored result, failures included: when, model, hardware, workload, and the main indicators in
+    fixed units (parameters in M, FLOPs in G, latency in ms, peak memory in MiB) so the columns sort as numbers."""
+    import pandas as pd  # lazy: the CLI's CSV export needs no pandas
+
+    rows = []
+    for result in results:
+        frame = results_frame([result]) if not result.error else None
+        values = frame.iloc[0] if frame is not None and len(frame) else {}
+        rows.append(
+            {
+                "id": result.store_id,
+                "Stored (UTC)": pd.Timestamp(result.created_at).strftime("%Y-%m-%d %H:%M"),
+                "Model": display_name(result.model),
+                "Hardware": result.hardware_text() or "none (static count)",  # a failure shows its Error
+                "Workload": workload_text(result.workload),
+                "Parameters": values.get("params", float("nan")) / 1e6,
+                "FLOPs": values.get("flops", float("nan")) / 1e9,
+                "Latency": values.get("latency_ms", float("nan")),
+                "Peak memory": values.get("peak_memory_bytes", float("nan")) / units.MIB,
+                "Error": result.error or "",
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,128 @@
+"""The Compare page's two halves: the box of pickers (models, workload, hardware, Run) and the comparison in view
+(run if asked, then the results found for the view, their findings, charts and table).
+
+The pickers keep their values in session state (see :mod:`efficiency.ui.state`, which also writes them to the
+URL); the comparison reads them back from there, so either half can be drawn first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from efficiency.results import results_frame
+from efficiency.specs import MODES
+from efficiency.ui import cluster, common, lookup, pickers, runs, state, views
+
+RUN_KEY = "cmp_go"
+EDIT_KEY = "cmp_edit"
+
+
+def pickers_box(
+    devices: list[dict[str, Any]],
+    hardware_labels: dict[str, str],
+    max_threads: int,
+    extra_errors: list[tuple[str, str]],
+) -> None:
+    """The pickers in one bordered box: models (catalog and others), workload and mode, hardware and Run."""
+    with st.container(border=True):
+        pick_models, pick_workload, pick_hardware = st.columns([5, 4, 3], gap="medium")
+    with pick_models:
+        pickers.model_picker(
+            "cmp_models",
+            f"{len(pickers.catalog_labels())} models built from their published configs, grouped by family. "
+            "Weights are random: parameter counts, FLOPs and speed do not depend on weight values.",
+        )
+        st.text_input(
+            "Other models: a local folder holding config.json, or a Hub id",
+            key="cmp_extra",
+            placeholder="/path/to/model, org/name (comma-separated)",
+            max_chars=state.MAX_EXTRA_CHARS,
+        )
+        for name, error in extra_errors:
+            common.show_error(name, error)
+    with pick_workload:
+        pickers.workload_inputs("cmp")
+        st.radio("Mode", MODES, key="cmp_mode", horizontal=True)
+        st.caption("Text models use the sequence length, vision models the image size.")
+    with pick_hardware:
+        st.selectbox(
+            "Hardware (for measured runs)",
+            list(hardware_labels),
+            key="cmp_device",
+            format_func=lambda device_id: hardware_labels.get(device_id, device_id),
+            help=runs.hardware_help(devices, hardware_labels),
+        )
+        if max_threads > 1:
+            st.slider(
+                "CPU threads",
+                min_value=1,
+                max_value=max_threads,
+                key="cmp_threads",
+                disabled=cluster.is_cluster(st.session_state["cmp_device"]),
+                help="Cluster hardware: each job uses all cores of its node.",
+            )
+        st.radio(
+            "What to run",
+            state.RUN_KINDS,
+            key="cmp_run",
+            horizontal=True,
+            format_func=lambda kind: "Static counts" if kind == "static" else "Measured",
+            help="Static: counted from the architecture, instant, no hardware. Measured: latency, throughput and "
+            "peak memory timed here, each model in its own process (tens of seconds per model).",
+        )
+        if st.session_state["cmp_run"] == "measured":
+            st.checkbox("Measure again, ignore stored results", key="cmp_fresh")
+        st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key=RUN_KEY)
+
+
+def comparison(run: bool, extras: list[tuple[str, str]]) -> tuple[str, bool]:
+    """Run if asked, then the comparison in view; returns the kind of run in view and whether it has results."""
+    picked = [(name, name) for name in st.session_state["cmp_models"]] + extras
+    kind, device, threads = st.session_state["cmp_run"], st.session_state["cmp_device"], st.session_state["cmp_threads"]
+    workload = pickers.workload_from_state("cmp", st.session_state["cmp_mode"])
+    store = common.open_store()
+    if workload is None or not picked:
+        if not picked:
+            st.info("Pick at least one model (two or more to see them disagree).", icon=":material/touch_app:")
+        return kind, False
+    names = [name for name, _ in picked]
+    if run and kind == "static":
+        runs.run_static(names, workload, store)
+    elif run:
+        runs.run_measured(names, workload, device, threads, store, fresh=bool(st.session_state.get("cmp_fresh")))
+    else:
+        for name in names:
+            error = lookup.error_for(lookup.view_key(name, workload, kind, device, threads))
+            if error:
+                common.show_error(common.display_name(name), error, name)
+    results, missing = [], []
+    for name, model_id in picked:
+        result = lookup.find(model_id, workload, kind, device, threads, store)
+        if result is None:
+            missing.append(common.display_name(name))
+        else:
+            results.append(result)
+    if missing:
+        st.info(
+            f"No {kind} results yet at this setup for: {common.escape_md(', '.join(missing))}. Press **Run**.",
+            icon=":material/play_circle:",
+        )
+    frame = results_frame(results)
+    if kind == "measured" and len(frame) and not frame["measured"].all():
+        counted = ", ".join(frame.loc[~frame["measured"], "model"])
+        st.caption(f"Counted only (not measured here yet): {common.escape_md(counted)}.")
+    if not len(frame):
+        return kind, False
+    indicators = common.chart_indicators(frame)
+    if st.session_state.get(EDIT_KEY):  # a line under the pickers' box, when it is shown (a run opens it)
+        st.divider()
+    views.render_setup(frame)
+    views.render_findings(frame, indicators)
+    heading, export = st.columns([4, 1], vertical_alignment="bottom")
+    heading.subheader("Charts and table")
+    every_figure = views.render_charts(frame, indicators)
+    with export:
+        views.export_button("Cost indicator comparison", common.setup_text(frame), every_figure, "comparison.html")
+    return kind, True
