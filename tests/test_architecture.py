@@ -91,6 +91,5 @@ def test_every_page_is_short():
     assert long_pages(ROOT) == []
 
 
-@pytest.mark.xfail(strict=True, reason="function-level imports outside cli/ and run/ray/ are being moved (issue 13)")
 def test_every_function_level_import_says_why():
     assert [str(edge) for edge in unexplained_lazy_imports(GRAPH)] == []

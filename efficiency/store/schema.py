@@ -17,7 +17,6 @@ import sqlalchemy as sa
 
 SCHEMA_VERSION = 1
 ENV_KEY_FIELDS = ("cpu_model", "threads", "gpu_name", "torch", "transformers")
-SOFTWARE_FIELDS = ("torch", "transformers")
 WORKLOAD_COLUMNS = ("batch_size", "seq_len", "image_size", "dtype", "mode")
 
 metadata = sa.MetaData()
@@ -78,7 +77,7 @@ def env_key_subset(env: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_key(model: str, workload: dict[str, Any], metrics: str, hardware: str, env: dict[str, Any]) -> str:
-    """sha256 of what a profile is a pure function of (DESIGN.md: model, workload, hardware, software)."""
+    """sha256 of what a profile is a pure function of (model, workload, hardware, software)."""
     identity = {
         "model": model,
         "workload": workload,
@@ -111,17 +110,3 @@ def _stored_json(text: str, what: str, unreadable: dict[str, Any] | None = None)
         if unreadable is None:
             raise StoreError(reason) from err
         return {**unreadable, "error": reason}
-
-
-def _release(version: Any) -> str:
-    """``2.13.0+cu126`` -> ``2.13.0``: the release, without the local build tag."""
-    return str(version).split("+", 1)[0]
-
-
-def _same_software(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """True unless a library's release differs where both the stored environment and ``wanted`` name it."""
-    for name in SOFTWARE_FIELDS:
-        have, want = stored.get(name), wanted.get(name)
-        if have is not None and want is not None and _release(have) != _release(want):
-            return False
-    return True
