@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from benchmarks.import_graph import (
     MAX_TOP_LEVEL_MODULES,
     cycles,
