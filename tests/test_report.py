@@ -11,8 +11,9 @@ import re
 
 import pytest
 
-from efficiency.analysis.report import latex_escape, make_setup, to_latex, to_markdown
+from efficiency.analysis.report import Estimate, Row, latex_escape, make_setup, rows_of, to_latex, to_markdown
 from efficiency.counters.static import profile_static
+from efficiency.results import Result
 from efficiency.specs import Workload
 from tests.test_experiments import _cli
 
@@ -32,21 +33,21 @@ def offline(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def static_rows() -> list[dict]:
-    return [profile_static(model, Workload(seq_len=32)).to_result().to_dict() for model in MODELS]
+def static_rows() -> list[Row]:
+    return rows_of([profile_static(model, Workload(seq_len=32)).to_result() for model in MODELS])
 
 
-def measured_row(static: dict) -> dict:
-    """A static row with the keys the runner adds after measuring (values made up: only formats are tested)."""
-    return {
-        **static,
+def measured_row(static: Row) -> Row:
+    """A static result with the fields the runner adds after measuring (values made up: only formats are tested)."""
+    measured = {
         "measured": True,
-        "hardware": {"name": "Test CPU", "device": "cpu"},
+        "hardware": {"id": "local-cpu", "name": "Test CPU", "device": "cpu"},
         "latency_ms": {"median": 12.5, "p10": 12.0, "p90": 14.25, "n": 10},
         "throughput_per_s": 80.0,
         "peak_memory_bytes": 512_000_000,
         "training_step_ms": {"median": 40.0, "p10": 39.0, "p90": 45.0, "n": 3},
     }
+    return Row(Result.from_dict({**static.result.to_dict(), **measured}))
 
 
 # ---- checkers ---------------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def test_measured_rows_show_medians_with_spread_and_say_measured(static_rows):
 
 def test_mixed_sources_are_marked_per_cell(static_rows):
     measured = measured_row(static_rows[0])
-    estimated = {**static_rows[1], "estimated_latency_ms": 0.85, "estimate_hardware": "a100-80gb"}
+    estimated = Row(static_rows[1].result, Estimate(latency_ms=0.85, chip="a100-80gb"))
     _, *body = markdown_table(to_markdown([measured, estimated], SETUP))
     latency = next(row for row in body if row[0].startswith("Latency"))
     assert latency[2] == "per cell"
@@ -145,7 +146,7 @@ def test_mixed_sources_are_marked_per_cell(static_rows):
 
 
 def test_failed_model_gets_a_cell_and_a_note(static_rows):
-    failed = {"model": "broken_model", "workload": {}, "error": "could not build: 50% of #layers & more"}
+    failed = Row(Result.failure("broken_model", {}, "could not build: 50% of #layers & more"))
     md = to_markdown([static_rows[0], failed], SETUP)
     _, *body = markdown_table(md)
     assert next(row for row in body if row[0] == "Parameters")[4] == "failed"
@@ -160,7 +161,7 @@ def test_latex_escape_covers_the_specials():
 
 
 def test_make_setup_names_this_machine_and_software(static_rows):
-    setup = make_setup(static_rows)
+    setup = make_setup([row.result for row in static_rows])
     assert setup["hardware"] == "none (static counts)"
     assert setup["software"]["torch"] and setup["software"]["transformers"] and setup["date"]
 

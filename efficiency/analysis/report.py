@@ -2,8 +2,8 @@
 
 The paper asks publications to report all cost indicators, each with the hardware, dtype, batch size and
 sequence length it was taken under, and to say what was measured and what was estimated. This module
-turns profile rows (``StaticProfile.to_dict()``, optionally with measured keys from the runner, or with
-``estimated_latency_ms`` from a roofline estimate) into such a table. Numbers are formatted only here.
+turns results (:class:`efficiency.results.Result`, counted and perhaps measured), each with a roofline
+:class:`Estimate` where one was made, into such a table. Numbers are formatted by :mod:`efficiency.units`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from efficiency import units
 from efficiency.hardware.detect import environment_fingerprint, package_version
+from efficiency.results import Latency, Result
 
 MISSING = "—"
 COUNTED = "counted"
@@ -50,74 +51,67 @@ class Cell:
     source: str | None  # None: no value
 
 
-def _number(row: dict[str, Any], key: str) -> float | None:
-    value = row.get(key)
+@dataclass(frozen=True)
+class Estimate:
+    """A roofline estimate of a model's latency on a named chip, shown where nothing was measured."""
+
+    latency_ms: float
+    chip: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model's column: its result and, where one was made, an estimate to fall back on."""
+
+    result: Result
+    estimate: Estimate | None = None
+
+
+def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return float(value)
 
 
-def _spread(row: dict[str, Any], key: str) -> tuple[float | None, float | None, float | None]:
-    """(median, p10, p90) of a timing stored either as the runner's dict or as flat ``*_ms`` columns."""
-    value = row.get(key)
-    if isinstance(value, dict):
-        return value.get("median"), value.get("p10"), value.get("p90")
-    stem = key.removesuffix("_ms")
-    return _number(row, key), _number(row, f"{stem}_p10_ms"), _number(row, f"{stem}_p90_ms")
-
-
-def _timing(key: str) -> Callable[[dict[str, Any]], Cell]:
-    def cell(row: dict[str, Any]) -> Cell:
-        median, p10, p90 = _spread(row, key)
-        if median is not None:
+def _timing(key: str) -> Callable[[Row], Cell]:
+    def cell(row: Row) -> Cell:
+        latency: Latency | None = getattr(row.result, key)
+        if latency is not None:
+            p10, p90 = latency.p10, latency.p90
             spread = f" [{units.duration(p10)}–{units.duration(p90)}]" if p10 is not None and p90 is not None else ""
-            return Cell(units.duration(median) + spread, MEASURED)
-        estimated = _number(row, f"estimated_{key}")
-        if key == "latency_ms" and estimated is not None:
-            chip = row.get("estimate_hardware") or row.get("hardware_estimated") or "a catalog chip"
-            return Cell(f"{units.duration(estimated)} on {chip}", ESTIMATED)
+            return Cell(units.duration(latency.median) + spread, MEASURED)
+        if key == "latency_ms" and row.estimate is not None:
+            return Cell(f"{units.duration(row.estimate.latency_ms)} on {row.estimate.chip}", ESTIMATED)
         return Cell(MISSING, None)
 
     return cell
 
 
-def _value(key: str, formatter: Callable[[float], str], source: str) -> Callable[[dict[str, Any]], Cell]:
-    def cell(row: dict[str, Any]) -> Cell:
-        value = _number(row, key)
-        if value is None:
-            return Cell(MISSING, None)
-        return Cell(formatter(value), source)
+def _value(key: str, formatter: Callable[[float], str], source: str) -> Callable[[Row], Cell]:
+    def cell(row: Row) -> Cell:
+        value = _number(getattr(row.result, key))
+        return Cell(MISSING, None) if value is None else Cell(formatter(value), source)
 
     return cell
 
 
-def _intensity(row: dict[str, Any]) -> Cell:
-    value = _number(row, "arithmetic_intensity_flops_per_byte")
+def _intensity(row: Row) -> Cell:
+    value = _number(row.result.arithmetic_intensity_flops_per_byte)
     return Cell(MISSING, None) if value is None else Cell(f"{value:.3g}", COUNTED)
 
 
-def _input(row: dict[str, Any]) -> Cell:
-    workload = row.get("workload") or {}
-    batch = workload.get("batch_size", row.get("batch_size"))
-    seq, image = workload.get("seq_len", row.get("seq_len")), workload.get("image_size", row.get("image_size"))
-    shape = f"{seq:g} tokens" if _is_number(seq) else f"{image:g}×{image:g} px" if _is_number(image) else "?"
+def _input(row: Row) -> Cell:
+    workload = row.result.workload
+    batch, seq, image = workload.get("batch_size"), workload.get("seq_len"), workload.get("image_size")
+    shape = f"{seq:g} tokens" if _number(seq) is not None else f"{image:g}×{image:g} px" if _number(image) else "?"
     return Cell(f"batch {batch} × {shape}", "setup")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 # (label, unit, cell builder, measurable): the indicators the paper asks for, in reading order
-INDICATOR_ROWS: list[tuple[str, str, Callable[[dict[str, Any]], Cell], bool]] = [
+INDICATOR_ROWS: list[tuple[str, str, Callable[[Row], Cell], bool]] = [
     ("Input", "items × size", _input, False),
-    ("Parameters", "params", _value("params", lambda v: units.params(v), COUNTED), False),
-    (
-        "Active parameters (per token)",
-        "params",
-        _value("params_active", lambda v: units.params(v), COUNTED),
-        False,
-    ),
+    ("Parameters", "params", _value("params", units.params, COUNTED), False),
+    ("Active parameters (per token)", "params", _value("params_active", units.params, COUNTED), False),
     ("FLOPs (forward, 1 MAC = 2 FLOPs)", "FLOPs", _value("flops", units.flops, COUNTED), False),
     ("MACs (forward)", "MACs", _value("macs", lambda v: units.count(v, "MACs"), COUNTED), False),
     ("Training FLOPs (forward + backward)", "FLOPs", _value("training_flops", units.flops, COUNTED), False),
@@ -131,19 +125,24 @@ INDICATOR_ROWS: list[tuple[str, str, Callable[[dict[str, Any]], Cell], bool]] = 
 ]
 
 
-def make_setup(rows: Sequence[dict[str, Any]], threads: int | None = None) -> dict[str, Any]:
-    """The setup block of a report: this machine and its software, taken now, plus what the rows say."""
+def rows_of(results: Sequence[Result], estimates: dict[str, Estimate] | None = None) -> list[Row]:
+    """The report's columns: each result with the estimate made for its model, if any."""
+    return [Row(result, (estimates or {}).get(result.model)) for result in results]
+
+
+def make_setup(results: Sequence[Result], threads: int | None = None) -> dict[str, Any]:
+    """The setup block of a report: this machine and its software, taken now, plus what the results say."""
 
     env = environment_fingerprint(threads)
-    measured = [r for r in rows if r.get("measured")]
-    hardware = measured[0].get("hardware") if measured else None
-    name = hardware.get("name") if isinstance(hardware, dict) else hardware
-    used = (hardware.get("threads") if isinstance(hardware, dict) else None) or env["threads"]
+    measured = [r for r in results if r.measured]
+    hardware = measured[0].hardware if measured else None
+    name = hardware.name if hardware is not None else None
+    used = (hardware.threads if hardware is not None else None) or env["threads"]
     return {
         "hardware": f"{name or env['cpu_model']}, {used} thread{'s' if used != 1 else ''}"
         if measured
         else "none (static counts)",
-        "device": (hardware or {}).get("device", "cpu") if isinstance(hardware, dict) else "cpu",
+        "device": (hardware.device if hardware is not None else None) or "cpu",
         "software": {
             "torch": env["torch"],
             "transformers": env["transformers"],
@@ -155,12 +154,12 @@ def make_setup(rows: Sequence[dict[str, Any]], threads: int | None = None) -> di
     }
 
 
-def _table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]], list[str]]:
+def _table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]], list[str]]:
     """Header, body rows (label, unit, source, one cell per model) and notes (errors, per-cell sources)."""
-    header = ["Indicator", "Unit", "Source", *[str(r.get("model", "?")) for r in rows]]
+    header = ["Indicator", "Unit", "Source", *[r.result.label or "?" for r in rows]]
     body, notes = [], []
     for label, unit, build, measurable in INDICATOR_ROWS:
-        cells = [Cell("failed", None) if r.get("error") else build(r) for r in rows]
+        cells = [Cell("failed", None) if r.result.error else build(r) for r in rows]
         sources = sorted({c.source for c in cells if c.source})
         if not sources:  # kept, so the reader sees what this report does not hold
             body.append([label, unit, "not measured" if measurable else "not available", *[c.text for c in cells]])
@@ -172,15 +171,13 @@ def _table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]], 
             texts = [f"{c.text} ({c.source})" if c.source else c.text for c in cells]
         body.append([label, unit, source, *texts])
     for r in rows:
-        if r.get("error"):
-            notes.append(f"{r.get('model')}: failed: {r['error']}")
+        if r.result.error:
+            notes.append(f"{r.result.label}: failed: {r.result.error}")
     return header, body, notes
 
 
-def _setup_lines(
-    rows: Sequence[dict[str, Any]], setup: dict[str, Any], body: Sequence[Sequence[str]]
-) -> list[tuple[str, str]]:
-    dtypes = sorted({str((r.get("workload") or {}).get("dtype") or r.get("dtype") or "float32") for r in rows})
+def _setup_lines(rows: Sequence[Row], setup: dict[str, Any], body: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
+    dtypes = sorted({str(r.result.workload.get("dtype") or r.result.dtype or "float32") for r in rows})
     software = ", ".join(f"{k} {v}" for k, v in (setup.get("software") or {}).items() if v)
     lines = [
         ("Hardware (measured numbers)", str(setup.get("hardware", "not stated"))),
@@ -198,7 +195,7 @@ def _setup_lines(
     return lines + [(f"Source: {k}", v) for k, v in SOURCE_NOTES.items() if k in used_sources]
 
 
-def to_markdown(rows: Sequence[dict[str, Any]], setup: dict[str, Any]) -> str:
+def to_markdown(rows: Sequence[Row], setup: dict[str, Any]) -> str:
     """A GitHub-flavoured Markdown report card: the indicator table, then the setup as a list."""
     header, body, notes = _table(rows)
 
@@ -218,7 +215,7 @@ def latex_escape(text: str) -> str:
     return "".join(LATEX_SPECIALS.get(ch, ch) for ch in text)
 
 
-def to_latex(rows: Sequence[dict[str, Any]], setup: dict[str, Any]) -> str:
+def to_latex(rows: Sequence[Row], setup: dict[str, Any]) -> str:
     """A LaTeX ``table`` with two plain ``tabular``s (indicators, setup); ruled with \\hline, no packages."""
     header, body, notes = _table(rows)
     spec = "lll" + "r" * len(rows)

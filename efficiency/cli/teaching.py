@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from efficiency.analysis.report import make_setup, rows_of, to_latex, to_markdown
 from efficiency.cli.args import Command, add_measure_args, add_workload_args, workload_from
 from efficiency.cli.profile import profile_results
 
@@ -114,10 +115,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from efficiency.analysis.report import make_setup, to_latex, to_markdown  # lazy: imports pandas; --help stays fast
-
     results = profile_results(args.models, workload_from(args), args)
-    rows = [result.to_dict() for result in results]  # the report card reads the CLI's JSON records
-    setup = make_setup(rows, args.threads)
+    rows = rows_of(results)
+    setup = make_setup(results, args.threads)
     print(to_latex(rows, setup) if args.format == "latex" else to_markdown(rows, setup), end="")
     return 1 if any(result.error for result in results) else 0
