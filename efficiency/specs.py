@@ -10,7 +10,7 @@ from typing import Any
 
 LOCAL_MODEL_PREFIX = "local:"  # the id of a model known by its config's contents (see models.loading)
 
-MODALITIES = ("text", "vision")
+MODALITIES = ("text", "vision", "audio", "multimodal")  # multimodal: image and text together
 TASKS = ("base", "causal-lm", "seq2seq-lm", "image-classification")
 FAMILIES = (
     "dense",
@@ -119,7 +119,11 @@ class Workload:
 
     def for_modality(self, modality: str) -> dict[str, Any]:
         """The fields that matter for this modality (a text model has no image size)."""
-        shape = {"seq_len": self.seq_len} if modality == "text" else {"image_size": self.image_size}
+        shape = {
+            "text": {"seq_len": self.seq_len},
+            "audio": {"seq_len": self.seq_len},  # decoder tokens; the clip length comes from the model config
+            "multimodal": {"seq_len": self.seq_len, "image_size": self.image_size},
+        }.get(modality, {"image_size": self.image_size})
         return {"batch_size": self.batch_size, **shape, "dtype": self.dtype, "mode": self.mode}
 
     def to_dict(self) -> dict[str, Any]:

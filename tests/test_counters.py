@@ -224,3 +224,48 @@ def test_weight_bytes_per_dtype():
         profile_static(TINY["bert"], TINY_WORKLOAD).to_result().weight_bytes["int8"]
         == profile_static(TINY["bert"], TINY_WORKLOAD).params.total
     )
+
+
+QWEN2 = {
+    "hidden_size": 64,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 96,
+    "vocab_size": 500,
+}
+
+
+def test_per_layer_lists_are_cut_with_the_depth_and_scaling_stays_exact():
+    """A config listing each layer (``layer_types``) is no longer rejected by the 1- and 2-layer copies."""
+    spec = _tiny("qwen2", "causal-lm", **QWEN2, layer_types=["full_attention"] * 4)
+    scaled = profile_static(spec, TINY_WORKLOAD, forward_only=True)
+    full = profile_static(spec, TINY_WORKLOAD, depth_scaling=False, forward_only=True)
+    assert any("scaled to 4 identical layers" in note for note in scaled.notes)
+    assert (scaled.flops, scaled.params, scaled.memory_traffic_bytes) == (
+        full.flops,
+        full.params,
+        full.memory_traffic_bytes,
+    )
+
+
+def test_layers_that_differ_are_counted_at_full_depth_and_say_so():
+    mixed = ["sliding_attention", "full_attention"] * 2
+    spec = _tiny("qwen2", "causal-lm", **QWEN2, layer_types=mixed, use_sliding_window=True, sliding_window=8)
+    profile = profile_static(spec, TINY_WORKLOAD, forward_only=True)
+    assert any("Counted at full depth" in note and "layer_types" in note for note in profile.notes)
+    with pytest.raises(ValueError, match="per-layer lists differ"):
+        profile_static(spec, TINY_WORKLOAD, depth_scaling=True, forward_only=True)
+
+
+def test_a_data_dependent_op_is_named_and_sends_counting_to_real_tensors():
+    from efficiency.counters.forward import data_dependent_op as _data_dependent_op
+
+    assert _data_dependent_op(RuntimeError("aten._local_scalar_dense.default")) == "aten._local_scalar_dense.default"
+    assert _data_dependent_op(RuntimeError("aten.nonzero.default: data-dependent output")) == "aten.nonzero.default"
+    assert _data_dependent_op(RuntimeError("shapes cannot be multiplied")) is None
+
+
+@pytest.mark.parametrize("depth", [-3, -1])
+def test_the_closed_form_never_reports_a_negative_count(depth):
+    assert analytic_count(TINY["bert"], TINY_WORKLOAD, {**TINY["bert"].config, "num_hidden_layers": depth}) is None

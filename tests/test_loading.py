@@ -111,3 +111,22 @@ def test_workload_limits_are_checked_against_the_model():
 def test_workload_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         Workload(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("num_hidden_layers", -3, "config field 'num_hidden_layers' must be 0 or more layers, got -3"),
+        ("hidden_size", 0, "config field 'hidden_size' must be between 1 and 16777216, got 0"),
+        ("vocab_size", -5, "config field 'vocab_size' must be between 1 and 16777216, got -5"),
+        ("intermediate_size", 10**9, "config field 'intermediate_size' must be between 1 and 16777216"),
+    ],
+)
+def test_sizes_no_model_has_are_refused_in_one_line_naming_the_field(tmp_path, field, value, expected):
+    from efficiency.counters.static import profile_static
+
+    config = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, field: value}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError) as caught:
+        profile_static(resolve(str(tmp_path)), Workload(seq_len=8))
+    assert expected in str(caught.value) and "\n" not in str(caught.value)

@@ -96,7 +96,9 @@ def test_workload_for_modality_round_trips(workload, modality):
     shown = workload.for_modality(modality)
     assert Workload(**shown).for_modality(modality) == shown
     assert Workload(**workload.to_dict()) == workload
-    assert ("seq_len" in shown) == (modality == "text") and ("image_size" in shown) == (modality == "vision")
+    # the shape fields a modality's inputs use: tokens for text (and a speech model's decoder), pixels for images
+    uses_tokens, uses_pixels = modality in {"text", "audio", "multimodal"}, modality in {"vision", "multimodal"}
+    assert ("seq_len" in shown) == uses_tokens and ("image_size" in shown) == uses_pixels
     assert json.loads(json.dumps(shown)) == shown  # a store key part: plain JSON
 
 

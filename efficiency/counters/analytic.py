@@ -237,11 +237,14 @@ FORMULAS = {
 
 
 def analytic_count(spec: ModelSpec, workload: Workload, config: dict | None = None) -> AnalyticCount | None:
-    """The closed form for this family at this workload, or None when we have no formula (CNNs, MobileBERT).
+    """The closed form for this family at this workload, or None when we have no formula (CNNs, MobileBERT)
+    or the config's sizes give a negative or non-whole part.
 
     ``config`` is the full config (transformers' ``to_dict()``, defaults filled); the spec's own values
     are used when it is not given."""
     formula = FORMULAS.get(spec.model_type)
     if formula is None or spec.task == "seq2seq-lm" and formula is not seq2seq:
         return None
-    return formula(spec, workload, config if config is not None else spec.config)
+    count = formula(spec, workload, config if config is not None else spec.config)
+    # A hostile config (a negative depth or width) must never come out as a negative count: no closed form then.
+    return count if all(isinstance(v, int) and v >= 0 for v in count.parts.values()) else None

@@ -17,13 +17,15 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from efficiency.counters.analytic import analytic_count
+from efficiency.counters.forward import count_on_real_tensors, data_dependent_op, run_counters
 from efficiency.counters.fvcore_counter import FvcoreCount, count_fvcore
 from efficiency.counters.moe import per_token_experts
-from efficiency.counters.params import CallCounter, ParamCounts, count_params
+from efficiency.counters.params import ParamCounts, count_params
 from efficiency.counters.profile import StaticProfile, error_profile
-from efficiency.counters.trace import OpRecord, OpTracer, TraceSummary, torch_flop_counter
-from efficiency.models.inputs import make_inputs
-from efficiency.models.loading import build_config, build_model, check_workload, resolve
+from efficiency.counters.trace import OpRecord, TraceSummary
+from efficiency.models.depth import reduced_depth, varying_lists
+from efficiency.models.inputs import make_inputs, native_image_size, plan_inputs
+from efficiency.models.loading import ModelLoadError, build_config, build_model, check_workload, resolve
 from efficiency.specs import ModelSpec, Workload
 
 AGREEMENT = 0.02  # counters within 2% agree; beyond that the differing ops are named
@@ -77,16 +79,6 @@ def _run_fvcore(net: nn.Module, spec: ModelSpec, workload: Workload, **overrides
     return count_fvcore(real, make_inputs(spec, workload, "cpu"))
 
 
-def _first_tensor(output: Any) -> torch.Tensor:
-    if isinstance(output, torch.Tensor):
-        return output
-    values = output.values() if hasattr(output, "values") else output
-    for value in values:
-        if isinstance(value, torch.Tensor):
-            return value
-    raise TypeError(f"model output {type(output).__name__} holds no tensor")
-
-
 def _relative(value: int, reference: int) -> float:
     return (value - reference) / reference if reference else float("inf") if value else 0.0
 
@@ -120,6 +112,7 @@ class _Pass:
     params: ParamCounts
     moe_blocks: int
     config: dict
+    real_tensors_for: str | None = None  # the op fake tensors could not run, when real tensors counted
 
 
 def _count_pass(spec: ModelSpec, workload: Workload, forward_only: bool = False, **overrides: Any) -> _Pass:
@@ -131,31 +124,28 @@ def _count_pass(spec: ModelSpec, workload: Workload, forward_only: bool = False,
             fvcore_count = None if forward_only else _run_fvcore(net, spec, workload, **overrides)
         except Exception as exc:  # one counter failing must not hide the others; the reason is reported
             fvcore_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-    with FakeTensorMode(allow_non_fake_inputs=True):
-        _fake_parameters(net)
-        inputs = make_inputs(spec, workload, "cpu")
-        with per_token_experts(net) as moe_blocks, torch.no_grad():
-            with CallCounter(net) as calls, torch_flop_counter() as torch_counter, OpTracer() as tracer:
-                net(**inputs)
-        training_error = "not run (forward-only profile)" if forward_only else None
-        with per_token_experts(net):
-            with torch_flop_counter() as train_counter, OpTracer() as train_tracer:
-                try:
-                    if not forward_only:
-                        _first_tensor(net(**inputs)).float().sum().backward()
-                except Exception as exc:  # reported as the training counter's error; forward stands
-                    training_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    real_op = None
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True):
+            _fake_parameters(net)
+            counts = run_counters(net, spec, workload, forward_only, "cpu")
+    except Exception as exc:
+        real_op = data_dependent_op(exc)
+        if real_op is None:
+            raise
+        counts = count_on_real_tensors(spec, workload, forward_only, real_op, **overrides)
     return _Pass(
         fvcore=fvcore_count,
         fvcore_error=fvcore_error,
-        forward_flops=int(torch_counter.get_total_flops()),
-        training_flops=None if training_error else int(train_counter.get_total_flops()),
-        training_error=training_error,
-        forward=tracer.summary,
-        training=train_tracer.summary,
-        params=replace(stored, as_used=calls.params_as_used()),
-        moe_blocks=moe_blocks,
+        forward_flops=counts["forward_flops"],
+        training_flops=counts["training_flops"],
+        training_error=counts["training_error"],
+        forward=counts["forward"],
+        training=counts["training"],
+        params=replace(stored, as_used=counts["as_used"]),
+        moe_blocks=counts["moe_blocks"],
         config=net.config.to_dict(),
+        real_tensors_for=real_op,
     )
 
 
@@ -203,11 +193,73 @@ def _scale_passes(one: _Pass, two: _Pass, layers: int) -> _Pass:
         ),
         moe_blocks=two.moe_blocks,
         config=two.config,
+        real_tensors_for=one.real_tensors_for or two.real_tensors_for,
     )
+
+
+def _scaled_count(
+    spec: ModelSpec, workload: Workload, forward_only: bool, config: dict, layer_keys: tuple[str, ...], layers: int
+) -> _Pass | None:
+    """Counts scaled from 1- and 2-layer copies, or None (count at full depth) when transformers rejects a copy
+    or a scaled count would be negative (the layers are then not the same block)."""
+    try:
+        one, two = (
+            _count_pass(spec, workload, forward_only, **reduced_depth(config, layer_keys, layers, depth))
+            for depth in (1, 2)
+        )
+    except ModelLoadError:
+        return None
+    counted = _scale_passes(one, two, layers)
+    counts = [counted.forward_flops, counted.training_flops or 0, *counted.params.to_dict().values()]
+    return None if any(isinstance(c, int) and c < 0 for c in counts) else counted
 
 
 def _record_key(r: OpRecord) -> tuple:
     return (r.op, r.flops, r.elementwise_flops, r.bytes_read, r.bytes_written, r.attention)
+
+
+def _count(
+    spec: ModelSpec, workload: Workload, forward_only: bool, depth_scaling: bool | None
+) -> tuple[_Pass, dict[str, int], list[str]]:
+    """The counts, the full-depth config fields the closed form needs, and notes on the path that counted."""
+    how: list[str] = []
+    layer_keys = _layer_keys(spec)
+    config = build_config(spec).to_dict()
+    depths = {int(config.get(key) or 0) for key in layer_keys}
+    layers = depths.pop() if len(depths) == 1 else 0  # stacks of unequal depth are counted in full
+    varying = varying_lists(config, layers) if layers else []
+    if depth_scaling is None:
+        depth_scaling = layers >= DEPTH_SCALING_MIN_LAYERS and not varying
+        if varying and layers >= DEPTH_SCALING_MIN_LAYERS:
+            how.append(f"Counted at full depth: its per-layer lists differ between layers ({', '.join(varying)}).")
+    if depth_scaling and (not layers or varying):
+        why = f"its per-layer lists differ ({', '.join(varying)})" if varying else f"{spec.model_type} is not one"
+        raise ValueError(f"{spec.id}: depth scaling needs a stack of identical layers; {why}")
+    counted = _scaled_count(spec, workload, forward_only, config, layer_keys, layers) if depth_scaling else None
+    if counted is not None:
+        how.append(f"Counted on 1- and 2-layer copies and scaled to {layers} identical layers (exact).")
+    else:
+        if depth_scaling:
+            how.append("Counted at full depth: the 1- and 2-layer copies could not be built or scaled.")
+            depth_scaling = False
+        counted = _count_pass(spec, workload, forward_only)
+    if counted.real_tensors_for:
+        how.append(
+            f"Counted on real tensors (random weights): fake tensors cannot run {counted.real_tensors_for}, "
+            "which needs values; the counts do not depend on them."
+        )
+    full_depth = dict.fromkeys(layer_keys, layers) if depth_scaling else {}
+    return counted, full_depth, how
+
+
+def _native_square_size(spec: ModelSpec, workload: Workload) -> int | None:
+    """The config's own square image size, when a model from outside the catalog failed at another one."""
+    if spec.origin == "catalog" or spec.modality not in {"vision", "multimodal"}:
+        return None
+    native = native_image_size(spec)
+    if native is None or native[0] != native[1] or native[0] == workload.image_size:
+        return None
+    return native[0]
 
 
 def profile_static(
@@ -228,23 +280,20 @@ def profile_static(
     check_workload(spec, workload)
     notes = ["Built from the configuration with random weights; no weights were loaded or allocated."]
     start = time.perf_counter()
-    layer_keys = _layer_keys(spec)
-    config = build_config(spec).to_dict()
-    depths = {int(config.get(key) or 0) for key in layer_keys}
-    layers = depths.pop() if len(depths) == 1 else 0  # stacks of unequal depth are counted in full
-    if depth_scaling is None:
-        depth_scaling = layers >= DEPTH_SCALING_MIN_LAYERS
-    if depth_scaling and not layers:
-        raise ValueError(f"{spec.id}: depth scaling needs a stack of identical layers; {spec.model_type} is not one")
-    if depth_scaling:
-        counted = _scale_passes(
-            _count_pass(spec, workload, forward_only, **dict.fromkeys(layer_keys, 1)),
-            _count_pass(spec, workload, forward_only, **dict.fromkeys(layer_keys, 2)),
-            layers,
-        )
-        notes.append(f"Counted on 1- and 2-layer copies and scaled to {layers} identical layers (exact).")
-    else:
-        counted = _count_pass(spec, workload, forward_only)
+    if spec.origin != "catalog":  # the catalog's inputs are the plain ones its notes have always implied
+        plan = plan_inputs(spec, workload)
+        notes.append(f"Inputs: {plan.description}" + "".join(f"; {note}" for note in plan.notes) + ".")
+    try:
+        counted, full_depth, how = _count(spec, workload, forward_only, depth_scaling)
+    except Exception as exc:
+        native = _native_square_size(spec, workload)
+        if native is None:
+            raise
+        reason = " ".join(str(exc).split())[:120]
+        notes.append(f"Image size {native}x{native}, the model's own: at {workload.image_size} it failed ({reason}).")
+        workload = replace(workload, image_size=native)
+        counted, full_depth, how = _count(spec, workload, forward_only, depth_scaling)
+    notes.extend(how)
     timings = {"count_s": time.perf_counter() - start}
     params = counted.params
     if counted.moe_blocks:
@@ -254,7 +303,6 @@ def profile_static(
         )
 
     forward_flops = counted.forward_flops
-    full_depth = dict.fromkeys(layer_keys, layers) if depth_scaling else {}
     analytic = analytic_count(spec, workload, {**counted.config, **full_depth})
     by_counter: dict[str, int] = {"torch": forward_flops}
     counter_errors = {"fvcore": counted.fvcore_error} if counted.fvcore_error else {}

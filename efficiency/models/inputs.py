@@ -1,44 +1,193 @@
-"""Dummy inputs for a model and a workload: token ids for text, pixels for vision.
+"""Dummy inputs derived from the model itself: what its class declares, sized by its config and the workload.
 
-Tensors are created on ``device`` (``meta`` for fvcore's trace, ``cpu`` inside FakeTensorMode for the
-static counters, a real device for measurement). Values do not matter for cost, only shapes and dtypes.
+The model class (the one ``build_model`` would build) says what it takes: ``main_input_name`` (``input_ids``,
+``pixel_values``, ``input_values``, ``input_features``) and the arguments of ``forward`` (decoder inputs,
+bounding boxes, a second tower's pixels, ``interpolate_pos_encoding``, ``use_cache``). The config gives the
+sizes: vocabulary, positions, image size (int or pair), channels, frames, sampling rate, mel bins, feature
+size. Values do not matter for cost, only shapes and dtypes. Tensors are created on ``device`` (``meta`` for
+fvcore's trace, ``cpu`` inside FakeTensorMode for the static counters, a real device for measurement).
 """
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from efficiency.models.loading import DTYPE_BY_NAME
+from efficiency.models.loading import DTYPE_BY_NAME, build_config, model_class
 from efficiency.specs import ModelSpec, Workload
 
+AUDIO_SECONDS = 10.0  # the clip length when the model does not fix one (Whisper fixes 30 s)
+DEFAULT_SAMPLING_RATE = 16_000
+FEATURE_FRAMES_PER_SECOND = 100  # log-mel and filter-bank features: one frame per 10 ms
+IMAGE_TOKEN_KEYS = ("image_token_id", "image_token_index", "image_token")
+POSITION_KEYS = ("max_position_embeddings", "n_positions", "n_ctx")
 
-def interpolate_positions(spec: ModelSpec, workload: Workload) -> bool:
-    """ViT-style models need interpolated position embeddings at a non-native image size."""
-    native = spec.config.get("image_size")
-    return spec.model_type in {"vit", "deit"} and native is not None and int(native) != workload.image_size
+
+@dataclass(frozen=True)
+class InputPlan:
+    """The inputs to build: ``shapes`` maps each tensor argument to (shape, kind), ``flags`` the plain ones."""
+
+    shapes: dict[str, tuple[tuple[int, ...], str]]
+    flags: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    notes: tuple[str, ...] = ()
+
+
+def forward_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    params = inspect.signature(cls.forward).parameters
+    return {n: p for n, p in params.items() if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def _model_class_for(spec: ModelSpec, config: Any) -> type:
+    return model_class(spec)._model_mapping[type(config)]
+
+
+def _sub(config: Any, name: str) -> Any:
+    return getattr(config, name, None)
+
+
+def _find(config: Any, keys: tuple[str, ...], towers: tuple[str, ...] = ()) -> Any:
+    """The first of ``keys`` set on the config or on one of its sub-configs (``vision_config``, ...)."""
+    for source in (config, *(_sub(config, t) for t in towers)):
+        if source is None:
+            continue
+        for key in keys:
+            value = getattr(source, key, None)
+            if value is not None:
+                return value
+    return None
+
+
+def _pair(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (int(value[0]), int(value[1]))
+    return None
+
+
+def native_image_size(spec: ModelSpec) -> tuple[int, int] | None:
+    """The image size the model was configured for (``image_size`` or ``input_size``, int or pair)."""
+    return _pair(_find(build_config(spec), ("image_size", "input_size"), ("vision_config", "backbone_config")))
+
+
+def _text_length(config: Any, spec: ModelSpec, workload: Workload, notes: list[str]) -> int:
+    """The workload's length; a second tower (CLIP's 77-position text encoder) is capped at its maximum."""
+    if spec.modality == "text":
+        return workload.seq_len  # check_workload already refused a length beyond the model's positions
+    limit = _find(config, POSITION_KEYS, ("text_config",))
+    if isinstance(limit, int) and 0 < limit < workload.seq_len:
+        notes.append(f"text capped at the model's maximum of {limit} positions (asked {workload.seq_len})")
+        return limit
+    return workload.seq_len
+
+
+def _audio(config: Any, params: dict, main: str, batch: int, shapes: dict) -> str:
+    """Raw waveform (``input_values``) or features (``input_features``), sized from the config."""
+    rate = _find(config, ("sampling_rate", "sample_rate")) or DEFAULT_SAMPLING_RATE
+    spectrogram = _find(config, ("num_mel_bins",)) if main == "input_values" else None
+    if isinstance(spectrogram, int):  # AST: a spectrogram of max_length frames x mel bins
+        frames = int(_find(config, ("max_length",)) or AUDIO_SECONDS * FEATURE_FRAMES_PER_SECOND)
+        shapes[main] = ((batch, frames, spectrogram), "float")
+        return f"audio {frames / FEATURE_FRAMES_PER_SECOND:.1f} s as {frames} frames x {spectrogram} mel bins"
+    if main == "input_values":
+        samples = int(AUDIO_SECONDS * rate)
+        channels = _find(config, ("audio_channels",))
+        shape = (batch, int(channels), samples) if isinstance(channels, int) else (batch, samples)
+        shapes[main] = (shape, "float")
+        return f"audio {AUDIO_SECONDS:.1f} s at {rate / 1000:g} kHz"
+    mels = _find(config, ("num_mel_bins",), ("audio_config", "encoder_config"))
+    source = _find(config, ("max_source_positions",), ("audio_config", "encoder_config"))
+    if isinstance(mels, int):  # Whisper-like: (batch, mel bins, frames), the frame count fixed by the encoder
+        frames = 2 * source if isinstance(source, int) else int(AUDIO_SECONDS * FEATURE_FRAMES_PER_SECOND)
+        shapes[main] = ((batch, mels, frames), "float")
+        return f"audio {frames / FEATURE_FRAMES_PER_SECOND:.1f} s as {mels} mel bins x {frames} frames"
+    per_channel = _find(config, ("input_feat_per_channel",))
+    width = per_channel * (_find(config, ("input_channels",)) or 1) if per_channel else None
+    width = width or _find(config, ("feature_size", "num_mel_bins", "input_dim"))
+    frames = int(AUDIO_SECONDS * FEATURE_FRAMES_PER_SECOND)
+    shapes[main] = ((batch, frames, int(width or 80)), "float")
+    return f"audio {AUDIO_SECONDS:.1f} s as {frames} frames x {int(width or 80)} features"
+
+
+def _image(config: Any, spec: ModelSpec, workload: Workload, params: dict, batch: int, plan: dict) -> str:
+    size = workload.image_size
+    native = _pair(_find(config, ("image_size", "input_size"), ("vision_config", "backbone_config")))
+    channels = _find(config, ("num_channels",), ("vision_config", "backbone_config")) or 3
+    frames = _find(config, ("num_frames",), ("vision_config",))
+    shape = (batch, int(channels), size, size)
+    if isinstance(frames, int) and frames > 0:  # video: (batch, frames, channels, height, width)
+        shape = (batch, frames, int(channels), size, size)
+    plan["shapes"]["pixel_values"] = (shape, "float")
+    absolute = _find(config, ("use_absolute_embeddings",), ("vision_config",)) is not False  # Swin's are optional
+    if native is not None and native != (size, size) and "interpolate_pos_encoding" in params and absolute:
+        plan["flags"]["interpolate_pos_encoding"] = True
+    video = f"video {frames} frames of " if len(shape) == 5 else "image "
+    return f"{video}{size}x{size}"
+
+
+def plan_inputs(spec: ModelSpec, workload: Workload) -> InputPlan:
+    """What ``make_inputs`` builds for this model and workload, and a one-line description of it."""
+    config = build_config(spec)
+    cls = _model_class_for(spec, config)
+    params = forward_parameters(cls)
+    main = getattr(cls, "main_input_name", "input_ids")
+    batch = workload.batch_size
+    notes: list[str] = []
+    plan: dict[str, Any] = {"shapes": {}, "flags": {}}
+    parts: list[str] = []
+    image_tokens = any(_find(config, (key,)) is not None for key in IMAGE_TOKEN_KEYS)
+    required = {name for name, p in params.items() if p.default is p.empty}
+    if main in {"input_values", "input_features"}:
+        parts.append(_audio(config, params, main, batch, plan["shapes"]))
+    elif (
+        main == "pixel_values"
+        or "pixel_values" in required
+        or "pixel_values" in params
+        and "input_ids" in params
+        and not image_tokens
+    ):
+        parts.append(_image(config, spec, workload, params, batch, plan))
+    if main == "input_ids" or "input_ids" in params and main == "pixel_values" and _sub(config, "text_config"):
+        length = _text_length(config, spec, workload, notes)
+        plan["shapes"]["input_ids"] = ((batch, length), "ids")
+        if "bbox" in params:  # layout models: one box per token (zeros are valid boxes)
+            plan["shapes"]["bbox"] = ((batch, length, 4), "ids")
+        parts.insert(0, f"text {length} tokens")
+    if image_tokens and "pixel_values" in params:
+        notes.append("text-only pass: image tokens need a processor, so the vision tower is not counted")
+    if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+        length = workload.seq_len
+        limit = _find(config, ("max_target_positions",))
+        if main != "input_ids" and isinstance(limit, int) and 0 < limit < length:
+            length = limit
+        plan["shapes"]["decoder_input_ids"] = ((batch, length), "ids")
+        parts.append(f"{length} decoder tokens")
+    generative = spec.task in {"causal-lm", "seq2seq-lm"}  # their heads take it, some through **kwargs
+    if ("use_cache" in params or generative) and "encoder" not in spec.families:
+        plan["flags"]["use_cache"] = False
+    missing = sorted(required - set(plan["shapes"]))
+    if missing or not plan["shapes"]:
+        needs = f"it requires {', '.join(missing)}" if missing else f"its main input is {main!r}"
+        raise ValueError(f"{spec.id}: cannot build dummy inputs for {cls.__name__} yet: {needs}")
+    return InputPlan(plan["shapes"], plan["flags"], " + ".join(parts), tuple(notes))
 
 
 def make_inputs(spec: ModelSpec, workload: Workload, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Keyword arguments for ``model(**inputs)``; caches off, so outputs are plain tensors."""
-    batch = workload.batch_size
-    if spec.modality == "vision":
-        size = workload.image_size
-        channels = int(spec.config.get("num_channels", 3))
-        pixels = torch.zeros(batch, channels, size, size, dtype=DTYPE_BY_NAME[workload.dtype], device=device)
-        inputs: dict[str, Any] = {"pixel_values": pixels}
-        if interpolate_positions(spec, workload):
-            inputs["interpolate_pos_encoding"] = True
-        return inputs
-    ids = torch.ones(batch, workload.seq_len, dtype=torch.long, device=device)
-    inputs = {"input_ids": ids}
-    if spec.task == "seq2seq-lm":
-        # The decoder sees as many tokens as the encoder: one forward pass of a seq2seq model.
-        inputs["decoder_input_ids"] = torch.ones(batch, workload.seq_len, dtype=torch.long, device=device)
-    if spec.task in {"causal-lm", "seq2seq-lm"}:
-        inputs["use_cache"] = False
-    return inputs
+    plan = plan_inputs(spec, workload)
+    dtype = DTYPE_BY_NAME[workload.dtype]
+    inputs: dict[str, Any] = {}
+    for name, (shape, kind) in plan.shapes.items():
+        if kind == "ids":
+            filler = torch.zeros if name == "bbox" else torch.ones
+            inputs[name] = filler(shape, dtype=torch.long, device=device)
+        else:
+            inputs[name] = torch.zeros(shape, dtype=dtype, device=device)
+    return {**inputs, **plan.flags}
 
 
 def tokens_per_item(spec: ModelSpec, workload: Workload) -> int | None:

@@ -25,8 +25,11 @@ import torch
 
 from efficiency.models import catalog
 from efficiency.models.catalog import UnknownModelError
+from efficiency.models.modality import infer_modality, supported_task
+from efficiency.models.sizes import size_problem
 from efficiency.paths import data_dir
 from efficiency.specs import LOCAL_MODEL_PREFIX, ModelSpec, Workload
+from efficiency.validation import printable
 
 MAX_CONFIG_BYTES = 1_000_000
 VISION_MODEL_TYPES = {"vit", "deit", "swin", "convnext", "resnet", "efficientnet", "mobilenet_v2", "regnet", "beit"}
@@ -52,15 +55,6 @@ LOCAL_ID_PREFIX = LOCAL_MODEL_PREFIX
 LOCAL_ID_HEX = 16
 LOCAL_ID_PATTERN = re.compile(rf"^{LOCAL_ID_PREFIX}[0-9a-f]{{{LOCAL_ID_HEX}}}$")
 LOCAL_CONFIGS_DIR = "local-configs"
-LAYER_FIELDS = (
-    "num_hidden_layers",
-    "n_layer",
-    "n_layers",
-    "num_layers",
-    "num_decoder_layers",
-    "encoder_layers",
-    "decoder_layers",
-)
 DTYPE_BY_NAME = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -90,20 +84,21 @@ def _task_from_architectures(architectures: Any) -> str:
 
 def spec_from_config_dict(config: dict[str, Any], model_id: str, origin: str, source: str) -> ModelSpec:
     """A ModelSpec from a config.json's contents; refuses remote-code architectures."""
+    shown = printable(model_id)  # in messages: a long name is cut
     if not isinstance(config, dict):
-        raise ModelLoadError(f"{model_id}: config.json must hold a JSON object, not {type(config).__name__}")
+        raise ModelLoadError(f"{shown}: config.json must hold a JSON object, not {type(config).__name__}")
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
-        raise ModelLoadError(f"{model_id}: config.json has no 'model_type'; cannot tell which architecture to build")
+        raise ModelLoadError(f"{shown}: config.json has no 'model_type'; cannot tell which architecture to build")
     if model_type not in known_model_types():
         needs_code = " (its config names custom code in 'auto_map')" if "auto_map" in config else ""
         raise RemoteCodeRefused(
-            f"{model_id}: architecture {model_type!r} is not part of transformers{needs_code}; "
+            f"{shown}: architecture {printable(model_type)!r} is not part of transformers{needs_code}; "
             "running code from a model repository (trust_remote_code) is never enabled"
         )
     clean = {k: v for k, v in config.items() if k not in DROPPED_CONFIG_KEYS}
-    modality = "vision" if model_type in VISION_MODEL_TYPES else "text"
-    task = _task_from_architectures(clean.pop("architectures", None))
+    modality = infer_modality(model_type, clean, VISION_MODEL_TYPES)
+    task = supported_task(model_type, _task_from_architectures(clean.pop("architectures", None)))
     dropped = " Its 'auto_map' (custom code) was ignored." if "auto_map" in config else ""
     return ModelSpec(
         id=model_id,
@@ -118,26 +113,27 @@ def spec_from_config_dict(config: dict[str, Any], model_id: str, origin: str, so
 
 
 def load_config_file(path: Path, model_id: str, limit: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
+    shown = printable(model_id)  # in messages: a long name is cut
     if not path.is_file():
-        raise ModelLoadError(f"{model_id}: no config.json in that folder")
+        raise ModelLoadError(f"{shown}: no config.json in that folder")
     size = path.stat().st_size
     if size == 0:
-        raise ModelLoadError(f"{model_id}: config.json is empty")
+        raise ModelLoadError(f"{shown}: config.json is empty")
     if size > limit:
-        raise ModelLoadError(f"{model_id}: config.json is {size} bytes; the limit is {limit}")
+        raise ModelLoadError(f"{shown}: config.json is {size} bytes; the limit is {limit}")
     try:
         with path.open("rb") as handle:  # bounded read: the file may have grown since stat()
             data = handle.read(limit + 1)
     except OSError as exc:
-        raise ModelLoadError(f"{model_id}: config.json cannot be read ({type(exc).__name__})") from exc
+        raise ModelLoadError(f"{shown}: config.json cannot be read ({type(exc).__name__})") from exc
     if len(data) > limit:
-        raise ModelLoadError(f"{model_id}: config.json is over the limit of {limit} bytes")
+        raise ModelLoadError(f"{shown}: config.json is over the limit of {limit} bytes")
     try:
         return json.loads(data.decode("utf-8"))
     except ValueError as exc:  # bad UTF-8, JSONDecodeError, an int beyond Python's digit limit
-        raise ModelLoadError(f"{model_id}: config.json is not valid JSON ({str(exc).splitlines()[0]})") from exc
+        raise ModelLoadError(f"{shown}: config.json is not valid JSON ({str(exc).splitlines()[0]})") from exc
     except RecursionError as exc:
-        raise ModelLoadError(f"{model_id}: config.json is nested too deeply to be a model config") from exc
+        raise ModelLoadError(f"{shown}: config.json is nested too deeply to be a model config") from exc
 
 
 def config_sha256(spec: ModelSpec) -> str:
@@ -196,9 +192,9 @@ def _from_local_id(model_id: str) -> ModelSpec:
 def _from_local_folder(name: str) -> ModelSpec:
     folder = Path(name).expanduser()
     if not folder.exists():
-        raise ModelLoadError(f"{name}: no such folder")
+        raise ModelLoadError(f"{printable(name)}: no such folder")
     if not folder.is_dir():
-        raise ModelLoadError(f"{name}: is a file; give the folder that holds config.json")
+        raise ModelLoadError(f"{printable(name)}: is a file; give the folder that holds config.json")
     config = load_config_file(folder / "config.json", name)
     resolved = folder.resolve()
     spec = spec_from_config_dict(config, name, "local", str(resolved / "config.json"))  # errors name what was given
@@ -291,8 +287,8 @@ def resolve(name: str) -> ModelSpec:
     near = catalog.closest(name)
     hint = f"closest catalog ids: {', '.join(near)}; " if near else ""
     raise UnknownModelError(
-        f"unknown model {name!r} ({reason}); {hint}see `python -m efficiency models`, "
-        "or give a local folder that holds a config.json"
+        f"unknown model {printable(name)!r} ({reason}); {hint}give a catalog id or alias (see the catalog), "
+        "or a local folder that holds a config.json"
     )
 
 
@@ -311,16 +307,12 @@ def build_config(spec: ModelSpec, attn_implementation: str = "sdpa", **overrides
 
 
 def _check_depth(spec: ModelSpec, config: dict[str, Any]) -> None:
-    """Refuse to build absurdly deep stacks: even on ``meta`` each layer costs milliseconds to build and
-    ~0.2 s to count, so a config declaring 10^4 layers would look like a hang. (Depth-scaled counting
-    builds 1- and 2-layer copies and never gets here with the full depth.)"""
-    for key in LAYER_FIELDS:
-        layers = config.get(key)
-        if isinstance(layers, int) and not isinstance(layers, bool) and layers > MAX_LAYERS:
-            raise ModelLoadError(
-                f"{spec.id}: config declares {key}={layers}; building more than {MAX_LAYERS} layers is refused "
-                "(the deepest published models have about 1000)"
-            )
+    """Refuse sizes no model has (a negative depth, a zero width) and absurdly deep stacks: even on ``meta``
+    each layer costs milliseconds to build and ~0.2 s to count, so 10^4 layers would look like a hang.
+    (Depth-scaled counting builds 1- and 2-layer copies and never gets here with the full depth.)"""
+    problem = size_problem(config, MAX_LAYERS)
+    if problem:
+        raise ModelLoadError(f"{spec.id}: {problem}")
 
 
 def model_class(spec: ModelSpec):
@@ -364,7 +356,9 @@ def _config_int(spec: ModelSpec, key: str, default: int | None = None, low: int 
     """A whole-number config field, or a ModelLoadError naming it (a hostile config may hold anything)."""
     value = spec.config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ModelLoadError(f"{spec.id}: config field {key!r} must be a whole number >= {low}, got {value!r}")
+        raise ModelLoadError(
+            f"{spec.id}: config field {printable(key)!r} must be a whole number >= {low}, got {printable(repr(value))}"
+        )
     return value
 
 

@@ -1,0 +1,172 @@
+"""How many of transformers' architectures profile statically: each base model type in ``MODEL_MAPPING_NAMES``,
+built from transformers' own default config (depth cut to 2 layers where the config has a depth field, and every
+per-layer list with it, to keep it quick), saved as a config.json in a folder and profiled as a user's folder is.
+
+Each type runs in its own process under a time limit. Prints coverage overall and per modality with two
+denominators (all types; types transformers itself builds from that config on the meta device) and each failure
+grouped by reason, one line each.
+
+    python benchmarks/architecture_coverage.py --sample 40
+    python benchmarks/architecture_coverage.py --types bert,vit,whisper --json coverage.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+REDUCED_DEPTH = 2
+
+
+def default_config(model_type: str) -> dict:
+    from transformers import CONFIG_MAPPING
+
+    from efficiency.models.depth import shallow_config
+
+    config = CONFIG_MAPPING[model_type]().to_dict()
+    config = {k: v for k, v in config.items() if k not in {"transformers_version", "architectures"}}
+    return {**shallow_config(config, REDUCED_DEPTH), "model_type": model_type}
+
+
+def _builds_on_meta(config: dict) -> bool:
+    """Whether transformers itself builds the base model from this config on the meta device."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    values = {k: v for k, v in config.items() if k != "model_type"}
+    try:
+        with torch.device("meta"):
+            AutoModel.from_config(AutoConfig.for_model(config["model_type"], **values))
+    except Exception:
+        return False
+    return True
+
+
+def _one_line(exc: BaseException) -> str:
+    """The reason in one line, without the folder's ``local:<hex>`` id (so equal reasons group together)."""
+    text = re.sub(r"local:[0-9a-f]{16}: ", "", " ".join(str(exc).split())) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:160]
+
+
+def profile_one(model_type: str) -> dict:
+    """One type: its modality, whether transformers builds it, whether it profiles, and why not (one line)."""
+    from efficiency.counters.static import profile_static
+    from efficiency.models.loading import max_positions, resolve
+    from efficiency.models.modality import infer_modality
+    from efficiency.specs import Workload
+
+    row: dict = {"type": model_type, "modality": "text", "buildable": False, "ok": False, "reason": ""}
+    started = time.perf_counter()
+    try:
+        config = default_config(model_type)
+        row["modality"] = infer_modality(model_type, config, set())
+        row["buildable"] = _builds_on_meta(config)
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "config.json").write_text(json.dumps(config, default=str))
+            spec = resolve(folder)
+            row["modality"] = spec.modality
+            limit = max_positions(spec) if spec.modality == "text" else None
+            workload = Workload(seq_len=min(128, limit) if limit else 128)
+            profile = profile_static(spec, workload)
+        row.update(ok=True, flops=profile.flops, params=profile.params.total, notes=profile.notes)
+    except Exception as exc:  # the reason is the result
+        row["reason"] = _one_line(exc)
+    row["seconds"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+def run_isolated(model_type: str, timeout_s: float) -> dict:
+    command = [sys.executable, __file__, "--one", model_type]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {
+            "type": model_type,
+            "modality": "?",
+            "buildable": None,
+            "ok": False,
+            "reason": f"over {timeout_s:.0f} s",
+        }
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:160]
+        return {"type": model_type, "modality": "?", "buildable": None, "ok": False, "reason": f"crashed: {tail}"}
+    return json.loads(lines[-1])
+
+
+def summarise(rows: list[dict]) -> list[str]:
+    out = []
+
+    def line(label: str, group: list[dict]) -> str:
+        ok = sum(r["ok"] for r in group)
+        buildable = [r for r in group if r["buildable"] or r["ok"]]
+        ok_built = sum(r["ok"] for r in buildable)
+        share = f"{ok / len(group):.0%}" if group else "-"
+        share_built = f"{ok_built / len(buildable):.0%}" if buildable else "-"
+        return (
+            f"{label:<12} {ok:>3}/{len(group):<3} of all types ({share:>4})   "
+            f"{ok_built:>3}/{len(buildable):<3} of types transformers builds on meta ({share_built:>4})"
+        )
+
+    out.append(line("overall", rows))
+    by_modality = defaultdict(list)
+    for row in rows:
+        by_modality[row["modality"]].append(row)
+    for modality in sorted(by_modality):
+        out.append(line(modality, by_modality[modality]))
+    reasons = Counter()
+    examples = defaultdict(list)
+    for row in rows:
+        if not row["ok"]:
+            key = re.sub(r"local:[0-9a-f]{16}: ", "", row["reason"])[:100]
+            reasons[key] += 1
+            examples[key].append(row["type"])
+    if reasons:
+        out.append("failures by reason:")
+        for reason, count in reasons.most_common():
+            out.append(f"  {count:>3}  {reason}  [{', '.join(examples[reason][:6])}]")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--types", help="comma-separated model types (default: every base model type)")
+    parser.add_argument("--sample", type=int, help="profile a random sample of this many types")
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds per type")
+    parser.add_argument("--json", help="write every row to this file")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(profile_one(args.one), default=str))
+        return
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    types = args.types.split(",") if args.types else sorted(MODEL_MAPPING_NAMES)
+    if args.sample:
+        types = sorted(random.Random(args.seed).sample(types, min(args.sample, len(types))))
+    rows = []
+    for model_type in types:
+        row = run_isolated(model_type, args.timeout)
+        rows.append(row)
+        status = "ok  " if row["ok"] else "FAIL"
+        print(f"{status} {model_type:<32} {row['modality']:<10} {row.get('seconds', '-')!s:>6} s  {row['reason']}")
+    print()
+    print("\n".join(summarise(rows)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Reduced-depth copies of a config: every depth field and every per-layer list cut to the same depth.
+
+Depth-scaled counting builds 1- and 2-layer copies; a config that lists something per layer (``layer_types``,
+per-layer window sizes, ...) must get lists of the copy's length, or transformers rejects it. Scaling is exact
+only when every layer is the same block, so a per-layer list whose entries differ means: count at full depth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from efficiency.models.sizes import LAYER_FIELDS
+
+
+def per_layer_lists(config: dict[str, Any], layers: int) -> dict[str, list]:
+    """The config's lists with one entry per layer (length equal to the depth; a depth of 1 says nothing)."""
+    if layers < 2:
+        return {}
+    return {key: value for key, value in config.items() if isinstance(value, list) and len(value) == layers}
+
+
+def varying_lists(config: dict[str, Any], layers: int) -> list[str]:
+    """Per-layer lists whose entries are not all equal: layers differ, so depth scaling would not be exact."""
+    return [key for key, value in per_layer_lists(config, layers).items() if any(v != value[0] for v in value)]
+
+
+def reduced_depth(config: dict[str, Any], layer_keys: tuple[str, ...], layers: int, depth: int) -> dict[str, Any]:
+    """Overrides for a ``depth``-layer copy: each of ``layer_keys`` set to it, each per-layer list cut to it."""
+    lists = {key: value[:depth] for key, value in per_layer_lists(config, layers).items()}
+    return {**dict.fromkeys(layer_keys, depth), **lists}
+
+
+BACKBONE_STAGE_KEYS = ("stage_names", "out_features", "out_indices")
+SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config", "backbone_config")
+
+
+def shallow_config(config: dict[str, Any], depth: int) -> dict[str, Any]:
+    """``config`` with each depth field above ``depth`` cut to it and its per-layer lists with it, sub-configs
+    included: a quick copy of an architecture (the coverage benchmark and the tests build these)."""
+    out = dict(config)
+    for key in LAYER_FIELDS:
+        layers = out.get(key)
+        if isinstance(layers, int) and not isinstance(layers, bool) and layers > depth:
+            out.update({**reduced_depth(config, (key,), layers, depth)})
+            for derived in BACKBONE_STAGE_KEYS:  # named per layer; transformers derives them again
+                out.pop(derived, None)
+    for sub in SUB_CONFIGS:
+        if isinstance(out.get(sub), dict):
+            out[sub] = shallow_config(out[sub], depth)
+    return out

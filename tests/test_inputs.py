@@ -1,0 +1,93 @@
+"""Inputs come from the model, not its family: architectures outside the catalog, built from transformers' own
+default configs (depth cut to 2 layers, per-layer lists with it), profile statically, and say which inputs they got.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from efficiency.counters.static import profile_static
+from efficiency.models.depth import shallow_config
+from efficiency.models.inputs import make_inputs, plan_inputs
+from efficiency.models.loading import build_model, resolve, spec_from_config_dict
+from efficiency.specs import Workload
+
+# type -> (modality, a piece of the "Inputs: ..." note)
+SAMPLE = {
+    "bert": ("text", "text 16 tokens"),
+    "gpt2": ("text", "text 16 tokens"),
+    "t5": ("text", "16 decoder tokens"),
+    "bart": ("text", "16 decoder tokens"),
+    "layoutlm": ("text", "text 16 tokens"),
+    "vit": ("vision", "image 224x224"),
+    "swin": ("vision", "image 224x224"),
+    "convnext": ("vision", "image 224x224"),
+    "dinov2": ("vision", "image 224x224"),
+    "wav2vec2": ("audio", "audio 10.0 s at 16 kHz"),
+    "whisper": ("audio", "80 mel bins x 3000 frames"),
+    "clip": ("multimodal", "image 224x224"),
+}
+WORKLOAD = Workload(seq_len=16, image_size=224)
+
+
+def default_spec(tmp_path, model_type: str, **changes):
+    from transformers import CONFIG_MAPPING
+
+    config = {k: v for k, v in CONFIG_MAPPING[model_type]().to_dict().items() if k != "transformers_version"}
+    folder = tmp_path / model_type
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({**shallow_config(config, 2), **changes, "model_type": model_type}))
+    return resolve(str(folder))
+
+
+@pytest.mark.parametrize("model_type", sorted(SAMPLE))
+def test_a_default_config_profiles_with_inputs_it_declares(tmp_path, model_type):
+    modality, described = SAMPLE[model_type]
+    spec = default_spec(tmp_path, model_type)
+    assert spec.modality == modality
+    profile = profile_static(spec, WORKLOAD, forward_only=True)
+    assert profile.flops > 0 and profile.memory_traffic_bytes > 0
+    assert any(note.startswith("Inputs: ") and described in note for note in profile.notes), profile.notes
+    built = build_model(spec, device="meta")
+    assert profile.params.total == sum(p.numel() for p in built.parameters())  # transformers' own count
+
+
+def test_speech_inputs_follow_the_config(tmp_path):
+    whisper = make_inputs(default_spec(tmp_path, "whisper"), WORKLOAD, "meta")
+    assert whisper["input_features"].shape == (1, 80, 3000)  # Whisper's encoder takes exactly 30 s
+    assert whisper["decoder_input_ids"].shape == (1, 16) and whisper["use_cache"] is False
+    wave = make_inputs(default_spec(tmp_path, "wav2vec2"), WORKLOAD, "meta")
+    assert wave["input_values"].shape == (1, 160_000) and wave["input_values"].dtype == torch.float32
+
+
+def test_image_text_models_get_both_inputs_and_the_text_tower_its_own_length(tmp_path):
+    plan = plan_inputs(default_spec(tmp_path, "clip"), Workload(seq_len=128, image_size=224))
+    assert plan.shapes["input_ids"][0] == (1, 77) and plan.shapes["pixel_values"][0] == (1, 3, 224, 224)
+    assert any("capped at the model's maximum of 77 positions" in note for note in plan.notes)
+
+
+def test_layout_models_get_a_box_per_token(tmp_path):
+    inputs = make_inputs(default_spec(tmp_path, "layoutlm"), WORKLOAD, "meta")
+    assert inputs["bbox"].shape == (1, 16, 4)
+
+
+def test_modality_and_task_come_from_transformers_own_classes():
+    def spec(config):
+        return spec_from_config_dict(config, "x", "local", "x")
+
+    assert spec({"model_type": "dinov2"}).modality == "vision"
+    assert spec({"model_type": "hubert"}).modality == "audio"
+    assert spec({"model_type": "siglip"}).modality == "multimodal"
+    assert spec({"model_type": "bert"}).modality == "text"
+    speech = spec({"model_type": "whisper", "architectures": ["WhisperForConditionalGeneration"]})
+    assert speech.task == "base"  # a speech head, not a text seq2seq one: AutoModel builds it
+    assert spec({"model_type": "bart", "architectures": ["BartForConditionalGeneration"]}).task == "seq2seq-lm"
+
+
+@pytest.mark.parametrize("modality", ["audio", "multimodal"])
+def test_the_workload_of_new_modalities_round_trips(modality):
+    shown = Workload(seq_len=64, image_size=160).for_modality(modality)
+    assert Workload(**shown).for_modality(modality) == shown
