@@ -149,9 +149,11 @@ def test_compare_static_run_draws_table_and_charts_of_exactly_the_picked_models(
 
 
 def test_chart_options_do_not_profile_again(data_dir, monkeypatch):
-    calls = []
-    original = static_counters.profile_static
-    monkeypatch.setattr(static_counters, "profile_static", lambda *a, **k: calls.append(a) or original(*a, **k))
+    from efficiency.ui import runs
+
+    calls = []  # static counts run in a worker process (runs.count_in_worker): counted where they start
+    original = runs.count_in_worker
+    monkeypatch.setattr(runs, "count_in_worker", lambda *a, **k: calls.append(a) or original(*a, **k))
     at = app(models=["electra-small-discriminator", "distilbert-base-uncased", "gpt2"], batch="3")
     at.button[0].click().run()
     no_problems(at)

@@ -1,11 +1,12 @@
-"""What every page shares: headers, safe text, the results store, catalog names and cached profiles
-(results become the table that analysis and charts read in :func:`efficiency.results.results_frame`; the
-pickers Compare and Hardware share are in :mod:`efficiency.ui.pickers`).
+"""What every page shares: headers, safe text, the results store, catalog names and where static profiles are
+stored (results become the table that analysis and charts read in :func:`efficiency.results.results_frame`;
+the pickers Compare and Hardware share are in :mod:`efficiency.ui.pickers`; static profiles are counted, in a
+worker process, by :func:`efficiency.ui.runs.static_profile`).
 
 Why the caching looks like this: a static profile is a pure function of (model, workload, software), so
-it is cached with ``st.cache_data`` and a rerun (any widget change) never profiles again; the store and
-the device list are process-wide resources (``st.cache_resource``). Nothing heavy is imported at module
-import: torch and transformers load inside the functions that need them.
+it is cached with ``st.cache_data`` (in :mod:`efficiency.ui.runs`) and a rerun (any widget change) never
+profiles again; the store and the device list are process-wide resources (``st.cache_resource``). Nothing
+heavy is imported at module import: torch and transformers load inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,13 +23,14 @@ from efficiency.analysis.rankings import available_indicators, setup_line
 from efficiency.hardware.detect import local_devices, package_version
 from efficiency.models import catalog
 from efficiency.results import Result
-from efficiency.specs import LOCAL_MODEL_PREFIX, Workload
+from efficiency.specs import LOCAL_MODEL_PREFIX
 from efficiency.store.store import ResultStore, StoreError, default_location
 from efficiency.units import nbytes
-from efficiency.validation import printable
+from efficiency.validation import MAX_ERROR_CHARS, MAX_SHOWN_CHARS, error_line, printable
 
 STATIC_HARDWARE = "static"  # store hardware id of static counts: they do not depend on hardware
 WARM_UP_DELAY_S = 5.0
+MAX_MESSAGE_CHARS = MAX_ERROR_CHARS + 300  # an error line and the path of the log file that holds its traceback
 APP_RAN_KEY = "_efficiency_app_ran"
 WEIGHTS_NOTE = "weights random (built from config; no weights loaded)"
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'^])")
@@ -45,9 +46,9 @@ def escape_md(text: Any) -> str:
 
 
 def one_line(error: BaseException) -> str:
-    """The exception's first line; the type only when the message is empty."""
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+    """The line a page shows for ``error``, by the engine's rule (:func:`efficiency.validation.error_line`): a
+    deliberate error's first line or ``Type: first line`` of anything else, escaped, cut; never a traceback."""
+    return error_line(error)
 
 
 @st.cache_resource(show_spinner=False)
@@ -93,11 +94,13 @@ def page_header(title: str, lead: str) -> None:
 
 
 def show_error(model: str, message: str, model_id: str | None = None) -> None:
-    """A model's failure, naming it once (engine messages often start with the id); the page goes on."""
+    """A model's failure, naming it once (engine messages often start with the id); the page goes on. The name is
+    cut to ``MAX_SHOWN_CHARS`` and the message to ``MAX_MESSAGE_CHARS`` (a stored error may predate the rule)."""
     for prefix in (model, model_id):
         if prefix and message.startswith(f"{prefix}: "):
             message = message[len(prefix) + 2 :]
-    st.error(f"**{escape_md(model)}**: {escape_md(message)}", icon=":material/error:")
+    shown = escape_md(printable(model, MAX_SHOWN_CHARS))
+    st.error(f"**{shown}**: {escape_md(printable(message, MAX_MESSAGE_CHARS))}", icon=":material/error:")
 
 
 # ---------------------------------------------------------------- store
@@ -198,8 +201,10 @@ def engine_lock() -> threading.Lock:
     return threading.Lock()
 
 
-def _warm_engine() -> None:
-    with engine_lock():
+def _warm_engine(lock: threading.Lock) -> None:
+    """Runs in the warm-up timer's thread, which has no script context: it touches nothing of Streamlit (the lock
+    comes from the script thread that started the timer)."""
+    with lock:
         from efficiency.models.loading import build_model, resolve  # lazy: imports torch
 
         build_model(resolve("electra-small-discriminator"), device="meta")  # imports the modeling code once
@@ -210,40 +215,10 @@ def warm_engine_in_background(delay_s: float = WARM_UP_DELAY_S) -> threading.Tim
     """Import torch and transformers' modeling code while the person picks models (saves ~5 s on the first Run).
 
     Delayed, because an import holds the GIL: started at once it would slow the server sending this very page."""
-    timer = threading.Timer(delay_s, _warm_engine)
+    timer = threading.Timer(delay_s, _warm_engine, args=(engine_lock(),))
     timer.name, timer.daemon = "warm-static-engine", True
     timer.start()
     return timer
-
-
-def _local_stamp(name: str) -> float | None:
-    """A local folder's config.json time, so an edited config is profiled again; None for everything else."""
-    if catalog.find(name) is not None:
-        return None
-    config = Path(name).expanduser() / "config.json"
-    try:
-        return config.stat().st_mtime
-    except (OSError, ValueError):
-        return None
-
-
-@st.cache_data(show_spinner=False, max_entries=512)
-def _cached_static(name: str, workload_items: tuple, stamp: float | None) -> Result:
-    """``stamp`` only keys the cache (a local config edited since); the fields a model ignores keep defaults."""
-    from efficiency.counters.static import profile_static  # lazy: imports torch
-
-    with engine_lock():
-        return profile_static(name, Workload(**dict(workload_items))).to_result()
-
-
-def static_profile(name: str, workload: Workload) -> Result:
-    """The static profile, or its error; cached per model and the workload fields it uses."""
-    spec = catalog.find(name)
-    fields = workload.for_modality(spec.modality) if spec else workload.to_dict()
-    try:
-        return _cached_static(name, tuple(sorted(fields.items())), _local_stamp(name))
-    except Exception as error:  # noqa: BLE001 - any failure is this model's error; the page goes on
-        return Result.failure(name, fields, one_line(error))
 
 
 # ---------------------------------------------------------------- the table

@@ -16,9 +16,9 @@ from efficiency.ui.common import (
     one_line,
     open_store,
     setup_text,
-    static_profile,
     warm_engine_in_background,
 )
+from efficiency.ui.runs import static_profile
 from efficiency.ui.views import draw
 
 # Small, quick, and they disagree: ALBERT has the fewest parameters but the most FLOPs of the three.

@@ -1,9 +1,9 @@
 """Running profiles from a page: the models picked, the hardware to run on, and the run with its progress.
 
-Static profiles run in this process, cached (``common.static_profile``); measured ones go through the
-isolated runner, one forked worker per model. Each result or error is recorded in the session
-(``lookup.record``), where :mod:`efficiency.ui.lookup` finds it for the view; a chart option change
-therefore redraws from memory and never profiles again.
+Static profiles and measurements both run in the isolated runner's forked workers (never in the server
+process, which only waits for them), the static ones cached (``static_profile``). Each result or error is
+recorded in the session (``lookup.record``), where :mod:`efficiency.ui.lookup` finds it for the view; a chart
+option change therefore redraws from memory and never profiles again.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from efficiency.models import catalog
 from efficiency.results import Result
 from efficiency.run.budget import estimate_job_memory
 from efficiency.run.job import Job
-from efficiency.run.planning import Target, plan_jobs
+from efficiency.run.planning import Target, make_job, plan_jobs
 from efficiency.run.runner import LocalExecutor, Runner
 from efficiency.specs import Workload
 from efficiency.store.store import ResultStore
@@ -34,11 +36,14 @@ from efficiency.ui.common import (
     one_line,
     save_static,
     show_error,
-    static_profile,
 )
 from efficiency.ui.lookup import record, view_key
 
 MAX_EXTRA_MODELS = 10
+# A page's static count runs in a worker for at most this long. The slowest count seen is a 1,024-layer ALBERT
+# config (52 s on 2 cores, issue 19); catalog models take 1 to 20 s. Twice the slowest leaves room for a busy
+# machine, and a person does not wait on a page longer than that (a measured job gets DEFAULT_TIMEOUT_S, 300 s).
+STATIC_TIMEOUT_S = 120.0
 
 
 def split_extra(text: str | None) -> list[str]:
@@ -72,11 +77,73 @@ def resolve_name(name: str) -> tuple[str | None, str | None]:
 
 @st.cache_resource(show_spinner=False)
 def executor() -> Any:
-    """One local executor per process, its forkserver started early so the first measured job need not wait."""
+    """One local executor per process, its forkserver started early so the first job (a static count or a
+    measurement) need not wait; the forkserver imports torch in its own process, not in this one."""
 
     local = LocalExecutor()
     local.warm_up()
     return local
+
+
+class StaticCountFailed(Exception):
+    """A static count the worker could not finish (crash, timeout, memory cap, exception): raised through the
+    cache so that it is not kept, and a later Run counts again."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.error or "not counted")
+        self.result = result
+
+
+def local_stamp(name: str) -> float | None:
+    """A local folder's config.json time, so an edited config is profiled again; None for everything else."""
+    if catalog.find(name) is not None:
+        return None
+    config = Path(name).expanduser() / "config.json"
+    try:
+        return config.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+
+
+def count_in_worker(name: str, workload: Workload, timeout_s: float | None = None) -> Result:
+    """One static count in a forked worker of :func:`executor`: the runner's ``run_job`` with ``metrics="static"``,
+    under the default memory cap, for ``timeout_s`` (None: :data:`STATIC_TIMEOUT_S`). The same fields as an
+    in-process ``profile_static``, but no hardware (a count has none). The name is resolved and the workload
+    checked here first (cheap), so a refusal reads as the engine words it and starts no process. Raises
+    ``ValueError`` for those, :class:`StaticCountFailed` for a worker's failure. One count at a time, and none
+    while this machine times a model (``engine_lock``, which also keeps ``resolve``'s first import of
+    transformers apart from the engine's warm-up: two threads importing it at once fail); the waiting thread
+    holds no GIL, so other sessions are served meanwhile."""
+    from efficiency.models.loading import check_workload, resolve  # lazy: imports torch; pages draw before it
+
+    with engine_lock():
+        spec = resolve(name)
+        check_workload(spec, workload)
+        fields = workload.for_modality(spec.modality)
+        job = make_job(spec.id, fields, metrics="static", timeout_s=timeout_s or STATIC_TIMEOUT_S)
+        (result,) = Runner(executor()).run([job])
+    if result.error:
+        raise StaticCountFailed(result)
+    return result.with_(hardware=None)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cached_static(name: str, workload_items: tuple, stamp: float | None) -> Result:
+    """``stamp`` only keys the cache (a local config edited since); the fields a model ignores keep defaults."""
+    return count_in_worker(name, Workload(**dict(workload_items)))
+
+
+def static_profile(name: str, workload: Workload) -> Result:
+    """The static profile, or its error; counted in a worker, cached per model and the workload fields it uses
+    (a rerun never counts again; a failure is not kept)."""
+    spec = catalog.find(name)
+    fields = workload.for_modality(spec.modality) if spec else workload.to_dict()
+    try:
+        return _cached_static(name, tuple(sorted(fields.items())), local_stamp(name))
+    except StaticCountFailed as failed:
+        return Result.failure(name, fields, failed.result.error or "not counted", failed.result.error_kind)
+    except Exception as error:  # noqa: BLE001 - any failure is this model's error; the page goes on
+        return Result.failure(name, fields, one_line(error))
 
 
 def hardware_choices(devices: Sequence[dict[str, Any]]) -> dict[str, str]:

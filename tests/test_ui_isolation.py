@@ -1,0 +1,185 @@
+"""Issue 19, item 5 and item 1's page part: the pages never count or measure a model in the server process.
+
+A static count asked for by a page runs in the same isolated worker as a measurement (``efficiency.ui.runs
+.static_profile`` -> a ``Job(metrics="static")`` through the runner), with a timeout and the default memory cap,
+cached as before and equal to the in-process count; an oversized measured run from Compare is refused before
+any worker starts. ``benchmarks/static_in_worker.py`` measures what the worker costs and shows the page stays
+responsive during a long count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from efficiency.counters import static as static_counters
+from efficiency.run import runner as runner_module
+from efficiency.run.budget import estimate_job_memory
+from efficiency.run.planning import make_job
+from efficiency.specs import Workload
+from efficiency.store.store import ResultStore
+from efficiency.ui import common, runs
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 90
+# Text, decoder and vision: each goes through its own input builder and counters.
+MODELS = ["electra-small-discriminator", "gpt2", "google/mobilenet_v2_1.0_224"]
+WORKLOAD = Workload(batch_size=2, seq_len=48, image_size=96)
+RUN_METADATA = ("timings_s", "hardware")  # how and where it ran; everything else must be the same
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """Its own empty results store, offline."""
+    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("EFFICIENCY_DB", raising=False)
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def no_count_here(monkeypatch):
+    """A static count in this process (the server's, in production) fails the test."""
+
+    def counted_here(*args, **kwargs):
+        raise AssertionError("a page counted a model in the server process")
+
+    monkeypatch.setattr(static_counters, "profile_static", counted_here)
+
+
+@pytest.fixture
+def counts(monkeypatch) -> list[str]:
+    """The names each static count started a worker for."""
+    started: list[str] = []
+    original = runs.count_in_worker
+    monkeypatch.setattr(runs, "count_in_worker", lambda name, *a, **k: started.append(name) or original(name, *a, **k))
+    runs._cached_static.clear()
+    return started
+
+
+def without_run_metadata(data: dict) -> dict:
+    return {key: value for key, value in data.items() if key not in RUN_METADATA}
+
+
+def tiny_bert_folder(folder: Path, layers: int) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "model_type": "bert",
+        "hidden_size": 32,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "vocab_size": 512,
+        "max_position_embeddings": 64,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+# ---------------------------------------------------------------- static counts in a worker
+
+
+def test_a_page_static_count_runs_in_a_worker_and_equals_the_in_process_count(data_dir, monkeypatch):
+    expected = {m: static_counters.profile_static(m, WORKLOAD).to_result().to_dict() for m in MODELS}
+    workers = []
+    original = runner_module._RunningJob
+
+    class Recorded(original):
+        def __init__(self, ctx, job):
+            super().__init__(ctx, job)
+            workers.append((job.model, job.metrics, job.timeout_s, self.cap, self.process.pid))
+
+    monkeypatch.setattr(runner_module, "_RunningJob", Recorded)
+    monkeypatch.setattr(static_counters, "profile_static", lambda *a, **k: pytest.fail("counted in this process"))
+    runs._cached_static.clear()
+    for model in MODELS:
+        result = runs.static_profile(model, WORKLOAD)
+        assert result.error is None, result.error
+        assert result.hardware is None and not result.measured, "a count has no hardware"
+        assert set(result.to_dict()) == set(expected[model]), "the same fields"
+        assert without_run_metadata(result.to_dict()) == without_run_metadata(expected[model]), model
+    assert [(model, metrics) for model, metrics, *_ in workers] == [(m, "static") for m in MODELS]
+    assert {timeout for _, _, timeout, _, _ in workers} == {runs.STATIC_TIMEOUT_S}
+    assert all(cap > 0 for *_, cap, _ in workers), "each under the default memory cap"
+    assert os.getpid() not in {pid for *_, pid in workers}
+
+
+def test_a_rerun_never_counts_again_and_the_count_is_stored_as_before(data_dir, counts, no_count_here):
+    first = runs.static_profile("gpt2", WORKLOAD)
+    again = runs.static_profile("gpt2", WORKLOAD)
+    assert counts == ["gpt2"] and again.to_dict() == first.to_dict()
+    assert common.save_static(ResultStore(), first) is None
+    (stored,) = ResultStore().list()
+    assert (stored.model, stored.params, stored.flops, stored.memory_traffic_bytes) == (
+        first.model,
+        first.params,
+        first.flops,
+        first.memory_traffic_bytes,
+    )
+    assert stored.hardware is None and not stored.measured, "the Results page shows it as 'none (static count)'"
+
+
+def test_a_local_config_edited_since_is_counted_again(data_dir, tmp_path, counts, no_count_here):
+    folder = tiny_bert_folder(tmp_path / "tiny", layers=2)
+    two = runs.static_profile(folder, WORKLOAD)
+    assert runs.static_profile(folder, WORKLOAD).params == two.params and len(counts) == 1
+    tiny_bert_folder(tmp_path / "tiny", layers=5)
+    os.utime(Path(folder) / "config.json", (time.time() + 5, time.time() + 5))  # a new stamp even on a coarse clock
+    five = runs.static_profile(folder, WORKLOAD)
+    assert len(counts) == 2 and five.error is None and five.params > two.params
+    assert five.model != two.model, "a config is known by its contents"
+
+
+def test_a_count_past_its_timeout_is_one_line_and_not_kept(data_dir, counts, monkeypatch):
+    monkeypatch.setattr(runs, "STATIC_TIMEOUT_S", 0.05)
+    failed = runs.static_profile("gpt2", WORKLOAD)
+    assert failed.error == "timed out after 0.05 s" and failed.error_kind == "timeout"
+    assert failed.model == "gpt2" and failed.workload == WORKLOAD.for_modality("text")
+    monkeypatch.setattr(runs, "STATIC_TIMEOUT_S", 120.0)
+    assert runs.static_profile("gpt2", WORKLOAD).error is None
+    assert counts == ["gpt2", "gpt2"], "a failure is not cached: the next Run counts again"
+
+
+def test_a_refused_workload_starts_no_worker_and_reads_as_before(data_dir, counts, monkeypatch):
+    monkeypatch.setattr(runner_module, "_RunningJob", lambda *a: pytest.fail("a worker started"))
+    refused = runs.static_profile("distilbert-base-uncased", Workload(seq_len=1000))
+    assert refused.error == "distilbert-base-uncased: seq_len 1000 exceeds the model's maximum of 512 positions"
+    unknown = runs.static_profile("no-such-model-anywhere", WORKLOAD)
+    assert unknown.error.startswith("unknown model 'no-such-model-anywhere'")
+
+
+# ---------------------------------------------------------------- item 1 on the page
+
+
+def test_an_oversized_measured_run_on_compare_is_refused_before_any_worker_starts(data_dir, monkeypatch):
+    """Compare, ELECTRA-small at batch 65,536 (the widget's maximum) and sequence 512, Measured: the estimate
+    (~100 GiB of activations) passes any machine's memory, so the Runner refuses it before a worker starts."""
+    started = []
+    monkeypatch.setattr(runner_module, "_RunningJob", lambda ctx, job: started.append(job) or pytest.fail("started"))
+    # warm: the page's imports and the estimator's (the first replay imports the model's code)
+    estimate_job_memory(make_job("electra-small-discriminator", {"batch_size": 1, "seq_len": 8}))
+    at = AppTest.from_file(str(ROOT / "pages/1_Compare.py"), default_timeout=TIMEOUT)
+    at.query_params["models"] = ["electra-small-discriminator"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.number_input(key="cmp_batch").set_value(65536)
+    at.number_input(key="cmp_seq").set_value(512)
+    at.radio(key="cmp_run").set_value("measured").run()
+    began = time.perf_counter()
+    at.button(key="cmp_go").click().run()
+    seconds = time.perf_counter() - began
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = at.error
+    text = re.sub(r"\\(.)", r"\1", error.value)  # as the browser shows it (escape_md's backslashes removed)
+    assert re.search(r"needs ~[\d.]+ [GT]iB \(estimated: weights [\d.]+ MiB, activations [\d.]+ [GT]iB\)", text), text
+    assert re.search(r"[\d.]+ [MGT]iB available", text), text
+    assert "the static profile (counts only) still works" in text and "--" not in text, text
+    assert not started, "no worker process was started"
+    assert seconds < 5, f"refused after {seconds:.1f} s"
+    print(f"refused on the page in {seconds:.2f} s: {text}")
