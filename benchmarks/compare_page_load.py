@@ -70,7 +70,7 @@ def fill_store(data_dir: Path) -> None:
 
     store = ResultStore()
     for model in STORED:
-        problem = save_static(store, profile_static(model).to_dict())
+        problem = save_static(store, profile_static(model).to_result())
         if problem:
             raise RuntimeError(f"{model}: {problem}")
     store.close()

@@ -28,7 +28,7 @@ def main(names: list[str]) -> int:
     )
     for spec in specs:
         start = time.perf_counter()
-        result = safe_profile_static(spec.id, Workload()).to_dict()
+        result = safe_profile_static(spec.id, Workload()).to_result().to_dict()  # the CLI's JSON record
         elapsed = time.perf_counter() - start
         if result["error"]:
             failures += 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +12,10 @@ from typing import Any
 import pytest
 
 from efficiency.run.runner import LocalExecutor
+
+# Whatever the tests write (kept configs, traceback logs, calibrations) goes to a throwaway folder, never the
+# user's data folder; a test that needs its own sets EFFICIENCY_DATA_DIR itself.
+os.environ.setdefault("EFFICIENCY_DATA_DIR", tempfile.mkdtemp(prefix="efficiency-tests-"))
 
 
 @pytest.fixture(scope="module")

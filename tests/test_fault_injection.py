@@ -121,7 +121,7 @@ def test_results_that_cannot_be_stored_still_reach_the_caller(executor, db):
     ]
     unstorable, not_a_dict, ok = runner.run(jobs)
     assert unstorable.extra["tags"] == {"a", "b"} and "set is not JSON-able" in unstorable.store_error
-    assert not_a_dict.error == "TypeError: job target returned int; it must return a dict"
+    assert not_a_dict.error.startswith("TypeError: job target returned int; it must return a dict (traceback: ")
     assert ok.error is None and ok.store_error is None
     assert {row.model for row in store.list()} == {"int", "ok"} and intact(db)
 

@@ -83,7 +83,7 @@ def test_unknown_id_offline_names_the_closest_ids_and_what_is_accepted():
         resolve("gpt-3-turbo-ultra")
     message = one_clear_line(str(caught.value))
     assert "unknown model 'gpt-3-turbo-ultra'" in message and "HF_HUB_OFFLINE" in message
-    assert "python -m efficiency models" in message and "local folder that holds a config.json" in message
+    assert "see the catalog" in message and "local folder that holds a config.json" in message
 
 
 @pytest.mark.parametrize("name", ["someorg/some-model", "no-such-model-xyz"])

@@ -178,3 +178,32 @@ def test_a_config_with_auto_map_run_from_the_page_never_runs_its_code(data_dir, 
     assert not at.error, [e.value for e in at.error]
     assert len(compare_table(at)) == 1
     assert not marker.exists() and not [name for name in sys.modules if "evilpage" in name]
+
+
+# ---------------------------------------------------------------- 50 KB bad values (issue 19, item 6)
+
+HUGE = 50_000
+SHOWN = 200  # validation.MAX_SHOWN_CHARS: the most of a bad value any message repeats
+
+
+def longest_run(text: str, char: str) -> int:
+    return max((len(run) for run in re.findall(f"{re.escape(char)}+", text)), default=0)
+
+
+@pytest.mark.parametrize("name", ["models", "batch", "seq", "image", "dtype", "mode", "run", "device", "threads"])
+def test_a_50_kb_link_value_is_shown_cut_to_200_characters(data_dir, name):
+    char = "9" if name in {"batch", "seq", "image", "threads"} else "x"
+    at = app(**{name: char * HUGE})
+    assert not at.exception, [e.value for e in at.exception]
+    messages = [m.value.replace("\\", "") for kind in ("warning", "error", "info") for m in at.get(kind)]
+    about = "models not in the catalog" if name == "models" else f"{name}: "
+    said = [m for m in messages if m.startswith(f"From the link: {about}")]
+    assert len(said) == 1 and "…" in said[0], messages
+    assert all(longest_run(m, char) < SHOWN and len(m) < 3 * SHOWN for m in messages), [m[:300] for m in messages]
+
+
+def test_a_long_name_in_the_free_field_is_one_error_showing_at_most_200_characters_of_it(data_dir):
+    at = with_extra("m" * HUGE)  # the field takes 1,000 characters of it
+    (error,) = [e.value.replace("\\", "") for e in at.error]
+    assert longest_run(error, "m") < SHOWN and "…" in error and len(error) < 4 * SHOWN
+    assert error.endswith("or a local folder that holds a config.json")  # the advice survives the cut

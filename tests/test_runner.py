@@ -68,7 +68,10 @@ def test_faults_are_contained_and_the_other_jobs_go_on(executor: LocalExecutor, 
     assert errors["hang"] == "timed out after 5 s"
     assert errors["segv"].startswith("crashed (signal 11, SIGSEGV")
     assert errors["hog"].startswith("killed: memory above cap 150 MiB (reached ")
-    assert errors["raises"] == "ValueError: seq_len 4096 is beyond the model's 512 positions"
+    # an unexpected error: its first line, and its traceback in a log file the line names (efficiency.validation)
+    assert re.fullmatch(
+        r"ValueError: seq_len 4096 is beyond the model's 512 positions \(traceback: \S+\.log\)", errors["raises"]
+    )
     assert errors["exits"] == "worker exited with status 3 before returning a result"
     assert re.fullmatch(
         r"needs ~1.27 TiB, \S+ GiB available; the static profile \(counts only\) still works", errors["giant"]

@@ -8,6 +8,7 @@ from typing import Any
 from efficiency.counters.params import ParamCounts, weight_bytes
 from efficiency.results import Result
 from efficiency.specs import Workload
+from efficiency.validation import error_line
 
 
 @dataclass
@@ -85,5 +86,6 @@ class StaticProfile:
 
 
 def error_profile(model: str, workload: Workload, exc: BaseException) -> StaticProfile:
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return StaticProfile(model=str(model), workload=workload.to_dict(), error=message)
+    """A model that could not be counted: its ``error`` is one line (:func:`efficiency.validation.error_line`: a
+    deliberate error's text, else ``Type: first line`` with the traceback in a log file that the line names)."""
+    return StaticProfile(model=str(model), workload=workload.to_dict(), error=error_line(exc, log_as=str(model)))

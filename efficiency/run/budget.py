@@ -223,7 +223,9 @@ def estimate_memory(spec: ModelSpec, workload: Workload) -> MemoryEstimate:
 
 def estimate_job_memory(job: Any) -> MemoryEstimate:
     """The Runner's estimator: the budget of a measured job (see ``estimate_memory``); costs no memory itself."""
-    from efficiency.models.loading import resolve  # lazy: as above
+    from efficiency.models.loading import check_workload, resolve  # lazy: as above
 
     workload = Workload(**{k: v for k, v in job.workload.items() if k in Workload.__dataclass_fields__})
-    return estimate_memory(resolve(job.model), workload)
+    spec = resolve(job.model)
+    check_workload(spec, workload)  # a workload the model cannot take is refused for that reason, not by the replay
+    return estimate_memory(spec, workload)

@@ -16,6 +16,8 @@ from typing import Any
 
 import psutil
 
+from efficiency.validation import error_line
+
 DEFAULT_TARGET = "efficiency.run.jobs:run_job"
 DEFAULT_TIMEOUT_S = 300.0
 METRICS = ("static", "all")
@@ -97,7 +99,8 @@ def error_result(job: Job, message: str, kind: str) -> dict[str, Any]:
     return {"model": job.model, "workload": dict(job.workload), "error": message, "error_kind": kind, "measured": False}
 
 
-def one_line(error: BaseException) -> str:
-    """``Type: first line of the message``: what a person needs, without a traceback."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+def one_line(error: BaseException, log_as: str | None = None) -> str:
+    """``Type: first line of the message`` (a deliberate error's line alone), cut, without a traceback: the one rule,
+    :func:`efficiency.validation.error_line`; with ``log_as``, an unexpected error's traceback goes to a log file
+    that the line names."""
+    return error_line(error, log_as)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from efficiency.results import Result
-from efficiency.run.job import DEFAULT_TIMEOUT_S, Job
+from efficiency.run.job import DEFAULT_TIMEOUT_S, Job, one_line
 from efficiency.specs import Workload
 
 
@@ -55,7 +55,7 @@ def plan_jobs(
         try:
             spec = resolve(name)
         except ValueError as error:
-            plan.failures[name] = Result.failure(name, workload.to_dict(), str(error), "refused")
+            plan.failures[name] = Result.failure(name, workload.to_dict(), one_line(error), "refused")
             continue
         plan.model_ids[name] = spec.id
         fields = workload.for_modality(spec.modality)

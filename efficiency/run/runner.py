@@ -166,6 +166,8 @@ class Runner:
         try:
             estimate = self.estimator(job)
             needed = int(estimate)
+        except ValueError as err:  # the model cannot take this workload (ModelLoadError): that is the reason
+            return error_result(job, one_line(err), "refused")
         except Exception as err:  # noqa: BLE001 - a failed estimate refuses this job, visibly
             return error_result(job, f"memory estimate failed: {one_line(err)}", "refused")
         available = self.executor.memory_available(job)

@@ -21,7 +21,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 import types
 from collections.abc import Callable, Iterator
 from multiprocessing import connection
@@ -155,8 +154,8 @@ def _child_main(
         if limited and _allocation_failed(err):
             err.__traceback__ = None  # frees the target's frames, and what they allocated, before the report
             conn.send(("memory", f"killed: memory above cap {format_bytes(cap_bytes)} (reached it: {one_line(err)})"))
-        else:
-            conn.send(("error", one_line(err), traceback.format_exc()))
+        else:  # one line; an unexpected error's traceback goes to a log file the line names, never into the result
+            conn.send(("error", one_line(err, log_as=str(job.get("model") or "job"))))
     finally:
         conn.close()
 
@@ -171,9 +170,12 @@ def _program_main() -> Iterator[None]:
     multiprocessing re-runs the parent's ``__main__`` file in each new worker unless its forkserver imported
     that same file. A host that runs scripts in its own process swaps ``__main__`` for each run: Streamlit
     makes every page run ``__main__`` (so does its test harness). A job started from a page would then re-run
-    that page outside Streamlit and die before its target ran ("exited with status 1"). A ``python
-    script.py`` program keeps its main (the forkserver imported it: targets in it and the ``__main__`` guard
-    work as before); a swapped-in one is replaced by an empty module for the few ms of the start.
+    that page outside Streamlit and die before its target ran ("exited with status 1"); and under ``streamlit
+    run app.py`` (``sys.argv[0]`` is then app.py itself) the forkserver would run app.py outside Streamlit, which
+    fills the server's log with "missing ScriptRunContext" warnings. A ``python script.py`` program keeps its
+    main (the forkserver imported it: targets in it and the ``__main__`` guard work as before); a module a host
+    made (no loader: Python gives a script's main a loader) or one that is not the program's file is replaced by
+    an empty module for the few ms of the start.
     """
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
@@ -181,7 +183,10 @@ def _program_main() -> Iterator[None]:
         main is not None
         and getattr(main, "__spec__", None) is None
         and path is not None
-        and os.path.abspath(path) != os.path.abspath(sys.argv[0] if sys.argv and sys.argv[0] else "")
+        and (
+            getattr(main, "__loader__", None) is None
+            or os.path.abspath(path) != os.path.abspath(sys.argv[0] if sys.argv and sys.argv[0] else "")
+        )
     )
     if not hosted:
         yield
@@ -235,7 +240,6 @@ class _RunningJob:
                 self.outcome = {"model": self.job.model, "workload": dict(self.job.workload), **message[1]}
             elif kind == "error":
                 self.outcome = error_result(self.job, message[1], "exception")
-                self.outcome["traceback"] = message[2]
             elif kind == "memory":
                 self.outcome = error_result(self.job, message[1], "memory")
 

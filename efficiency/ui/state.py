@@ -3,11 +3,22 @@
 Every Compare widget has a session-state key; this module fills those keys when a visit to the page
 starts (from the URL's query parameters, else from what this session last had, else defaults) and
 writes them back to the URL after each run. Values from a URL are data from outside: each is checked
-and a bad one is dropped with a warning, never passed on.
+and a bad one is dropped with a warning, never passed on (a warning shows at most ``MAX_SHOWN_CHARS`` of it).
+
+A link Streamlit cannot read whole (more than 1,000 query parameters, or 512 Ki characters) reaches no page:
+Streamlit drops the whole query string before the script runs and only logs a warning. :class:`DroppedLinks`
+listens for that warning and notes the session, so the visit says the link was not read instead of silently
+showing the defaults. What it cannot tell: a link that is the very first request after the server started
+(Streamlit drops it before anything of this app is imported), or any link while Streamlit's log level is above
+``warning`` (the warning is then never made).
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +27,7 @@ import streamlit as st
 from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, MODES, Workload
 from efficiency.ui import cluster
 from efficiency.ui.common import catalog_id
+from efficiency.validation import printable
 
 RUN_KINDS = ("static", "measured")
 METHODS = ("kendall", "spearman")
@@ -46,6 +58,10 @@ CHART_OPTIONS = {
     "ref": "cmp_ref",
 }
 INTEGERS = {"batch": (1, MAX_BATCH_SIZE), "seq": (1, MAX_SEQ_LEN), "image": (8, MAX_IMAGE_SIZE)}
+QUERY_PARAMS_LOGGER = "streamlit.runtime.state.query_params"  # where Streamlit says it dropped a query string
+DROPPED_PREFIX = "Ignoring query string with"
+PAGE_PATH = "compare"  # this page's URL path (pages/1_Compare.py), as a browser's request names it
+MAX_NOTED_SESSIONS = 256
 CHOICES = {"dtype": DTYPES, "mode": MODES, "run": RUN_KINDS}
 
 
@@ -83,7 +99,8 @@ def parse(
         ids = [catalog_id(name) for name in params["models"]]
         unknown = [name for name, found in zip(params["models"], ids) if found is None and name]
         if unknown:
-            warnings.append(f"models not in the catalog, ignored: {', '.join(unknown)} (use the free field for others)")
+            shown = printable(", ".join(unknown))
+            warnings.append(f"models not in the catalog, ignored: {shown} (use the free field for others)")
         values["models"] = list(dict.fromkeys(i for i in ids if i))
     if "extra" in params:
         text = (params["extra"] or [""])[-1]
@@ -96,7 +113,8 @@ def parse(
         if name in params:
             value = _whole((params[name] or [""])[-1], low, high)
             if value is None:
-                warnings.append(f"{name}: {params[name][-1]!r} ignored; accepted: a whole number {low}..{high}")
+                shown = printable(params[name][-1])
+                warnings.append(f"{name}: {shown!r} ignored; accepted: a whole number {low}..{high}")
             else:
                 values[name] = value
     for name, accepted in {**CHOICES, "device": tuple(device_ids)}.items():
@@ -105,7 +123,7 @@ def parse(
             if value in accepted:
                 values[name] = value
             else:
-                warnings.append(f"{name}: {value!r} ignored; accepted: {', '.join(accepted)}")
+                warnings.append(f"{name}: {printable(value)!r} ignored; accepted: {printable(', '.join(accepted))}")
     return values, warnings
 
 
@@ -123,6 +141,9 @@ def start_visit(device_ids: Sequence[str], max_threads: int) -> list[str]:
     url = current_params()
     accepted = [*device_ids, *cluster.picker_ids()] if "device" in url else device_ids
     parsed, warnings = parse(url, accepted, max_threads)
+    dropped = dropped_link()
+    if dropped:
+        warnings.insert(0, f"this link could not be read whole ({dropped}); showing the defaults")
     remembered = {} if any(name in url for name in PICKERS) else st.session_state.get(MEMORY_KEY, {})
     values = {**defaults(device_ids, max_threads), **remembered, **parsed}
     for name, key in PICKERS.items():
@@ -180,3 +201,97 @@ def compare_link_params(
     if threads:
         params["threads"] = str(int(threads))
     return params
+
+
+# ---------------------------------------------------------------- a link Streamlit dropped
+
+
+class DroppedLinks(logging.Handler):
+    """Notes which session's query string Streamlit dropped, from the warning it logs when it does (then,
+    before the script runs, nothing of the link is left: ``st.query_params`` is empty, ``st.context.url`` has no
+    query, and the WebSocket's headers carry no Referer).
+
+    The warning is logged in the thread that handles the browser's message: the session is the ``AppSession``
+    whose ``request_rerun`` logs it (found on the stack, with the page the browser asked for), or, where the
+    drop happens inside a script run (Streamlit's test harness), that run's session.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.noted_lock = threading.Lock()
+        self.noted: OrderedDict[str, tuple[str, str | None]] = OrderedDict()  # session id -> (what, page)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if not str(record.msg).startswith(DROPPED_PREFIX) or len(args) < 2:
+            return
+        unit = "parameters" if "parameter" in str(record.msg) else "characters"
+        found = _session_dropping()
+        if found is None:
+            return
+        session, page = found
+        with self.noted_lock:
+            self.noted[session] = (f"{args[0]} {unit}; the limit is {args[1]}", page)
+            self.noted.move_to_end(session)
+            while len(self.noted) > MAX_NOTED_SESSIONS:
+                self.noted.popitem(last=False)
+
+    def take(self, session: str) -> tuple[str, str | None] | None:
+        with self.noted_lock:
+            return self.noted.pop(session, None)
+
+
+def _script_ctx() -> Any:
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+    except ImportError:  # a Streamlit without this internal: nothing is noted
+        return None
+    return get_script_run_ctx(suppress_warning=True)
+
+
+def _session_dropping(depth: int = 40) -> tuple[str, str | None] | None:
+    """(session id, page name or None for this run's page) of the session whose query string is being dropped."""
+    ctx = _script_ctx()
+    if ctx is not None:
+        return str(ctx.session_id), None
+    frame = sys._getframe(1)
+    while frame is not None and depth > 0:
+        session = frame.f_locals.get("self")
+        if type(session).__name__ == "AppSession" and isinstance(getattr(session, "id", None), str):
+            page = getattr(frame.f_locals.get("client_state"), "page_name", None)
+            return session.id, page if isinstance(page, str) else ""
+        frame, depth = frame.f_back, depth - 1
+    return None
+
+
+def watch_dropped_links() -> DroppedLinks:
+    """The one watcher on Streamlit's query-string logger, added once per process (kept across module reloads)."""
+    logger = logging.getLogger(QUERY_PARAMS_LOGGER)
+    for handler in logger.handlers:
+        if type(handler).__name__ == DroppedLinks.__name__ and hasattr(handler, "take"):
+            return handler  # type: ignore[return-value]
+    handler = DroppedLinks()
+    logger.addHandler(handler)
+    return handler
+
+
+def dropped_link() -> str | None:
+    """What Streamlit dropped of this session's link to this page ("1001 parameters; the limit is 1000"), once;
+    None when nothing was dropped (or it cannot be told, see the module's docstring)."""
+    ctx = _script_ctx()
+    if ctx is None:
+        return None
+    noted = watch_dropped_links().take(str(ctx.session_id))
+    if noted is None:
+        return None
+    what, page = noted
+    return what if for_this_page(page) else None
+
+
+def for_this_page(page: str | None) -> bool:
+    """Whether a drop noted for ``page`` (the browser's page name; None: noted during this very run) was a link
+    to this page, and not one to another page of the session before it came here."""
+    return page is None or page.strip("/").lower().endswith(PAGE_PATH)
+
+
+watch_dropped_links()  # at import: every later request is watched, from any session

@@ -30,6 +30,8 @@ from efficiency.run.ray.nodes import (
 )
 
 CONNECT_PROBE_S = 3.0
+# What to do when no cluster answers, in words: the message may reach a page, which names no command-line flag.
+HEAD_HINT = "start the cluster's head first (README, 'Measuring on many machines')"
 
 
 class RayUnavailableError(RuntimeError):
@@ -67,8 +69,8 @@ def _bootstrap_address(address: str) -> tuple[str, int] | None:
             address = canonicalize_bootstrap_address_or_die("auto")
         except ConnectionError as err:
             raise RayUnavailableError(
-                "no running Ray cluster found on this machine (address 'auto'); start one with "
-                "`python -m efficiency head`, or give the head's HOST:PORT"
+                f"no running Ray cluster found on this machine (address 'auto'); {HEAD_HINT}, "
+                "or give the head's HOST:PORT"
             ) from err
     match = ADDRESS_PATTERN.match(address.removeprefix("ray://"))
     return (match.group(1).strip("[]"), int(match.group(2))) if match else None
@@ -88,9 +90,7 @@ def check_reachable(address: str) -> None:
             pass
     except OSError as err:
         reason = err.strerror or str(err) or type(err).__name__
-        raise RayUnavailableError(
-            f"no Ray cluster answers at {target[0]}:{target[1]} ({reason}); start one with `python -m efficiency head`"
-        ) from err
+        raise RayUnavailableError(f"no Ray cluster answers at {target[0]}:{target[1]} ({reason}); {HEAD_HINT}") from err
 
 
 def connect(
@@ -115,9 +115,7 @@ def connect(
     try:
         ray.init(address=address, **options)
     except ConnectionError as err:
-        raise RayUnavailableError(
-            f"no Ray cluster at {address!r} ({one_line(err)}); start one with `python -m efficiency head`"
-        ) from err
+        raise RayUnavailableError(f"no Ray cluster at {address!r} ({one_line(err)}); {HEAD_HINT}") from err
     except ValueError as err:  # a malformed address
         raise RayUnavailableError(
             f"Ray address {address!r}: {one_line(err)}; give auto, HOST:PORT or ray://HOST:PORT"
