@@ -17,6 +17,26 @@ from efficiency.ui import cluster, common, lookup, pickers, runs, state, views
 
 RUN_KEY = "cmp_go"
 EDIT_KEY = "cmp_edit"
+UPLOAD_KEY = "cmp_upload"
+UPLOAD_ERROR_KEY = "cmp_upload_error"
+
+
+def take_upload() -> None:
+    """An uploaded config.json joins the other models as its ``local:<id>`` (so the link and the store name it by
+    its contents); a file that is not a usable config is shown beside the uploader in one line."""
+    upload = st.session_state.get(UPLOAD_KEY)
+    st.session_state[UPLOAD_ERROR_KEY] = None
+    if upload is None:
+        return
+    from efficiency.models.upload import spec_from_upload  # lazy: imports torch; the page draws before it
+
+    try:
+        spec = spec_from_upload(upload.getvalue(), upload.name)
+    except ValueError as error:
+        st.session_state[UPLOAD_ERROR_KEY] = (upload.name, common.one_line(error))
+        return
+    names = runs.split_extra(st.session_state.get("cmp_extra"))
+    st.session_state["cmp_extra"] = ", ".join(dict.fromkeys([*names, spec.id]))
 
 
 def pickers_box(
@@ -40,8 +60,18 @@ def pickers_box(
             placeholder="/path/to/model, org/name (comma-separated)",
             max_chars=state.MAX_EXTRA_CHARS,
         )
+        st.file_uploader(
+            "…or upload a config.json",
+            type=["json"],
+            key=UPLOAD_KEY,
+            on_change=take_upload,
+            help="Read as data only (at most 1 MB); an architecture outside transformers is refused and custom "
+            "code is never run. The model joins the field above as local:<id>, named after its contents.",
+        )
         for name, error in extra_errors:
             common.show_error(name, error)
+        if st.session_state.get(UPLOAD_ERROR_KEY):
+            common.show_error(*st.session_state[UPLOAD_ERROR_KEY])
     with pick_workload:
         pickers.workload_inputs("cmp")
         st.radio("Mode", MODES, key="cmp_mode", horizontal=True)
