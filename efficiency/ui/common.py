@@ -11,7 +11,6 @@ heavy is imported at module import: torch and transformers load inside the funct
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -26,14 +25,13 @@ from efficiency.results import Result
 from efficiency.specs import LOCAL_MODEL_PREFIX
 from efficiency.store.store import ResultStore, StoreError, default_location
 from efficiency.units import nbytes
-from efficiency.validation import MAX_ERROR_CHARS, MAX_SHOWN_CHARS, error_line, printable
+from efficiency.validation import MAX_ERROR_CHARS, MAX_SHOWN_CHARS, display_safe, error_line, printable
 
 STATIC_HARDWARE = "static"  # store hardware id of static counts: they do not depend on hardware
 WARM_UP_DELAY_S = 5.0
 MAX_MESSAGE_CHARS = MAX_ERROR_CHARS + 300  # an error line and the path of the log file that holds its traceback
 APP_RAN_KEY = "_efficiency_app_ran"
 WEIGHTS_NOTE = "weights random (built from config; no weights loaded)"
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'^])")
 
 
 # ---------------------------------------------------------------- text
@@ -42,7 +40,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'^])")
 def escape_md(text: Any) -> str:
     """User or model text, safe inside markdown: no links, images, emphasis, LaTeX or colour directives, and
     every control or invisible character (ANSI, bidi override, zero-width) shown as its escape, never raw."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", printable(text, max_chars=None))
+    return display_safe(text, max_chars=None)
 
 
 def one_line(error: BaseException) -> str:
