@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streamlit_server import ROOT, STARTUP_TIMEOUT_S, start_server, stop_server, wait_healthy
+
+from tests.streamlit_server import ROOT, STARTUP_TIMEOUT_S, start_server, stop_server, wait_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts"
