@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,15 @@ from efficiency.run.runner import LocalExecutor
 # Whatever the tests write (kept configs, traceback logs, calibrations) goes to a throwaway folder, never the
 # user's data folder; a test that needs its own sets EFFICIENCY_DATA_DIR itself.
 os.environ.setdefault("EFFICIENCY_DATA_DIR", tempfile.mkdtemp(prefix="efficiency-tests-"))
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """Its own empty data folder and results store, offline (a test module may define its own to add more)."""
+    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("EFFICIENCY_DB", raising=False)
+    return tmp_path / "data"
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from tiny_models import tiny_bert_config
 
 from efficiency.models.loading import build_model, resolve, spec_from_config_dict
 from efficiency.run.budget import MemoryEstimate, _deepen, _replay, estimate_memory
@@ -47,16 +48,7 @@ class NoProcesses:
 
 
 def tiny_bert(layers: int) -> object:
-    config = {
-        "model_type": "bert",
-        "hidden_size": 32,
-        "num_hidden_layers": layers,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "vocab_size": 512,
-        "max_position_embeddings": 64,
-    }
-    return spec_from_config_dict(config, "tiny-bert", "local", "config.json")
+    return spec_from_config_dict(tiny_bert_config(layers), "tiny-bert", "local", "config.json")
 
 
 # ---------------------------------------------------------------- the refusal

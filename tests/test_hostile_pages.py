@@ -25,14 +25,6 @@ TIMEOUT = 90
 BIDI_AND_C1 = ("\u202e", "\u200b", "\x9b")
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("EFFICIENCY_DB", raising=False)
-    return tmp_path / "data"
-
-
 def app(path: str = "pages/1_Compare.py", **params) -> AppTest:
     at = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
     for name, value in params.items():

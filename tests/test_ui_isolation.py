@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from tiny_models import tiny_bert_config
 
 from efficiency.counters import static as static_counters
 from efficiency.run import runner as runner_module
@@ -32,15 +33,6 @@ TIMEOUT = 90
 MODELS = ["electra-small-discriminator", "gpt2", "google/mobilenet_v2_1.0_224"]
 WORKLOAD = Workload(batch_size=2, seq_len=48, image_size=96)
 RUN_METADATA = ("timings_s", "hardware")  # how and where it ran; everything else must be the same
-
-
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    """Its own empty results store, offline."""
-    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("EFFICIENCY_DB", raising=False)
-    return tmp_path / "data"
 
 
 @pytest.fixture
@@ -69,16 +61,7 @@ def without_run_metadata(data: dict) -> dict:
 
 def tiny_bert_folder(folder: Path, layers: int) -> str:
     folder.mkdir(parents=True, exist_ok=True)
-    config = {
-        "model_type": "bert",
-        "hidden_size": 32,
-        "num_hidden_layers": layers,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "vocab_size": 512,
-        "max_position_embeddings": 64,
-    }
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "config.json").write_text(json.dumps(tiny_bert_config(layers)))
     return str(folder)
 
 

@@ -25,13 +25,6 @@ TINY_BERT = {
 }
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return tmp_path / "data"
-
-
 def test_an_uploaded_config_is_known_by_its_contents(data_dir):
     spec = spec_from_upload(json.dumps(TINY_BERT).encode(), "tiny-bert.json")
     assert spec.id.startswith("local:") and spec.name == "tiny-bert (uploaded)"

@@ -12,8 +12,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from efficiency import validation
 from efficiency.counters import static
 from efficiency.run.runner import Job, LocalExecutor, Runner
@@ -40,13 +38,6 @@ def deep_failure(job: dict[str, Any], progress: Any) -> dict[str, Any]:
 
 def huge_message(job: dict[str, Any], progress: Any) -> dict[str, Any]:
     raise KeyError("k" * 50_000)
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path / "data"))  # the worker takes it when the job starts
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return tmp_path / "data"
 
 
 def logged(error: str, data_dir: Path) -> str:
