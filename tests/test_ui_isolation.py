@@ -166,3 +166,30 @@ def test_an_oversized_measured_run_on_compare_is_refused_before_any_worker_start
     assert not started, "no worker process was started"
     assert seconds < 5, f"refused after {seconds:.1f} s"
     print(f"refused on the page in {seconds:.2f} s: {text}")
+
+
+def test_the_hardware_pages_roofline_trace_runs_in_a_worker_and_equals_the_in_process_trace(data_dir, monkeypatch):
+    from efficiency.hardware import roofline
+
+    workload = Workload(seq_len=32)
+    expected = roofline.trace_profile("electra-small-discriminator", workload)
+    workers = []
+    original = runner_module._RunningJob
+
+    class Recorded(original):
+        def __init__(self, ctx, job):
+            super().__init__(ctx, job)
+            workers.append((job.model, job.metrics, job.target))
+
+    monkeypatch.setattr(runner_module, "_RunningJob", Recorded)
+    monkeypatch.setattr(roofline, "trace_profile", lambda *a, **k: pytest.fail("traced in this process"))
+    traced = runs.trace_in_worker("electra-small-discriminator", workload)
+    assert workers == [("electra-small-discriminator", "static", "efficiency.run.jobs:run_trace")]
+    assert (traced.flops, traced.memory_traffic_bytes, traced.params.total) == (
+        expected.flops,
+        expected.memory_traffic_bytes,
+        expected.params.total,
+    )
+    assert [(r.op, r.flops, r.bytes_read, r.bytes_written) for r in traced.op_records] == [
+        (r.op, r.flops, r.bytes_read, r.bytes_written) for r in expected.op_records
+    ]

@@ -21,12 +21,28 @@ from efficiency.specs import Workload
 from efficiency.store.store import ResultStore
 
 ProgressFn = Callable[[str, float], None]
+TRACE_TARGET = "efficiency.run.jobs:run_trace"
 
 
 def _hardware_entry(device: str, threads: int | None) -> dict[str, Any]:
     env = environment_fingerprint(threads)
     name = env["gpu"] if device.startswith("cuda") and env["gpu"] else env["cpu_model"]
     return {"id": f"local-{device}", "device": device, "name": name, "threads": env["threads"], "environment": env}
+
+
+def run_trace(job: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
+    """The forward-only op trace a roofline estimate reads (``hardware.roofline.trace_profile``), in a worker:
+    the profile object itself goes back to the parent (its op records are what the estimate needs)."""
+    from efficiency.hardware.roofline import trace_profile  # lazy: torch and transformers load in the worker only
+    from efficiency.models.loading import resolve  # lazy: as above
+
+    workload = Workload(**{k: v for k, v in job["workload"].items() if k in Workload.__dataclass_fields__})
+    progress("trace", 0.0)
+    return {
+        "model": job["model"],
+        "workload": job["workload"],
+        "profile": trace_profile(resolve(job["model"]), workload),
+    }
 
 
 def run_job(job: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:

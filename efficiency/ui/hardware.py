@@ -50,11 +50,9 @@ class Picked:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def cached_profile(model_id: str, workload_items: tuple) -> Any:
-    """Forward-only static profile, keyed by model id and the workload fields the model uses."""
-    from efficiency.hardware.roofline import trace_profile  # lazy: imports torch and transformers
-
-    with common.engine_lock():
-        return trace_profile(model_id, Workload(**dict(workload_items)))
+    """Forward-only static profile, keyed by model id and the workload fields the model uses; traced in a worker
+    (:func:`efficiency.ui.runs.trace_in_worker`), never in the server process."""
+    return runs.trace_in_worker(model_id, Workload(**dict(workload_items)))
 
 
 def chip_list() -> list[HardwareSpec]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -22,6 +22,7 @@ from efficiency.models import catalog
 from efficiency.results import Result
 from efficiency.run.budget import estimate_job_memory
 from efficiency.run.job import Job
+from efficiency.run.jobs import TRACE_TARGET
 from efficiency.run.planning import Target, make_job, plan_jobs
 from efficiency.run.runner import LocalExecutor, Runner
 from efficiency.specs import Workload
@@ -38,6 +39,9 @@ from efficiency.ui.common import (
     show_error,
 )
 from efficiency.ui.lookup import record, view_key
+
+if TYPE_CHECKING:
+    from efficiency.counters.profile import StaticProfile  # imports torch
 
 MAX_EXTRA_MODELS = 10
 # A page's static count runs in a worker for at most this long. The slowest count seen is a 1,024-layer ALBERT
@@ -125,6 +129,23 @@ def count_in_worker(name: str, workload: Workload, timeout_s: float | None = Non
     if result.error:
         raise StaticCountFailed(result)
     return result.with_(hardware=None)
+
+
+def trace_in_worker(name: str, workload: Workload, timeout_s: float | None = None) -> StaticProfile:
+    """The Hardware page's forward-only op trace (what a roofline estimate reads), counted like
+    :func:`count_in_worker`: in a forked worker under the default memory cap and :data:`STATIC_TIMEOUT_S`, one at
+    a time; a refusal starts no process, a worker's failure raises :class:`StaticCountFailed`."""
+    from efficiency.models.loading import check_workload, resolve  # lazy: imports torch; pages draw before it
+
+    with engine_lock():
+        spec = resolve(name)
+        check_workload(spec, workload)
+        fields = workload.for_modality(spec.modality)
+        job = make_job(spec.id, fields, metrics="static", timeout_s=timeout_s or STATIC_TIMEOUT_S, target=TRACE_TARGET)
+        ((_, outcome),) = list(executor().execute([job], None))
+    if outcome.get("error"):
+        raise StaticCountFailed(Result.from_dict(outcome))
+    return outcome["profile"]
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
