@@ -116,3 +116,32 @@ def test_a_deep_link_as_the_first_request_gets_the_app_layout(server: str) -> No
         finally:
             page.screenshot(path=str(ARTIFACTS / "browser_story_deep_link.png"))
             browser.close()
+
+
+def test_a_config_uploaded_in_the_browser_is_profiled(server: str, tmp_path: Path) -> None:
+    """A visitor's own config.json, uploaded on Compare: it joins the models by its contents and is counted."""
+    config = tmp_path / "my-tiny-bert.json"
+    config.write_text(
+        '{"model_type": "bert", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, '
+        '"intermediate_size": 128, "vocab_size": 1000, "max_position_embeddings": 256}'
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        try:
+            page.goto(f"{server}/Compare?models=electra-small-discriminator&run=static")
+            page.locator("input[type=file]").set_input_files(str(config), timeout=45_000)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('input')].some(i => i.value.startsWith('local:'))",
+                timeout=45_000,
+            )
+            settled(page)
+            page.get_by_role("button", name="Run", exact=True).click(timeout=30_000)
+            page.wait_for_selector("text=Counted 2 model(s)", timeout=90_000)
+            settled(page)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+            assert "local%3A" in page.url or "local:" in page.url, "the link names the upload by its contents"
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "browser_compare_upload.png"))
+            browser.close()
