@@ -109,43 +109,36 @@ def local_stamp(name: str) -> float | None:
         return None
 
 
-def count_in_worker(name: str, workload: Workload, timeout_s: float | None = None) -> Result:
-    """One static count in a forked worker of :func:`executor`: the runner's ``run_job`` with ``metrics="static"``,
-    under the default memory cap, for ``timeout_s`` (None: :data:`STATIC_TIMEOUT_S`). The same fields as an
-    in-process ``profile_static``, but no hardware (a count has none). The name is resolved and the workload
-    checked here first (cheap), so a refusal reads as the engine words it and starts no process. Raises
-    ``ValueError`` for those, :class:`StaticCountFailed` for a worker's failure. One count at a time, and none
-    while this machine times a model (``engine_lock``, which also keeps ``resolve``'s first import of
-    transformers apart from the engine's warm-up: two threads importing it at once fail); the waiting thread
-    holds no GIL, so other sessions are served meanwhile."""
+def _static_job_in_worker(name: str, workload: Workload, timeout_s: float | None, **job: Any) -> dict[str, Any]:
+    """One static job in a forked worker of :func:`executor`, under the default memory cap, for ``timeout_s``
+    (None: :data:`STATIC_TIMEOUT_S`); its wire result. The name is resolved and the workload checked here first
+    (cheap), so a refusal reads as the engine words it (``ValueError``) and starts no process; a worker's failure
+    raises :class:`StaticCountFailed`. One job at a time, and none while this machine times a model
+    (``engine_lock``, which also keeps ``resolve``'s first import of transformers apart from the engine's warm-up:
+    two threads importing it at once fail); the waiting thread holds no GIL, so other sessions are served."""
     from efficiency.models.loading import check_workload, resolve  # lazy: imports torch; pages draw before it
 
     with engine_lock():
         spec = resolve(name)
         check_workload(spec, workload)
         fields = workload.for_modality(spec.modality)
-        job = make_job(spec.id, fields, metrics="static", timeout_s=timeout_s or STATIC_TIMEOUT_S)
-        (result,) = Runner(executor()).run([job])
-    if result.error:
-        raise StaticCountFailed(result)
-    return result.with_(hardware=None)
+        made = make_job(spec.id, fields, metrics="static", timeout_s=timeout_s or STATIC_TIMEOUT_S, **job)
+        ((_, outcome),) = list(executor().execute([made], None))
+    if outcome.get("error"):
+        raise StaticCountFailed(Result.from_dict(outcome))
+    return outcome
+
+
+def count_in_worker(name: str, workload: Workload, timeout_s: float | None = None) -> Result:
+    """The runner's ``run_job`` with ``metrics="static"`` in a worker (see :func:`_static_job_in_worker`): the same
+    fields as an in-process ``profile_static``, but no hardware (a count has none)."""
+    return Result.from_dict(_static_job_in_worker(name, workload, timeout_s)).with_(hardware=None)
 
 
 def trace_in_worker(name: str, workload: Workload, timeout_s: float | None = None) -> StaticProfile:
-    """The Hardware page's forward-only op trace (what a roofline estimate reads), counted like
-    :func:`count_in_worker`: in a forked worker under the default memory cap and :data:`STATIC_TIMEOUT_S`, one at
-    a time; a refusal starts no process, a worker's failure raises :class:`StaticCountFailed`."""
-    from efficiency.models.loading import check_workload, resolve  # lazy: imports torch; pages draw before it
-
-    with engine_lock():
-        spec = resolve(name)
-        check_workload(spec, workload)
-        fields = workload.for_modality(spec.modality)
-        job = make_job(spec.id, fields, metrics="static", timeout_s=timeout_s or STATIC_TIMEOUT_S, target=TRACE_TARGET)
-        ((_, outcome),) = list(executor().execute([job], None))
-    if outcome.get("error"):
-        raise StaticCountFailed(Result.from_dict(outcome))
-    return outcome["profile"]
+    """The Hardware page's forward-only op trace (what a roofline estimate reads), in a worker like
+    :func:`count_in_worker`; the profile object comes back whole (its op records are what the estimate needs)."""
+    return _static_job_in_worker(name, workload, timeout_s, target=TRACE_TARGET)["profile"]
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
