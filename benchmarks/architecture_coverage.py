@@ -2,9 +2,9 @@
 built from transformers' own default config (depth cut to 2 layers where the config has a depth field, and every
 per-layer list with it, to keep it quick), saved as a config.json in a folder and profiled as a user's folder is.
 
-Each type runs in its own process under a time limit. Prints coverage overall and per modality with two
-denominators (all types; types transformers itself builds from that config on the meta device) and each failure
-grouped by reason, one line each.
+Each type runs in its own process (forked from one that imported torch and transformers once) under a time
+limit. Prints coverage overall and per modality with two denominators (all types; types transformers itself
+builds from that config on the meta device) and each failure grouped by reason, one line each.
 
     python benchmarks/architecture_coverage.py --sample 40
     python benchmarks/architecture_coverage.py --types bert,vit,whisper --json coverage.json
@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 REDUCED_DEPTH = 2
+# Fields some of transformers' default configs leave unset although the model cannot run without them; each is
+# filled only where the default config has it as None, and the run lists the types that got one.
+INCOMPLETE_DEFAULTS = {
+    "prediction_length": 24,  # the horizon of Time Series Transformer, Informer, Autoformer (PatchTST's default)
+}
 
 
 def default_config(model_type: str) -> dict:
@@ -36,7 +42,8 @@ def default_config(model_type: str) -> dict:
 
     config = CONFIG_MAPPING[model_type]().to_dict()
     config = {k: v for k, v in config.items() if k not in {"transformers_version", "architectures"}}
-    return {**shallow_config(config, REDUCED_DEPTH), "model_type": model_type}
+    filled = {k: v for k, v in INCOMPLETE_DEFAULTS.items() if k in config and config[k] is None}
+    return {**shallow_config(config, REDUCED_DEPTH), **filled, "model_type": model_type, "_filled": sorted(filled)}
 
 
 def _builds_on_meta(config: dict) -> bool:
@@ -53,6 +60,13 @@ def _builds_on_meta(config: dict) -> bool:
     return True
 
 
+def _transformers_params(spec) -> int:
+    """transformers' own count of the very model the loader builds (the same class and config), on meta."""
+    from efficiency.models.loading import build_model
+
+    return build_model(spec, device="meta").num_parameters()
+
+
 def _one_line(exc: BaseException) -> str:
     """The reason in one line, without the folder's ``local:<hex>`` id (so equal reasons group together)."""
     text = re.sub(r"local:[0-9a-f]{16}: ", "", " ".join(str(exc).split())) or type(exc).__name__
@@ -61,8 +75,8 @@ def _one_line(exc: BaseException) -> str:
 
 def profile_one(model_type: str) -> dict:
     """One type: its modality, whether transformers builds it, whether it profiles, and why not (one line)."""
-    from efficiency.counters.static import profile_static
-    from efficiency.models.loading import max_positions, resolve
+    from efficiency.counters.static import AGREEMENT, profile_static
+    from efficiency.models.loading import resolve
     from efficiency.models.modality import infer_modality
     from efficiency.specs import Workload
 
@@ -70,39 +84,54 @@ def profile_one(model_type: str) -> dict:
     started = time.perf_counter()
     try:
         config = default_config(model_type)
+        row["filled"] = config.pop("_filled")
         row["modality"] = infer_modality(model_type, config, set())
         row["buildable"] = _builds_on_meta(config)
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / "config.json").write_text(json.dumps(config, default=str))
             spec = resolve(folder)
             row["modality"] = spec.modality
-            limit = max_positions(spec) if spec.modality == "text" else None
-            workload = Workload(seq_len=min(128, limit) if limit else 128)
-            profile = profile_static(spec, workload)
-        row.update(ok=True, flops=profile.flops, params=profile.params.total, notes=profile.notes)
+            profile = profile_static(spec, Workload(seq_len=128))  # a text model with fewer positions uses its own
+            row.update(ok=True, flops=profile.flops, params=profile.params.total, notes=profile.notes)
+            row["params_transformers"] = _transformers_params(spec)
+            row["counter_differences"] = profile.counter_differences
+            row["differences_explained"] = all(
+                abs(d) <= AGREEMENT or any(n.startswith(f"{c} differs") for n in profile.notes)
+                for c, d in profile.counter_differences.items()
+            )
     except Exception as exc:  # the reason is the result
         row["reason"] = _one_line(exc)
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row
 
 
+def _child(model_type: str, conn) -> None:
+    conn.send(json.dumps(profile_one(model_type), default=str))
+    conn.close()
+
+
 def run_isolated(model_type: str, timeout_s: float) -> dict:
-    command = [sys.executable, __file__, "--one", model_type]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        return {
-            "type": model_type,
-            "modality": "?",
-            "buildable": None,
-            "ok": False,
-            "reason": f"over {timeout_s:.0f} s",
-        }
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:160]
-        return {"type": model_type, "modality": "?", "buildable": None, "ok": False, "reason": f"crashed: {tail}"}
-    return json.loads(lines[-1])
+    """One type in a process forked from this one (torch and transformers already imported), killed after timeout."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(model_type, send), daemon=True)
+    process.start()
+    send.close()
+    row = None
+    if receive.poll(timeout_s):
+        try:
+            row = json.loads(receive.recv())
+        except EOFError:
+            row = None
+    process.join(5)
+    if process.is_alive():
+        process.kill()
+        process.join()
+    if row is not None:
+        return row
+    timed_out = process.exitcode is None or process.exitcode == -9
+    reason = f"over {timeout_s:.0f} s" if timed_out else f"crashed: exit code {process.exitcode}"
+    return {"type": model_type, "modality": "?", "buildable": None, "ok": False, "reason": reason}
 
 
 def summarise(rows: list[dict]) -> list[str]:
@@ -125,6 +154,22 @@ def summarise(rows: list[dict]) -> list[str]:
         by_modality[row["modality"]].append(row)
     for modality in sorted(by_modality):
         out.append(line(modality, by_modality[modality]))
+    counted = [r for r in rows if r["ok"]]
+    params_off = [r["type"] for r in counted if r.get("params") != r.get("params_transformers")]
+    unexplained = [r["type"] for r in counted if not r.get("differences_explained", True)]
+    agree = [r for r in counted if all(abs(d) <= 0.02 for d in (r.get("counter_differences") or {}).values())]
+    out.append(f"parameters equal to transformers' own count: {len(counted) - len(params_off)}/{len(counted)}")
+    if params_off:
+        out.append(f"  differ: {', '.join(params_off)}")
+    out.append(
+        f"counters within 2% of each other: {len(agree)}/{len(counted)}; the rest name the ops behind it: "
+        f"{len(counted) - len(agree) - len(unexplained)}/{len(counted) - len(agree)}"
+    )
+    if unexplained:
+        out.append(f"  differences without named ops: {', '.join(unexplained)}")
+    filled = [f"{r['type']} ({', '.join(r['filled'])})" for r in rows if r.get("filled")]
+    if filled:
+        out.append(f"default configs completed with INCOMPLETE_DEFAULTS: {', '.join(filled)}")
     reasons = Counter()
     examples = defaultdict(list)
     for row in rows:
@@ -145,6 +190,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, help="profile a random sample of this many types")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per type")
+    parser.add_argument("--jobs", type=int, default=2, help="types profiled at once")
     parser.add_argument("--json", help="write every row to this file")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -156,12 +202,17 @@ def main() -> None:
     types = args.types.split(",") if args.types else sorted(MODEL_MAPPING_NAMES)
     if args.sample:
         types = sorted(random.Random(args.seed).sample(types, min(args.sample, len(types))))
+    import torch  # noqa: F401  (imported once here, so each forked type starts warm)
+
+    from efficiency.counters.static import profile_static  # noqa: F401
+
     rows = []
-    for model_type in types:
-        row = run_isolated(model_type, args.timeout)
-        rows.append(row)
-        status = "ok  " if row["ok"] else "FAIL"
-        print(f"{status} {model_type:<32} {row['modality']:<10} {row.get('seconds', '-')!s:>6} s  {row['reason']}")
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for row in pool.map(lambda t: run_isolated(t, args.timeout), types):
+            rows.append(row)
+            status = "ok  " if row["ok"] else "FAIL"
+            seconds = row.get("seconds", "-")
+            print(f"{status} {row['type']:<32} {row['modality']:<10} {seconds!s:>6} s  {row['reason']}", flush=True)
     print()
     print("\n".join(summarise(rows)))
     if args.json:

@@ -105,6 +105,7 @@ _ALWAYS = (
     "hf_id",
     "families",
     "workload",
+    "inputs",
     "params",
     "params_active",
     "params_trainable",
@@ -149,6 +150,7 @@ class Result:
     hf_id: str | None = None
     families: list[str] = field(default_factory=list)
     workload: dict[str, Any] = field(default_factory=dict)
+    inputs: str = ""  # the dummy inputs built from the model: "text 128 tokens", "audio 10.0 s at 16 kHz"
     # counted (static)
     params: int | None = None
     params_active: int | None = None
@@ -173,6 +175,8 @@ class Result:
     analytic_formula: str | None = None
     weights: str = WEIGHTS_NOTE
     notes: list[str] = field(default_factory=list)
+    # published quality figures ({benchmark, value, unit, source}); in the JSON only for models that have one
+    quality: list[dict[str, Any]] | None = None
     # measured
     measured: bool = False
     hardware: MeasuredOn | None = None

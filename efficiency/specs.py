@@ -5,6 +5,7 @@ Every check raises ``ValueError`` naming the field, so the CLI and the pages can
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ MODES = ("inference", "training")
 MAX_BATCH_SIZE = 65_536
 MAX_SEQ_LEN = 1_048_576
 MAX_IMAGE_SIZE = 4_096
+MAX_AUDIO_SECONDS = 3_600.0  # an hour of audio in one item
 
 
 @dataclass(frozen=True)
@@ -96,13 +98,14 @@ def _check_int(name: str, value: Any, low: int, high: int) -> int:
 
 @dataclass(frozen=True)
 class Workload:
-    """The setup every number is reported with: batch, length or image size, dtype, mode."""
+    """The setup every number is reported with: batch, length, image size or clip length, dtype, mode."""
 
     batch_size: int = 1
     seq_len: int = 128
     image_size: int = 224
     dtype: str = "float32"
     mode: str = "inference"
+    audio_seconds: float = 10.0  # the clip length of a speech model (its sampling rate comes from its config)
 
     def __post_init__(self) -> None:
         _check_int("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
@@ -112,6 +115,12 @@ class Workload:
             raise ValueError(f"dtype: {self.dtype!r} is not one of {', '.join(DTYPES)}")
         if self.mode not in MODES:
             raise ValueError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
+        seconds = self.audio_seconds
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+            raise ValueError(f"audio_seconds: must be a number of seconds, got {seconds!r}")
+        if not 0.1 <= seconds <= MAX_AUDIO_SECONDS:
+            raise ValueError(f"audio_seconds: {seconds:g} is outside the accepted range 0.1..{MAX_AUDIO_SECONDS:g} s")
+        object.__setattr__(self, "audio_seconds", float(seconds))
 
     @property
     def bytes_per_element(self) -> int:
@@ -121,7 +130,7 @@ class Workload:
         """The fields that matter for this modality (a text model has no image size)."""
         shape = {
             "text": {"seq_len": self.seq_len},
-            "audio": {"seq_len": self.seq_len},  # decoder tokens; the clip length comes from the model config
+            "audio": {"seq_len": self.seq_len, "audio_seconds": self.audio_seconds},  # seq_len: decoder tokens
             "multimodal": {"seq_len": self.seq_len, "image_size": self.image_size},
         }.get(modality, {"image_size": self.image_size})
         return {"batch_size": self.batch_size, **shape, "dtype": self.dtype, "mode": self.mode}

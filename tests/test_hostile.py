@@ -22,6 +22,7 @@ import pytest
 from efficiency.cli.main import main
 from efficiency.models import loading
 from efficiency.models.catalog import UnknownModelError
+from efficiency.models.inputs import fit_workload
 from efficiency.models.loading import MAX_CONFIG_BYTES, ModelLoadError, RemoteCodeRefused, check_workload, resolve
 from efficiency.specs import MAX_BATCH_SIZE, Workload
 from efficiency.store.store import ResultStore, StoreError
@@ -266,11 +267,23 @@ def test_a_very_long_name_is_refused_without_being_echoed():
     ("model", "seq_len", "limit"),
     [("bert-base-uncased", 513, 512), ("gpt2", 1025, 1024), ("roberta-base", 513, 512)],
 )
-def test_sequence_beyond_the_models_positions(model, seq_len, limit):
-    check_workload(resolve(model), Workload(seq_len=limit))  # the limit itself is fine
-    with pytest.raises(ModelLoadError) as caught:
-        check_workload(resolve(model), Workload(seq_len=seq_len))
-    assert f"seq_len {seq_len} exceeds the model's maximum of {limit} positions" in one_clear_line(str(caught.value))
+def test_a_sequence_beyond_the_models_positions_runs_at_its_maximum_and_says_so(model, seq_len, limit):
+    spec = resolve(model)
+    assert fit_workload(spec, Workload(seq_len=limit)) == (Workload(seq_len=limit), [])  # the limit itself is kept
+    fitted, notes = fit_workload(spec, Workload(seq_len=seq_len))
+    assert fitted == Workload(seq_len=limit)
+    assert notes == [f"Text capped at the model's maximum of {limit} positions (asked {seq_len})."]
+
+
+def test_a_short_position_model_is_counted_at_its_maximum(tmp_path):
+    """A folder's text model with 64 positions, asked for 128 tokens: counted at 64, the result says so."""
+    from efficiency.counters.static import profile_static  # lazy: as in the giants' tests below
+
+    result = profile_static(folder(tmp_path, TINY_GPT2), Workload(seq_len=128)).to_result()
+    assert result.error is None and result.workload["seq_len"] == 64
+    assert result.inputs == "text 64 tokens"
+    assert "Text capped at the model's maximum of 64 positions (asked 128)." in result.notes
+    assert result.flops == profile_static(folder(tmp_path, TINY_GPT2), Workload(seq_len=64)).flops
 
 
 @pytest.mark.parametrize("batch", [0, -1, 10**9])

@@ -11,7 +11,7 @@ import torch
 
 from efficiency.counters.static import profile_static
 from efficiency.models.depth import shallow_config
-from efficiency.models.inputs import make_inputs, plan_inputs
+from efficiency.models.inputs import fit_workload, make_inputs, plan_inputs
 from efficiency.models.loading import build_model, resolve, spec_from_config_dict
 from efficiency.specs import Workload
 
@@ -91,3 +91,64 @@ def test_modality_and_task_come_from_transformers_own_classes():
 def test_the_workload_of_new_modalities_round_trips(modality):
     shown = Workload(seq_len=64, image_size=160).for_modality(modality)
     assert Workload(**shown).for_modality(modality) == shown
+
+
+def test_the_clip_length_is_part_of_the_workload_and_the_result_says_it(tmp_path):
+    spec = default_spec(tmp_path, "wav2vec2")
+    short = profile_static(spec, Workload(audio_seconds=2.5), forward_only=True).to_result()
+    assert short.inputs == "audio 2.5 s at 16 kHz" and short.workload["audio_seconds"] == 2.5
+    assert make_inputs(spec, Workload(audio_seconds=2.5), "meta")["input_values"].shape == (1, 40_000)
+    long = profile_static(spec, Workload(audio_seconds=10.0), forward_only=True).to_result()
+    assert long.flops > 3 * short.flops  # four times the samples: a bit under four times the work
+
+
+def test_a_fixed_window_encoder_gets_its_window_and_says_so(tmp_path):
+    spec = default_spec(tmp_path, "whisper")
+    fitted, notes = fit_workload(spec, Workload(audio_seconds=10.0))
+    assert fitted.audio_seconds == 30.0
+    assert notes == ["Audio 30.0 s, the window the model's encoder takes (asked 10 s)."]
+    result = profile_static(spec, Workload(seq_len=16), forward_only=True).to_result()
+    assert result.workload["audio_seconds"] == 30.0 and notes[0] in result.notes
+    assert result.inputs == "audio 30.0 s as 80 mel bins x 3000 frames + 16 decoder tokens"
+
+
+def test_the_clip_length_keys_stored_results():
+    from efficiency.results import Result
+    from efficiency.store.lookup import Wanted, matches
+
+    stored = Result(model="m", workload=Workload(audio_seconds=5.0).for_modality("audio"), params=1)
+    for seconds, expected in ((5.0, True), (10.0, False)):
+        wanted = Wanted(model="m", workload={**Workload(audio_seconds=seconds).to_dict()}, measured=False)
+        assert matches(stored, wanted) is expected
+    assert "audio_seconds" not in Workload().for_modality("text")
+
+
+@pytest.mark.parametrize("seconds", [0, -1.0, float("nan"), 10_000.0, "10"])
+def test_a_clip_length_outside_the_range_is_refused_in_one_line(seconds):
+    with pytest.raises(ValueError, match=r"^audio_seconds: ") as caught:
+        Workload(audio_seconds=seconds)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_cli_takes_the_clip_length(tmp_path, capsys):
+    from efficiency.cli.main import main
+
+    default_spec(tmp_path, "wav2vec2")
+    assert main(["profile", str(tmp_path / "wav2vec2"), "--audio-seconds", "2", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["inputs"] == "audio 2.0 s at 16 kHz" and row["workload"]["audio_seconds"] == 2.0
+
+
+def test_per_layer_mappings_are_cut_with_the_depth_and_mean_layers_differ():
+    from efficiency.models.depth import reduced_depth, varying_lists
+
+    config = {
+        "num_hidden_layers": 6,
+        "per_layer_config": {"1": {"sliding_window": 64}, "5": {"sliding_window": 64}},
+        "id2label": {"0": "NEGATIVE", "1": "POSITIVE"},  # class indices, not layers
+    }
+    assert reduced_depth(config, ("num_hidden_layers",), 6, 2) == {
+        "num_hidden_layers": 2,
+        "per_layer_config": {"1": {"sliding_window": 64}},
+    }
+    assert varying_lists(config, 6) == ["per_layer_config"]  # some layers set apart: counted at full depth

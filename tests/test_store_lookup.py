@@ -63,6 +63,8 @@ def test_a_static_count_matches_any_machine_and_never_stands_for_a_measurement()
 def test_the_workload_a_result_used_must_be_the_wanted_one_field_for_field() -> None:
     assert same_workload(TEXT, VIEW)  # the view also names an image size; a text model has none
     assert same_workload(TEXT, TEXT)
-    assert not same_workload({**TEXT, "audio_seconds": 10}, VIEW)  # a field the view does not have
-    assert not same_workload(TEXT, {**VIEW, "audio_seconds": 10})  # a field the result did not use
+    assert not same_workload({**TEXT, "num_frames": 16}, VIEW)  # a field the view does not have
+    assert not same_workload(TEXT, {**VIEW, "num_frames": 16})  # a field the result did not use
+    assert same_workload(TEXT, {**VIEW, "audio_seconds": 10.0})  # a clip length is another modality's shape
+    assert not same_workload({**TEXT, "audio_seconds": 5.0}, {**VIEW, "audio_seconds": 10.0})
     assert not same_workload({}, VIEW)

@@ -60,13 +60,20 @@ def add_workload_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive, default=1, help="items per forward pass (default 1)")
     p.add_argument("--seq-len", type=positive, default=128, help="tokens per text item (default 128)")
     p.add_argument("--image-size", type=positive, default=224, help="pixels per side for vision (default 224)")
+    p.add_argument(
+        "--audio-seconds",
+        type=seconds,
+        default=10.0,
+        help="clip length for speech models, in seconds (default 10; a model with a fixed window, such as "
+        "Whisper's 30 s, uses its window and says so)",
+    )
     p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--mode", choices=MODES, default="inference", help="what the measured numbers time")
 
 
 def workload_from(args: argparse.Namespace) -> Workload:
     """The workload the options of :func:`add_workload_args` describe."""
-    return Workload(args.batch_size, args.seq_len, args.image_size, args.dtype, args.mode)
+    return Workload(args.batch_size, args.seq_len, args.image_size, args.dtype, args.mode, args.audio_seconds)
 
 
 def add_measure_args(p: argparse.ArgumentParser) -> None:

@@ -1,6 +1,6 @@
 """``python -m efficiency`` / ``efficiency``: everything the dashboard shows, as JSON, CSV or a table.
 
-One module per command group (``profile``, ``hardware``, ``teaching``, ``cluster``), each with a
+One module per command group (``profile``, ``hardware``, ``teaching``, ``cluster``, ``frontier``), each with a
 ``register(sub)`` that adds its subparsers and returns its command functions; this module only builds the
 parser and dispatches. Bad arguments exit with status 2 and one line on stderr.
 """
@@ -11,11 +11,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from efficiency.cli import cluster, hardware, profile, teaching
+from efficiency.cli import cluster, frontier, hardware, profile, teaching
 from efficiency.cli.args import Command, Parser, UsageError
 from efficiency.validation import printable
 
-COMMAND_GROUPS = (profile, hardware, teaching, cluster)
+COMMAND_GROUPS = (profile, hardware, teaching, cluster, frontier)
 COMMANDS: dict[str, Command] = {}  # command name -> function, filled by build_parser
 
 

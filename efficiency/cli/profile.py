@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from efficiency import units
 from efficiency.cli.args import (
     Command,
+    UsageError,
     add_measure_args,
     add_output_args,
     add_workload_args,
@@ -22,6 +23,7 @@ from efficiency.cli.args import (
     workload_from,
 )
 from efficiency.models.catalog import list_models
+from efficiency.models.quality import figures_for, parse_user_figure
 from efficiency.specs import Workload
 from efficiency.validation import printable
 
@@ -38,6 +40,13 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     profile.add_argument("models", nargs="+", metavar="MODEL", help="catalog id or alias, local folder, or Hub id")
     add_workload_args(profile)
     add_measure_args(profile)
+    profile.add_argument(
+        "--quality",
+        action="append",
+        default=[],
+        metavar="BENCHMARK=VALUE",
+        help="your own quality figure for the one MODEL given, marked 'given by the user' (repeatable)",
+    )
     add_output_args(profile)
     return {"models": cmd_models, "profile": cmd_profile}
 
@@ -118,8 +127,22 @@ def _profile_table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def with_quality(results: list[Result], given: Sequence[str]) -> list[Result]:
+    """Each result with its model's bundled quality figures and the user's own (``--quality``: one model)."""
+    user = [parse_user_figure(text) for text in given]
+    out = []
+    for result in results:
+        figures = [figure.to_dict() for figure in (*figures_for(result.model), *user)]
+        out.append(result.with_(quality=figures) if figures else result)
+    return out
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
-    results = profile_results(args.models, workload_from(args), args)
+    for text in args.quality:  # a malformed figure is refused before any model runs
+        parse_user_figure(text)
+    if args.quality and len(args.models) != 1:
+        raise UsageError("--quality BENCHMARK=VALUE: give exactly one MODEL, the one the figure belongs to")
+    results = with_quality(profile_results(args.models, workload_from(args), args), args.quality)
     emit([result.to_dict() for result in results], args, lambda: _profile_table(results))
     return 1 if any(result.error for result in results) else 0
 

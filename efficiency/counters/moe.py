@@ -30,11 +30,17 @@ def _switch_router_forward(self, hidden_states):
     return expert_index, torch.max(router_probs, dim=-1).values.unsqueeze(-1), router_logits
 
 
+def _project(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x`` through one expert's weight, stored (out, in) like ``nn.Linear`` or (in, out) as some models keep it
+    (a square weight costs the same either way)."""
+    return nn.functional.linear(x, weight) if weight.shape[-1] == x.shape[-1] else x @ weight
+
+
 def _fused_experts_forward(self, hidden_states, top_k_index, top_k_weights):
     out = torch.zeros_like(hidden_states)
     for slot in range(top_k_index.shape[-1]):
-        gate, up = nn.functional.linear(hidden_states, self.gate_up_proj[slot]).chunk(2, dim=-1)
-        expert_out = nn.functional.linear(self.act_fn(gate) * up, self.down_proj[slot])
+        gate, up = _project(hidden_states, self.gate_up_proj[slot]).chunk(2, dim=-1)
+        expert_out = _project(self.act_fn(gate) * up, self.down_proj[slot])
         out = out + expert_out * top_k_weights[:, slot, None]
     return out
 
@@ -45,6 +51,15 @@ def _per_token_forward(module: nn.Module):
     if hasattr(module, "gate_up_proj") and hasattr(module, "down_proj") and hasattr(module, "act_fn"):
         return _fused_experts_forward
     return None
+
+
+def _dense(module: nn.Module) -> bool:
+    """A plain MLP named like experts (``shared_experts``): no expert container, no per-expert weight stack."""
+    if isinstance(module, (nn.ModuleList, nn.ModuleDict)):
+        return False
+    return all(p.dim() <= 2 for p in module.parameters(recurse=False)) and not any(
+        isinstance(child, (nn.ModuleList, nn.ModuleDict)) for child in module.children()
+    )
 
 
 @contextmanager
@@ -60,6 +75,8 @@ def per_token_experts(model: nn.Module) -> Iterator[int]:
         if not name.endswith("experts"):
             continue
         forward = _per_token_forward(module)
+        if forward is None and _dense(module):
+            continue  # a shared expert (every token runs through it): counted as it is
         if forward is None:
             raise NotImplementedError(f"no per-token counting rule for experts block {type(module).__name__}")
         module.forward = types.MethodType(forward, module)

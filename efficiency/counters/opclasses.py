@@ -37,6 +37,7 @@ ELEMENTWISE_FACTORS: dict[str, float] = {
     **dict.fromkeys("sqrt rsqrt exp log log1p pow sigmoid tanh erf sin cos hardswish hardsigmoid".split(), 2.0),
     **dict.fromkeys("gelu silu mish softplus elu".split(), 4.0),
     **dict.fromkeys("native_layer_norm _softmax _safe_softmax _log_softmax softmax native_group_norm".split(), 5.0),
+    "_weight_norm_interface": 3.0,  # w = g v / ||v||: square-sum over v, then one scale per weight
     **dict.fromkeys(
         """native_batch_norm _native_batch_norm_legit _native_batch_norm_legit_no_training
         _native_batch_norm_legit_functional""".split(),
@@ -69,7 +70,7 @@ FVCORE_NOT_MATRIX = frozenset(
     adaptive_avg_pool2d avg_pool2d max_pool2d norm dropout dropout_ feature_dropout
     _upsample_bicubic2d_aa square log one_hot topk sort any all sin cos embedding new_ones new_zeros diff
     index_select scatter scatter_add index_add index_add_ repeat_interleave zeros_like ones_like
-    fill_ zero_ bernoulli_ type_as view_as flip roll tril triu""".split()
+    fill_ zero_ bernoulli_ type_as view_as flip roll tril triu _weight_norm""".split()
 )
 
 

@@ -20,6 +20,7 @@ class StaticProfile:
     name: str = ""
     hf_id: str | None = None
     families: list[str] = field(default_factory=list)
+    inputs: str = ""  # the dummy inputs counted: "text 128 tokens", "audio 10.0 s at 16 kHz", "image 224x224"
     params: ParamCounts | None = None
     flops: int | None = None  # reconciled forward FLOPs: torch's counter with the CPU SDPA gap filled
     flops_by_counter: dict[str, int] = field(default_factory=dict)
@@ -58,6 +59,7 @@ class StaticProfile:
             name=self.name,
             hf_id=self.hf_id,
             families=list(self.families),
+            inputs=self.inputs,
             params=p.total if p else None,
             params_active=p.active if p else None,
             params_trainable=p.trainable if p else None,

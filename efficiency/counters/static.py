@@ -24,7 +24,7 @@ from efficiency.counters.params import ParamCounts, count_params
 from efficiency.counters.profile import StaticProfile, error_profile
 from efficiency.counters.trace import OpRecord, TraceSummary
 from efficiency.models.depth import reduced_depth, varying_lists
-from efficiency.models.inputs import make_inputs, native_image_size, plan_inputs
+from efficiency.models.inputs import fit_workload, make_inputs, native_image_size, plan_inputs
 from efficiency.models.loading import ModelLoadError, build_config, build_model, check_workload, resolve
 from efficiency.specs import ModelSpec, Workload
 
@@ -35,14 +35,15 @@ DEPTH_SCALING_MIN_LAYERS = 3  # below this, a full count is as cheap as two copi
 # together, which is exact when they are equally deep (T5's special first layer is in both copies).
 LAYER_KEYS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
-        """opt gpt_neox llama mistral qwen2 phi mixtral bert roberta megatron-bert electra deberta-v2
-        mobilebert vit deit""".split(),
+        """opt gpt_neox llama mistral qwen2 phi phi3 mixtral bert roberta megatron-bert electra deberta-v2
+        mobilebert vit deit dinov2""".split(),
         ("num_hidden_layers",),
     ),
     "gpt2": ("n_layer",),
     "distilbert": ("n_layers",),
     "t5": ("num_layers", "num_decoder_layers"),
     "bart": ("encoder_layers", "decoder_layers"),
+    "whisper": ("encoder_layers", "decoder_layers"),
 }
 
 
@@ -278,10 +279,11 @@ def profile_static(
     workload = workload or Workload()
     spec = model if isinstance(model, ModelSpec) else resolve(model)
     check_workload(spec, workload)
-    notes = ["Built from the configuration with random weights; no weights were loaded or allocated."]
+    workload, fitted = fit_workload(spec, workload)
+    notes = ["Built from the configuration with random weights; no weights were loaded or allocated.", *fitted]
     start = time.perf_counter()
+    plan = plan_inputs(spec, workload)
     if spec.origin != "catalog":  # the catalog's inputs are the plain ones its notes have always implied
-        plan = plan_inputs(spec, workload)
         notes.append(f"Inputs: {plan.description}" + "".join(f"; {note}" for note in plan.notes) + ".")
     try:
         counted, full_depth, how = _count(spec, workload, forward_only, depth_scaling)
@@ -292,6 +294,7 @@ def profile_static(
         reason = " ".join(str(exc).split())[:120]
         notes.append(f"Image size {native}x{native}, the model's own: at {workload.image_size} it failed ({reason}).")
         workload = replace(workload, image_size=native)
+        plan = plan_inputs(spec, workload)
         counted, full_depth, how = _count(spec, workload, forward_only, depth_scaling)
     notes.extend(how)
     timings = {"count_s": time.perf_counter() - start}
@@ -322,6 +325,7 @@ def profile_static(
         hf_id=spec.hf_id,
         families=list(spec.families),
         workload=workload.for_modality(spec.modality),
+        inputs=plan.description,
         params=params,
         flops=forward_flops,
         flops_by_counter=by_counter,

@@ -33,7 +33,7 @@ from efficiency.measure.timing import (
     num_threads,
 )
 from efficiency.measure.training import TrainingMeasurement, TrainingStep, measure_training
-from efficiency.models.inputs import make_inputs
+from efficiency.models.inputs import fit_workload, make_inputs, plan_inputs
 from efficiency.models.loading import ModelLoadError, build_model, check_workload
 from efficiency.specs import ModelSpec, Workload
 
@@ -150,6 +150,7 @@ def measure_model(
     device = check_device(device)
     _check_dtype(device, workload.dtype)
     check_workload(spec, workload)
+    workload, _ = fit_workload(spec, workload)  # the static profile beside it states the change
     threads = _check_threads(threads)
     if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
         raise ValueError(f"repeats: must be a whole number >= 1, got {repeats!r}")
@@ -161,6 +162,7 @@ def measure_model(
         "threads": threads,
         "dtype": workload.dtype,
         "workload": workload.for_modality(spec.modality),
+        "inputs": plan_inputs(spec, workload).description,
     }
 
     def start(phase: str) -> float:

@@ -19,15 +19,42 @@ def per_layer_lists(config: dict[str, Any], layers: int) -> dict[str, list]:
     return {key: value for key, value in config.items() if isinstance(value, list) and len(value) == layers}
 
 
+def _layer_index(key: Any) -> int | None:
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    return int(key) if isinstance(key, str) and key.isdigit() else None
+
+
+def per_layer_dicts(config: dict[str, Any], layers: int) -> dict[str, dict]:
+    """The config's mappings keyed by layer index (``per_layer_config: {5: ..., 11: ...}``): settings of some layers."""
+    if layers < 2:
+        return {}
+    return {
+        key: value
+        for key, value in config.items()
+        if "layer" in key  # not id2label, whose keys are class indices
+        and isinstance(value, dict)
+        and value
+        and all((index := _layer_index(k)) is not None and 0 <= index < layers for k in value)
+    }
+
+
 def varying_lists(config: dict[str, Any], layers: int) -> list[str]:
-    """Per-layer lists whose entries are not all equal: layers differ, so depth scaling would not be exact."""
-    return [key for key, value in per_layer_lists(config, layers).items() if any(v != value[0] for v in value)]
+    """Per-layer lists whose entries are not all equal, and per-layer mappings (some layers set apart): layers
+    differ, so depth scaling would not be exact."""
+    lists = [key for key, value in per_layer_lists(config, layers).items() if any(v != value[0] for v in value)]
+    return lists + list(per_layer_dicts(config, layers))
 
 
 def reduced_depth(config: dict[str, Any], layer_keys: tuple[str, ...], layers: int, depth: int) -> dict[str, Any]:
-    """Overrides for a ``depth``-layer copy: each of ``layer_keys`` set to it, each per-layer list cut to it."""
+    """Overrides for a ``depth``-layer copy: each of ``layer_keys`` set to it, each per-layer list cut to it, each
+    per-layer mapping kept for the layers the copy has."""
     lists = {key: value[:depth] for key, value in per_layer_lists(config, layers).items()}
-    return {**dict.fromkeys(layer_keys, depth), **lists}
+    mappings = {
+        key: {k: v for k, v in value.items() if _layer_index(k) < depth}
+        for key, value in per_layer_dicts(config, layers).items()
+    }
+    return {**dict.fromkeys(layer_keys, depth), **lists, **mappings}
 
 
 BACKBONE_STAGE_KEYS = ("stage_names", "out_features", "out_indices")

@@ -11,15 +11,14 @@ fvcore's trace, ``cpu`` inside FakeTensorMode for the static counters, a real de
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
-from efficiency.models.loading import DTYPE_BY_NAME, build_config, model_class
+from efficiency.models.loading import DTYPE_BY_NAME, build_config, max_positions, model_class
 from efficiency.specs import ModelSpec, Workload
 
-AUDIO_SECONDS = 10.0  # the clip length when the model does not fix one (Whisper fixes 30 s)
 DEFAULT_SAMPLING_RATE = 16_000
 FEATURE_FRAMES_PER_SECOND = 100  # log-mel and filter-bank features: one frame per 10 ms
 IMAGE_TOKEN_KEYS = ("image_token_id", "image_token_index", "image_token")
@@ -42,7 +41,9 @@ def forward_parameters(cls: type) -> dict[str, inspect.Parameter]:
 
 
 def _model_class_for(spec: ModelSpec, config: Any) -> type:
-    return model_class(spec)._model_mapping[type(config)]
+    """The class ``from_config`` builds (a mapping entry may list several, e.g. Funnel's; the first is built)."""
+    found = model_class(spec)._model_mapping[type(config)]
+    return found[0] if isinstance(found, (list, tuple)) else found
 
 
 def _sub(config: Any, name: str) -> Any:
@@ -77,7 +78,7 @@ def native_image_size(spec: ModelSpec) -> tuple[int, int] | None:
 def _text_length(config: Any, spec: ModelSpec, workload: Workload, notes: list[str]) -> int:
     """The workload's length; a second tower (CLIP's 77-position text encoder) is capped at its maximum."""
     if spec.modality == "text":
-        return workload.seq_len  # check_workload already refused a length beyond the model's positions
+        return workload.seq_len  # fit_workload has already capped it at the model's positions
     limit = _find(config, POSITION_KEYS, ("text_config",))
     if isinstance(limit, int) and 0 < limit < workload.seq_len:
         notes.append(f"text capped at the model's maximum of {limit} positions (asked {workload.seq_len})")
@@ -85,32 +86,64 @@ def _text_length(config: Any, spec: ModelSpec, workload: Workload, notes: list[s
     return workload.seq_len
 
 
-def _audio(config: Any, params: dict, main: str, batch: int, shapes: dict) -> str:
-    """Raw waveform (``input_values``) or features (``input_features``), sized from the config."""
-    rate = _find(config, ("sampling_rate", "sample_rate")) or DEFAULT_SAMPLING_RATE
-    spectrogram = _find(config, ("num_mel_bins",)) if main == "input_values" else None
-    if isinstance(spectrogram, int):  # AST: a spectrogram of max_length frames x mel bins
-        frames = int(_find(config, ("max_length",)) or AUDIO_SECONDS * FEATURE_FRAMES_PER_SECOND)
-        shapes[main] = ((batch, frames, spectrogram), "float")
-        return f"audio {frames / FEATURE_FRAMES_PER_SECOND:.1f} s as {frames} frames x {spectrogram} mel bins"
+def fixed_audio_frames(config: Any, main: str) -> int | None:
+    """The feature frames a speech model's encoder requires (Whisper: 2 x max_source_positions = 3000, 30 s; AST:
+    ``max_length``), or None when it takes any length."""
     if main == "input_values":
-        samples = int(AUDIO_SECONDS * rate)
+        spectrogram = _find(config, ("num_mel_bins",))
+        length = _find(config, ("max_length",))
+        return int(length) if isinstance(spectrogram, int) and isinstance(length, int) else None
+    mels = _find(config, ("num_mel_bins",), ("audio_config", "encoder_config"))
+    source = _find(config, ("max_source_positions",), ("audio_config", "encoder_config"))
+    return 2 * source if isinstance(mels, int) and isinstance(source, int) else None
+
+
+def _audio(config: Any, main: str, seconds: float, batch: int, shapes: dict) -> str:
+    """Raw waveform (``input_values``) or features (``input_features``), sized from the config and the clip length
+    (``fit_workload`` has already set it to a length the encoder requires)."""
+    rate = _find(config, ("sampling_rate", "sample_rate")) or DEFAULT_SAMPLING_RATE
+    frames = max(1, round(seconds * FEATURE_FRAMES_PER_SECOND))
+    spectrogram = _find(config, ("num_mel_bins",)) if main == "input_values" else None
+    if isinstance(spectrogram, int):  # AST: a spectrogram of frames x mel bins
+        shapes[main] = ((batch, frames, spectrogram), "float")
+        return f"audio {seconds:.1f} s as {frames} frames x {spectrogram} mel bins"
+    if main == "input_values":
+        samples = round(seconds * rate)
         channels = _find(config, ("audio_channels",))
         shape = (batch, int(channels), samples) if isinstance(channels, int) else (batch, samples)
         shapes[main] = (shape, "float")
-        return f"audio {AUDIO_SECONDS:.1f} s at {rate / 1000:g} kHz"
+        return f"audio {seconds:.1f} s at {rate / 1000:g} kHz"
     mels = _find(config, ("num_mel_bins",), ("audio_config", "encoder_config"))
-    source = _find(config, ("max_source_positions",), ("audio_config", "encoder_config"))
-    if isinstance(mels, int):  # Whisper-like: (batch, mel bins, frames), the frame count fixed by the encoder
-        frames = 2 * source if isinstance(source, int) else int(AUDIO_SECONDS * FEATURE_FRAMES_PER_SECOND)
+    if isinstance(mels, int):  # Whisper-like: (batch, mel bins, frames)
         shapes[main] = ((batch, mels, frames), "float")
-        return f"audio {frames / FEATURE_FRAMES_PER_SECOND:.1f} s as {mels} mel bins x {frames} frames"
+        return f"audio {seconds:.1f} s as {mels} mel bins x {frames} frames"
     per_channel = _find(config, ("input_feat_per_channel",))
     width = per_channel * (_find(config, ("input_channels",)) or 1) if per_channel else None
-    width = width or _find(config, ("feature_size", "num_mel_bins", "input_dim"))
-    frames = int(AUDIO_SECONDS * FEATURE_FRAMES_PER_SECOND)
-    shapes[main] = ((batch, frames, int(width or 80)), "float")
-    return f"audio {AUDIO_SECONDS:.1f} s as {frames} frames x {int(width or 80)} features"
+    width = int(width or _find(config, ("feature_size", "num_mel_bins", "input_dim")) or 80)
+    shapes[main] = ((batch, frames, width), "float")
+    return f"audio {seconds:.1f} s as {frames} frames x {width} features"
+
+
+def fit_workload(spec: ModelSpec, workload: Workload) -> tuple[Workload, list[str]]:
+    """The workload this model can take, and a note for each change: a text model runs at most at its maximum
+    positions; a speech encoder with a fixed window (Whisper's 30 s) gets that window."""
+    notes: list[str] = []
+    if spec.modality == "text":
+        limit = max_positions(spec)
+        if limit is not None and 0 < limit < workload.seq_len:
+            notes.append(f"Text capped at the model's maximum of {limit} positions (asked {workload.seq_len}).")
+            workload = replace(workload, seq_len=limit)
+    elif spec.modality == "audio":
+        config = build_config(spec)
+        main = getattr(_model_class_for(spec, config), "main_input_name", "input_values")
+        frames = fixed_audio_frames(config, main)
+        if frames is not None and round(workload.audio_seconds * FEATURE_FRAMES_PER_SECOND) != frames:
+            seconds = frames / FEATURE_FRAMES_PER_SECOND
+            notes.append(
+                f"Audio {seconds:.1f} s, the window the model's encoder takes (asked {workload.audio_seconds:g} s)."
+            )
+            workload = replace(workload, audio_seconds=seconds)
+    return workload, notes
 
 
 def _image(config: Any, spec: ModelSpec, workload: Workload, params: dict, batch: int, plan: dict) -> str:
@@ -129,8 +162,58 @@ def _image(config: Any, spec: ModelSpec, workload: Workload, params: dict, batch
     return f"{video}{size}x{size}"
 
 
+def _series(config: Any, params: dict, batch: int, shapes: dict) -> str:
+    """A forecasting model's history (``past_values``), sized by its own context: lagged transformers
+    (Time Series Transformer, Informer, Autoformer) see ``context_length + max(lags)`` steps with time features,
+    an observed-mask, static features and the future window; patch models (PatchTST, PatchTSMixer) and TimesFM see
+    ``context_length`` steps per channel."""
+    context = int(_find(config, ("context_length",)) or 0)
+    lags = _find(config, ("lags_sequence",))
+    channels = _find(config, ("input_size",))
+    if lags:  # lagged: past window = context + largest lag, shaped (batch, steps) for one variate
+        steps, future = context + max(lags), int(_find(config, ("prediction_length",)) or 0)
+        variate = () if channels in (None, 1) else (int(channels),)
+        time_features = int(_find(config, ("num_time_features",)) or 0)
+        shapes["past_values"] = ((batch, steps, *variate), "float")
+        shapes["past_observed_mask"] = ((batch, steps, *variate), "ones")
+        shapes["past_time_features"] = ((batch, steps, time_features), "float")
+        for name, size, kind in (
+            ("static_categorical_features", _find(config, ("num_static_categorical_features",)), "ids"),
+            ("static_real_features", _find(config, ("num_static_real_features",)), "float"),
+        ):
+            if size and name in params:
+                shapes[name] = ((batch, int(size)), kind)
+        if future and "future_values" in params:
+            shapes["future_values"] = ((batch, future, *variate), "float")
+            shapes["future_time_features"] = ((batch, future, time_features), "float")
+        return f"series {steps} past steps + {future} future steps x {channels or 1} variates"
+    channels = int(_find(config, ("num_input_channels",)) or 1)
+    if "past_values_padding" in params:  # TimesFM: (batch, steps) with a padding mask and a frequency class
+        shapes["past_values"] = ((batch, context), "float")
+        shapes["past_values_padding"] = ((batch, context), "ids")
+        shapes["freq"] = ((batch, 1), "ids")
+        return f"series {context} steps"
+    shapes["past_values"] = ((batch, context, channels), "float")
+    return f"series {context} steps x {channels} channels"
+
+
+def _trajectory(config: Any, workload: Workload, batch: int, shapes: dict) -> str:
+    """Decision Transformer: (return, state, action) per step, three tokens each, within the GPT-2 positions."""
+    positions = int(_find(config, ("n_positions", "max_position_embeddings")) or 3 * workload.seq_len)
+    steps = max(1, min(workload.seq_len, positions // 3))
+    shapes["states"] = ((batch, steps, int(_find(config, ("state_dim",)) or 1)), "float")
+    shapes["actions"] = ((batch, steps, int(_find(config, ("act_dim",)) or 1)), "float")
+    shapes["rewards"] = ((batch, steps, 1), "float")
+    shapes["returns_to_go"] = ((batch, steps, 1), "float")
+    shapes["timesteps"] = ((batch, steps), "zeros_ids")
+    shapes["attention_mask"] = ((batch, steps), "ids")
+    return f"trajectory {steps} steps (3 tokens each)"
+
+
 def plan_inputs(spec: ModelSpec, workload: Workload) -> InputPlan:
-    """What ``make_inputs`` builds for this model and workload, and a one-line description of it."""
+    """What ``make_inputs`` builds for this model and workload (fitted to the model, see ``fit_workload``), and a
+    one-line description of it."""
+    workload, _ = fit_workload(spec, workload)
     config = build_config(spec)
     cls = _model_class_for(spec, config)
     params = forward_parameters(cls)
@@ -141,8 +224,12 @@ def plan_inputs(spec: ModelSpec, workload: Workload) -> InputPlan:
     parts: list[str] = []
     image_tokens = any(_find(config, (key,)) is not None for key in IMAGE_TOKEN_KEYS)
     required = {name for name, p in params.items() if p.default is p.empty}
-    if main in {"input_values", "input_features"}:
-        parts.append(_audio(config, params, main, batch, plan["shapes"]))
+    if main == "past_values":
+        parts.append(_series(config, params, batch, plan["shapes"]))
+    elif main == "states":
+        parts.append(_trajectory(config, workload, batch, plan["shapes"]))
+    elif main in {"input_values", "input_features"}:
+        parts.append(_audio(config, main, workload.audio_seconds, batch, plan["shapes"]))
     elif (
         main == "pixel_values"
         or "pixel_values" in required
@@ -182,9 +269,11 @@ def make_inputs(spec: ModelSpec, workload: Workload, device: str | torch.device 
     dtype = DTYPE_BY_NAME[workload.dtype]
     inputs: dict[str, Any] = {}
     for name, (shape, kind) in plan.shapes.items():
-        if kind == "ids":
-            filler = torch.zeros if name == "bbox" else torch.ones
+        if kind in {"ids", "zeros_ids"}:
+            filler = torch.zeros if name == "bbox" or kind == "zeros_ids" else torch.ones
             inputs[name] = filler(shape, dtype=torch.long, device=device)
+        elif kind == "ones":  # masks: every value observed
+            inputs[name] = torch.ones(shape, dtype=dtype, device=device)
         else:
             inputs[name] = torch.zeros(shape, dtype=dtype, device=device)
     return {**inputs, **plan.flags}

@@ -363,13 +363,11 @@ def _config_int(spec: ModelSpec, key: str, default: int | None = None, low: int 
 
 
 def check_workload(spec: ModelSpec, workload: Workload) -> None:
-    """Refuse workloads the model cannot run, with the limit named."""
+    """Refuse image sizes the model cannot take, with the rule named. (A text length beyond the model's positions
+    is not refused: :func:`efficiency.models.inputs.fit_workload` caps it and says so; the limit is read here, so
+    a config whose position count is not a whole number is refused.)"""
     if spec.modality == "text":
-        limit = max_positions(spec)
-        if limit is not None and workload.seq_len > limit:
-            raise ModelLoadError(
-                f"{spec.id}: seq_len {workload.seq_len} exceeds the model's maximum of {limit} positions"
-            )
+        max_positions(spec)
     else:
         if spec.model_type in {"vit", "deit"} and "patch_size" in spec.config:
             patch = _config_int(spec, "patch_size")

@@ -16,7 +16,7 @@ from typing import Any
 from efficiency.results import Result
 
 SOFTWARE_FIELDS = ("torch", "transformers")
-SHAPE_FIELDS = ("seq_len", "image_size")
+SHAPE_FIELDS = ("seq_len", "image_size", "audio_seconds")
 SETUP_FIELDS = ("batch_size", "dtype", "mode")
 
 

@@ -1,0 +1,109 @@
+"""Quality against each cost indicator as small multiples sharing the quality axis, the Pareto frontier in each.
+
+The frontier rules (direction, ties, missing costs) are :mod:`efficiency.analysis.frontier`'s; this module only
+draws them. Each panel says whether its cost is counted, measured or estimated; a cost axis is logarithmic when
+its values span more than 10x; the caption names the models that join or leave the frontier between panels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from efficiency.analysis.frontier import change_sentence, frontier_changes, pareto_frontier
+from efficiency.analysis.rankings import INDICATORS, measured_mask
+from efficiency.charts.style import PALETTE, axis_title, escape_model_names, value_axis
+
+FRONTIER_LOG_RATIO = 10  # the issue's rule: log cost axes where the range spans more than 10x
+DEFAULT_PANELS = ("params", "flops", "memory_traffic_bytes", "latency_ms", "peak_memory_bytes")
+
+
+def panel_kind(df: pd.DataFrame, column: str) -> str:
+    """ "counted" for static indicators; for measurable ones "measured" when every row with a value was
+    measured here, else "estimated" (a row without the flag counts as estimated)."""
+    if column not in INDICATORS or not INDICATORS[column].measurable:
+        return "counted"
+    flags = measured_mask(df)
+    has_value = pd.to_numeric(df[column], errors="coerce").notna().to_numpy()
+    return "measured" if bool(flags[has_value].all()) else "estimated"
+
+
+@escape_model_names
+def frontier_chart(
+    df: pd.DataFrame,
+    quality: str = "quality",
+    panels: Sequence[str] | None = None,
+    higher_is_better: bool = True,
+    quality_title: str = "Quality",
+    kinds: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """One panel per cost column of ``df`` (``model``, ``quality`` and cost columns, one row per model).
+
+    ``kinds`` overrides a panel's marking ("counted", "measured", "estimated"), e.g. for a column of roofline
+    estimates. The frontiers and their changes are in ``fig.layout.meta`` with the caption."""
+    if quality not in df.columns or "model" not in df.columns:
+        raise ValueError(f"frontier chart: needs the columns 'model' and {quality!r}")
+    wanted = [c for c in (panels or DEFAULT_PANELS) if c in df.columns]
+    columns = [c for c in wanted if pd.to_numeric(df[c], errors="coerce").notna().any()]
+    if not columns:
+        raise ValueError(f"frontier chart: none of the cost columns {list(panels or DEFAULT_PANELS)} has a value")
+    scores = dict(zip(df["model"], pd.to_numeric(df[quality], errors="coerce"), strict=True))
+    kind_of = {c: (kinds or {}).get(c) or panel_kind(df, c) for c in columns}
+    titles = [f"{INDICATORS[c].label if c in INDICATORS else axis_title(c)} ({kind_of[c]})" for c in columns]
+    fig = make_subplots(rows=1, cols=len(columns), shared_yaxes=True, subplot_titles=titles, horizontal_spacing=0.04)
+    found = []
+    for index, column in enumerate(columns, start=1):
+        costs = dict(zip(df["model"], pd.to_numeric(df[column], errors="coerce"), strict=True))
+        frontier = pareto_frontier(costs, scores, higher_is_better, column)
+        found.append(frontier)
+        shown = df[df["model"].isin(frontier.compared)]
+        fig.add_trace(
+            go.Scatter(
+                x=shown[column],
+                y=shown[quality],
+                mode="markers+text",
+                text=shown["model"],
+                textposition="top center",
+                marker={"color": [PALETTE[0] if m in frontier.models else "#9A9A9A" for m in shown["model"]]},
+                name=f"models ({column})",
+                showlegend=False,
+            ),
+            row=1,
+            col=index,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[costs[m] for m in frontier.models],
+                y=[scores[m] for m in frontier.models],
+                mode="lines",
+                line={"color": PALETTE[1], "shape": "hv" if higher_is_better else "vh"},
+                name="Pareto frontier",
+                legendgroup="frontier",
+                showlegend=index == 1,
+                meta={"indicator": column, "models": list(frontier.models)},
+            ),
+            row=1,
+            col=index,
+        )
+        value_axis(fig, "x", column, shown[column], FRONTIER_LOG_RATIO, row=1, col=index)
+    direction = "higher is better" if higher_is_better else "lower is better"
+    fig.update_yaxes(title_text=f"{quality_title} ({direction})", row=1, col=1)
+    changes = frontier_changes(found)
+    labels = {c: INDICATORS[c].phrase if c in INDICATORS else c for c in columns}
+    text = " ".join(change_sentence(change, labels) for change in changes) or "One cost indicator: nothing to compare."
+    fig.update_layout(
+        meta={
+            "caption": text,
+            "frontiers": {f.indicator: list(f.models) for f in found},
+            "kinds": kind_of,
+            "changes": [
+                {"from": c.before, "to": c.after, "joined": list(c.joined), "left": list(c.left)} for c in changes
+            ],
+        },
+        margin={"b": 90},
+    )
+    fig.add_annotation(text=text, xref="paper", yref="paper", x=0, y=-0.22, showarrow=False, xanchor="left")
+    return fig
