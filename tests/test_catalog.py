@@ -3,6 +3,7 @@
 Every model is built on the ``meta`` device (no weights allocated), so even the 530 B entry takes a
 fraction of a second. Parameter counts must match the model card / paper figure within 1%, or within
 the rounding of that figure where it is only published to whole millions (``params_precision``).
+An entry's modality and task are the ones transformers' own classes declare for its architecture.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import pytest
 
 from efficiency.models import catalog
 from efficiency.models.catalog import CATALOG_DIR
-from efficiency.models.loading import build_model
-from efficiency.specs import FAMILIES
+from efficiency.models.loading import VISION_MODEL_TYPES, build_model
+from efficiency.models.modality import infer_modality, supported_task
+from efficiency.specs import FAMILIES, MODALITIES
 
 REQUIRED = [
     # text encoders
@@ -56,6 +58,18 @@ REQUIRED = [
     "llama-2-7b",
     "mistralai/Mistral-7B-v0.1",
     "mistral-7b",
+    "meta-llama/Llama-3.2-1B",
+    "llama-3.2-1b",
+    "Qwen/Qwen2.5-1.5B",
+    "qwen2.5-1.5b",
+    "microsoft/Phi-3-mini-4k-instruct",
+    "phi-3-mini",
+    "google/gemma-2-2b",
+    "gemma-2-2b",
+    "mistralai/Mistral-7B-v0.3",
+    "mistral-7b-v0.3",
+    "HuggingFaceTB/SmolLM2-360M",
+    "smollm2-360m",
     # encoder-decoders and MoE
     "t5-small",
     "t5-base",
@@ -89,6 +103,28 @@ REQUIRED = [
     "efficientnet-b0",
     "google/mobilenet_v2_1.0_224",
     "mobilenet-v2",
+    "facebook/dinov2-small",
+    "dinov2-small",
+    "facebook/dinov2-base",
+    "dinov2-base",
+    "facebook/convnextv2-tiny-1k-224",
+    "convnextv2-t",
+    "microsoft/swinv2-tiny-patch4-window8-256",
+    "swinv2-t",
+    "apple/mobilevit-small",
+    "mobilevit-s",
+    "google/efficientnet-b3",
+    "efficientnet-b3",
+    # audio
+    "openai/whisper-tiny",
+    "whisper-tiny",
+    "openai/whisper-base",
+    "whisper-base",
+    # image and text
+    "openai/clip-vit-base-patch32",
+    "clip-vit-b32",
+    "google/siglip-base-patch16-224",
+    "siglip-base",
     # giants
     "gpt3-175b",
     "mt-nlg-530b",
@@ -120,8 +156,20 @@ def param_tolerance(published: dict) -> float:
     )
 
 
-def test_catalog_has_at_least_40_entries():
-    assert len(SPECS) >= 40
+def test_catalog_has_at_least_60_entries_across_every_modality():
+    assert len(SPECS) >= 60
+    assert {s.modality for s in SPECS} == set(MODALITIES)
+
+
+def published_gmacs(spec) -> tuple[int, float]:
+    """(image size, GMACs) of a vision entry's published figure, from its ``gmacs_<size>`` key."""
+    sizes = [
+        (int(key.removeprefix("gmacs_")), value)
+        for key, value in spec.published.items()
+        if key.startswith("gmacs_") and key[6:].isdigit()
+    ]
+    assert len(sizes) == 1, f"{spec.id}: exactly one published gmacs_<image size>, got {sizes}"
+    return sizes[0]
 
 
 @pytest.mark.parametrize("name", REQUIRED)
@@ -163,11 +211,22 @@ def test_entry_is_documented(spec):
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.modality == "vision"], ids=lambda s: s.id)
-def test_vision_entries_have_1000_classes_and_published_macs(spec):
-    assert spec.task == "image-classification"
-    assert spec.config["num_labels"] == 1000
-    assert spec.published["gmacs_224"] > 0
-    assert spec.published["gmacs_source"]
+def test_vision_entries_have_1000_classes_and_published_macs_at_their_size(spec):
+    assert spec.task in {"image-classification", "base"}  # base: a backbone without a head (DINOv2)
+    if spec.task == "image-classification":
+        assert spec.config["num_labels"] == 1000
+    size, gmacs = published_gmacs(spec)
+    assert gmacs > 0 and spec.published["gmacs_source"]
+    assert f"{size}x{size}" in spec.published["gmacs_what"]
+    native = spec.config.get("image_size", 224)
+    assert size == native, f"{spec.id}: published at {size} px, configured for {native} px"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.id)
+def test_modality_and_task_are_what_transformers_declares(spec):
+    """The modality the engine infers for a config from outside the catalog is the one the catalog states."""
+    assert infer_modality(spec.model_type, spec.config, VISION_MODEL_TYPES) == spec.modality
+    assert supported_task(spec.model_type, spec.task) == spec.task
 
 
 def test_family_tags_match_the_architecture():
@@ -179,6 +238,8 @@ def test_family_tags_match_the_architecture():
             assert "encoder-decoder" in spec.families
         if spec.task == "causal-lm":
             assert "decoder" in spec.families
+        if spec.config.get("is_encoder_decoder"):  # Whisper: an encoder-decoder whose task is "base"
+            assert "encoder-decoder" in spec.families
     assert all("parameter-shared" in catalog.find(f"albert-{s}-v2").families for s in ("base", "large", "xlarge"))
 
 
@@ -196,6 +257,27 @@ def test_configs_are_the_published_models_not_class_defaults():
     assert (mixtral["num_local_experts"], mixtral["num_experts_per_tok"], mixtral["rope_theta"]) == (8, 2, 1e6)
     assert catalog.find("llama-2-70b").config["num_key_value_heads"] == 8
     assert catalog.find("t5-base").config["tie_word_embeddings"] is True
+    b3 = catalog.find("efficientnet-b3").config  # the class default is B7
+    assert (b3["width_coefficient"], b3["depth_coefficient"], b3["image_size"], b3["hidden_dim"]) == (
+        1.2,
+        1.4,
+        300,
+        1536,
+    )
+    assert b3["depthwise_padding"] == [5, 18]
+    llama = catalog.find("llama-3.2-1b").config
+    assert llama["rope_scaling"]["rope_type"] == "llama3" and llama["tie_word_embeddings"] is True
+    gemma = catalog.find("gemma-2-2b").config
+    assert (gemma["head_dim"], gemma["sliding_window"], gemma["final_logit_softcapping"]) == (256, 4096, 30.0)
+    phi3 = catalog.find("phi-3-mini").config
+    assert (phi3["num_key_value_heads"], phi3["vocab_size"], phi3["max_position_embeddings"]) == (32, 32064, 4096)
+    assert catalog.find("mistral-7b-v0.3").config["vocab_size"] == 32768  # v0.1: 32000
+    siglip = catalog.find("siglip-base").config  # the released config leaves both towers at class defaults
+    assert (siglip["text_config"]["vocab_size"], siglip["text_config"]["max_position_embeddings"]) == (32000, 64)
+    assert siglip["vision_config"]["patch_size"] == 16
+    for size in ("small", "base"):
+        dinov2 = catalog.find(f"dinov2-{size}").config
+        assert (dinov2["image_size"], dinov2["patch_size"]) == (518, 14)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.id)
@@ -207,6 +289,17 @@ def test_parameter_count_matches_published(spec):
     assert abs(counted - published) <= param_tolerance(spec.published), (
         f"{spec.id}: built {counted:,} parameters, published {published:,} ({counted / published:.4f}x)"
     )
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if "params_non_embedding" in s.published], ids=lambda s: s.id)
+def test_non_embedding_parameters_match_published(spec):
+    """Total minus the token embedding and (when untied) the LM head: tying and vocabulary size both show."""
+    model = built(spec.id)
+    tables = {id(m.weight): m.weight.numel() for m in (model.get_input_embeddings(), model.get_output_embeddings())}
+    non_embedding = sum(p.numel() for p in model.parameters()) - sum(tables.values())
+    published = spec.published["params_non_embedding"]
+    tolerance = max(0.01 * published, spec.published.get("params_precision", 0))
+    assert abs(non_embedding - published) <= tolerance, f"{spec.id}: {non_embedding:,} vs {published:,}"
 
 
 def test_mixtral_active_parameters_match_the_model_card():
