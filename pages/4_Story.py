@@ -1,19 +1,18 @@
 """Story: the efficiency misnomer for a talk, one chart and one sentence per step, the step number in the URL.
 
-Starts instantly and offline from the bundled results; a button re-measures the current step on this machine.
+Starts instantly and offline from the bundled results. Presenter mode: Right/Left, PageDown/PageUp and Space
+(a clicker) step through, N shows the speaker notes, where a button re-measures the current step on this machine.
 """
-
-import html
 
 import streamlit as st
 
 from efficiency.experiments import MeasurementError, get_experiment
-from efficiency.experiments.bundled import BundleError, load_bundled
-from efficiency.experiments.story import STEPS, clamp_step, step_figure, takeaway
+from efficiency.experiments.bundled import BundleError
+from efficiency.experiments.story import STEPS, clamp_step, slide
 from efficiency.ui import common
+from efficiency.ui import story as view
 
 LIVE_KEY = "story_live"
-TAKEAWAY_STYLE = "font-size: 2.1rem; line-height: 1.3; font-weight: 600; margin: 0.4rem 0 0.8rem 0;"
 
 
 def go_to(number: int) -> None:
@@ -21,22 +20,27 @@ def go_to(number: int) -> None:
 
 
 common.through_app()  # a talk often starts from a deep link (/Story?step=1) right after the server starts
-# A talk page: no page title (the step line says where we are), less top padding, so chart and sentence fit a slide.
-st.markdown(
-    '<style>[data-testid="stMainBlockContainer"], .block-container {padding-top: 4rem;}</style>', unsafe_allow_html=True
-)
+view.presenter_mode()
 number = clamp_step(st.query_params.get("step", "1"))
 st.query_params["step"] = str(number)
 step = STEPS[number - 1]
 live = st.session_state.setdefault(LIVE_KEY, {})
 
-back, position, forward = st.columns([1, 4, 1], vertical_alignment="center")
+back, position, notes_switch, forward = st.columns([1.3, 6, 2, 1.3], vertical_alignment="center")
 back.button(
-    "Previous", icon=":material/arrow_back:", disabled=number == 1, on_click=go_to, args=(number - 1,), width="stretch"
+    "Previous",
+    key=view.PREVIOUS_KEY,
+    icon=":material/arrow_back:",
+    disabled=number == 1,
+    on_click=go_to,
+    args=(number - 1,),
+    width="stretch",
 )
 position.markdown(f"**Step {number} of {len(STEPS)} · {common.escape_md(step.title)}** · the efficiency misnomer")
+show_notes = notes_switch.toggle("Speaker notes (N)", key=view.NOTES_KEY)
 forward.button(
     "Next",
+    key=view.NEXT_KEY,
     icon=":material/arrow_forward:",
     disabled=number == len(STEPS),
     on_click=go_to,
@@ -46,27 +50,20 @@ forward.button(
 )
 
 result = live.get(step.experiment)
-if result is None:
-    try:
-        result = load_bundled(step.experiment)
-    except BundleError as error:
-        st.error(f"No bundled results: {common.escape_md(common.one_line(error))}", icon=":material/error:")
-        st.stop()
+try:
+    shown = slide(step, result) if result is not None else view.bundled_slide(number)
+except BundleError as error:
+    st.error(f"No bundled results: {common.escape_md(common.one_line(error))}", icon=":material/error:")
+    st.stop()
+view.headline(shown)
+view.chart(shown, number)
+if not show_notes:
+    st.stop()
 
-st.markdown(f'<p style="{TAKEAWAY_STYLE}">{html.escape(takeaway(step, result))}</p>', unsafe_allow_html=True)
-st.plotly_chart(
-    step_figure(step, result, presentation=True), theme=None, key=f"story_chart_{number}", config={"displaylogo": False}
-)
-origin = "measured live on" if not result.bundled else "bundled results measured on"
-st.caption(
-    f"{common.escape_md(get_experiment(step.experiment).title)} · {origin} {common.escape_md(result.machine_label)} "
-    f"({str(result.machine.get('date', ''))[:10]}). Counted values do not depend on the machine; estimated ones "
-    f"are marked. Verdict: {common.escape_md(result.verdict)}"
-)
-
+view.notes(shown, get_experiment(step.experiment).title)
 again, reset = st.columns([1, 1])
 if again.button(
-    f"Re-measure this step live on this machine (about {result.elapsed_s:.0f} s)", icon=":material/refresh:"
+    f"Re-measure this step live on this machine (about {shown.elapsed_s:.0f} s)", icon=":material/refresh:"
 ):
     bar = st.progress(0.0, text="starting …")
 

@@ -47,8 +47,25 @@ def test_story_opens_on_step_one_from_bundled_results():
     assert at.query_params["step"] == "1"
     (fig,) = figures(at)
     assert fig["layout"]["font"]["size"] >= 16 and fig["layout"]["title"]["text"]
-    assert any("bundled results measured on" in c.value for c in at.caption)
+    assert fig["layout"]["meta"]["reference"] == "BERT-base (uncased)", "relative to the model the sentence names"
+    slide_text = " ".join(m.value for m in at.markdown)
+    assert "story-headline" in slide_text and "Bundled results, measured on AMD EPYC" in slide_text
+    assert "not on this machine" in slide_text and "this CPU" not in slide_text
+    assert at.caption and "1x line" in at.caption[0].value, "the chart's caption says how to read it"
     assert at.button[0].disabled  # no previous step
+
+
+def test_story_speaker_notes_are_hidden_until_asked_for():
+    at = app("pages/4_Story.py", step="8")
+    no_problems(at)
+    assert not any(m.value.startswith("**Speaker notes") for m in at.markdown)
+    assert not any(b.label.startswith("Re-measure") for b in at.button)
+    at.toggle(key="story_notes").set_value(True).run()
+    no_problems(at)
+    notes = [m.value for m in at.markdown if m.value.startswith("**Speaker notes")]
+    assert notes and "Training vs inference" in notes[0]
+    assert any("Verdict of the experiment" in m.value for m in at.markdown)
+    assert any(b.label.startswith("Re-measure") for b in at.button)
 
 
 def test_story_next_and_previous_move_one_step_and_update_the_url():
