@@ -23,17 +23,20 @@ extras, extra_errors = runs.resolve_extra(st.session_state["cmp_extra"])
 if compare.EDIT_KEY in st.session_state:  # kept while the pickers are not drawn (Streamlit drops undrawn widgets)
     st.session_state[compare.EDIT_KEY] = st.session_state[compare.EDIT_KEY]
 # The pickers' box is placed first, the comparison below it. When nothing is to run, the comparison is drawn
-# before the pickers (their values are in session state already). When that comparison has results (a link,
-# or coming back to the page), the pickers stay folded behind one toggle until asked for: the browser then
-# renders the chart without first building a dozen widgets, and the chart sits in the first screen. A run
-# draws the pickers first, so that they stay usable during it.
+# before the pickers (their values are in session state already). A finished comparison (two or more models, each
+# with a result of the kind chosen: a link, or coming back to the page) folds the pickers behind one toggle: the
+# browser renders the chart without first building a dozen widgets, and the chart sits in the first screen. An
+# unfinished one (a run still to make, one model) keeps them open, its Run button in view. A run draws the pickers
+# first, so that they stay usable during it, and folds them once it leaves a finished comparison.
 pickers_area = st.container()
 results_area = st.container()
+with pickers_area:
+    toggle_slot, pickers_slot = st.empty(), st.empty()
 
 
 def draw_edit_toggle() -> bool:
     """The toggle that unfolds the pickers over a comparison in view; returns whether they are shown."""
-    with pickers_area:
+    with toggle_slot:
         return st.toggle(
             "Change the models, workload or hardware",
             key=compare.EDIT_KEY,
@@ -42,20 +45,23 @@ def draw_edit_toggle() -> bool:
 
 
 def draw_pickers() -> None:
-    with pickers_area:
+    with pickers_slot.container():
         compare.pickers_box(devices, hardware_labels, max_threads, extra_errors)
 
 
 if st.session_state.get(compare.RUN_KEY):
-    st.session_state[compare.EDIT_KEY] = True
-    draw_edit_toggle()
     draw_pickers()
     with results_area:
-        kind, _ = compare.comparison(True, extras)
+        kind, finished = compare.comparison(True, extras, hardware_labels)
+    finished = finished and not extra_errors
+    if finished:
+        pickers_slot.empty()
+    st.session_state[compare.EDIT_KEY] = not finished
+    draw_edit_toggle()
 else:
     with results_area:
-        kind, has_results = compare.comparison(False, extras)
-    if not has_results or draw_edit_toggle():
+        kind, finished = compare.comparison(False, extras, hardware_labels)
+    if not (finished and not extra_errors) or draw_edit_toggle():
         draw_pickers()
 
 state.write_url()

@@ -1,14 +1,19 @@
 """Screenshots of every page at 1280x800, to look at the dashboard as a user would before calling UI work done.
 
 Starts the dashboard on a free loopback port over a temporary data folder holding the static profiles of a few
-catalog models, opens each page in headless Chromium (and each chart tab of Compare), and saves full-page PNGs.
+catalog models (by default the five of issue 18: BERT-base, ALBERT-xxlarge, GPT-2, ViT-B/16, ResNet-50, whose
+indicators span more than 10x), opens each page in headless Chromium (and each chart tab of Compare), and saves
+PNGs of the first screen and of the whole page. For each shot it prints where the first chart starts and how tall
+the empty band above the page's title is, in CSS px of the 1280x800 first screen.
 
-Run: .venv/bin/python scripts/screenshots.py [--out DIR]   (needs /usr/bin/chromium and playwright)
+Run: .venv/bin/python scripts/screenshots.py [--out DIR] [--only compare] [--models ID ...]
+(needs /usr/bin/chromium and playwright)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -17,9 +22,16 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.compare_page_load import STORED, fill_store, with_server  # noqa: E402
+from benchmarks.compare_page_load import with_server  # noqa: E402
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, settled  # noqa: E402
 
+FIVE_MODELS = [
+    "bert-base-uncased",
+    "albert-xxlarge-v2",
+    "gpt2",
+    "google/vit-base-patch16-224",
+    "microsoft/resnet-50",
+]
 PAGE_READY = {"results": "[data-testid='stDataFrame']", "experiments": "[data-testid='stMainBlockContainer'] p"}
 PAGES = {
     "home": "",
@@ -28,6 +40,28 @@ PAGES = {
     "story": "Story",
     "hardware": "Hardware",
 }
+# Where things sit on the first screen: the top of the first chart, and the title's top (the band above it).
+LAYOUT_JS = """() => {
+  const chart = document.querySelector('.js-plotly-plot');
+  const title = document.querySelector('[data-testid="stMainBlockContainer"] h1');
+  return {chart_top_px: chart ? Math.round(chart.getBoundingClientRect().top) : null,
+          title_top_px: title ? Math.round(title.getBoundingClientRect().top) : null};
+}"""
+
+
+def fill_store(data_dir: Path, models: list[str]) -> None:
+    """Static profiles stored exactly as the Compare page stores them."""
+    os.environ["EFFICIENCY_DATA_DIR"] = str(data_dir)
+    from efficiency.counters.static import profile_static
+    from efficiency.store.store import ResultStore
+    from efficiency.ui.common import save_static
+
+    store = ResultStore()
+    for model in models:
+        problem = save_static(store, profile_static(model).to_result())
+        if problem:
+            raise RuntimeError(f"{model}: {problem}")
+    store.close()
 
 
 def shoot(page, url: str | None, path: Path, wait_for: str = "[data-testid='stMainBlockContainer'] p") -> None:
@@ -40,17 +74,21 @@ def shoot(page, url: str | None, path: Path, wait_for: str = "[data-testid='stMa
     settled(page)
     page.wait_for_timeout(500)  # charts finish their transition
     page.screenshot(path=str(path))
+    layout = page.evaluate(LAYOUT_JS)
     height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], int(height))})
     page.wait_for_timeout(500)
     page.screenshot(path=str(path.with_name(path.stem + "_full.png")))
     errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count()
-    print(f"{path.name}: {'ERRORS SHOWN: ' + str(errors) if errors else 'no error box'}")
+    where = f"first chart at {layout['chart_top_px']} px, title at {layout['title_top_px']} px"
+    print(f"{path.name}: {where}; {'ERRORS SHOWN: ' + str(errors) if errors else 'no error box'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "screenshots")
+    parser.add_argument("--only", choices=["compare"], help="only the Compare page's shots")
+    parser.add_argument("--models", nargs="+", default=FIVE_MODELS, help="catalog ids stored and compared")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
@@ -59,14 +97,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         data = Path(tmp)
-        fill_store(data)
+        fill_store(data, args.models)
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport=VIEWPORT)
 
         def visit(base: str) -> None:
-            for name, path in PAGES.items():
+            for name, path in {} if args.only else PAGES.items():
                 shoot(page, f"{base}/{path}", args.out / f"{name}.png", PAGE_READY.get(name, ".js-plotly-plot"))
-            query = urlencode([("models", m) for m in STORED] + [("run", "static")])
+            query = urlencode([("models", m) for m in args.models] + [("run", "static")])
             for index, tab in enumerate(TABS):
                 url = f"{base}/Compare?{query}&{urlencode({'chart': tab})}"
                 ready = '[data-testid="stDataFrame"]' if tab == TABLE_TAB else ".js-plotly-plot"

@@ -27,22 +27,32 @@ from efficiency.charts.style import (
     BASE_FONT_PX,
     LOG_RATIO,
     PRESENTATION_FONT_PX,
-    decade_ticks,
     escape_model_names,
     estimated_models,
     finish_figure,
-    label_positions,
+    is_bytes,
     log_ticks_1_2_5,
     model_colors,
     needs_log,
+    place_labels,
+    round_ticks,
+    scale_threshold,
     scaled_title,
     value_axis,
 )
 from efficiency.charts.style import caption as caption  # re-exported: every figure's caption is read through here
 
 
+def _axis_label(column: str, log: bool) -> str:
+    """ "Parameters<br>(params)", with ", log scale" inside the brackets on a log axis."""
+    title = INDICATORS[column].axis_title
+    if log:
+        title = title[:-1] + ", log scale)" if title.endswith(")") else title + " (log scale)"
+    return title.replace(" (", "<br>(")
+
+
 def _indicator_ticks(columns: Sequence[str], logs: Sequence[bool]) -> dict:
-    text = [INDICATORS[c].axis_title.replace(" (", "<br>(") + (" log" if log else "") for c, log in zip(columns, logs)]
+    text = [_axis_label(c, log) for c, log in zip(columns, logs)]
     return {"tickmode": "array", "tickvals": list(range(len(columns))), "ticktext": text, "showgrid": False}
 
 
@@ -64,48 +74,74 @@ def _model_line(
     return trace.update(**extra)
 
 
+PARALLEL_HEIGHT_PX = 540
+MIN_TICK_GAP = 0.09  # of an axis's height: closer round ticks are skipped (their labels would touch)
+
+
+def _is_decade(column: str, value: float) -> bool:
+    """1, 10, 100 ... of the axis's unit (bytes: of a binary unit, 1 MiB, 10 MiB, 100 MiB, 1 GiB)."""
+    if is_bytes(column):
+        value = value / 2.0 ** (10 * np.floor(np.log2(value) / 10))
+    return abs(np.log10(value) - round(np.log10(value))) < 1e-9
+
+
 def _axis_positions(series: pd.Series, column: str, log: bool) -> tuple[pd.Series, list[tuple[float, float]]]:
-    """Map raw values to 0..1 (1 = most efficient) and pick a few real-valued ticks for that axis."""
+    """Map raw values to 0..1 (1 = most efficient) on an axis that runs between round values, and its ticks.
+
+    The axis runs from the round value at or below the smallest to the one at or above the largest (1-2-5 steps
+    on a log axis), so every tick label is a round number and none reads like a model's value; each model's own
+    value is in its hover text. Returns (position per model, [(tick value, position)])."""
     lower_is_better = INDICATORS[column].lower_is_better
-    transformed = np.log10(series.where(series > 0)) if log else series
-    low, high = transformed.min(), transformed.max()
+    data = series[series > 0] if log else series
+    rounds = round_ticks(column, float(data.min()), float(data.max()), log)
+    to_axis = np.log10 if log else (lambda v: v)
+    low, high = to_axis(rounds[0]), to_axis(rounds[-1])
 
     def place(value: float) -> float:
-        t = np.log10(value) if log else value
-        position = (t - low) / (high - low) if high > low else 0.5
+        position = (to_axis(value) - low) / (high - low) if high > low else 0.5
         return 1 - position if lower_is_better else position
 
-    candidates = [series.min(), series.max()]
-    if log:
-        candidates += decade_ticks(column, series.min(), series.max())
-    elif high > low:
-        candidates.append((series.min() + series.max()) / 2)
+    ends, inner = [rounds[0], rounds[-1]], rounds[1:-1]
+    decades = [v for v in inner if log and _is_decade(column, v)]
     ticks: list[tuple[float, float]] = []
-    for value in dict.fromkeys(candidates):
-        if all(abs(place(value) - spot) > 0.09 for _, spot in ticks):
+    for value in [*ends, *decades, *inner]:  # ends first, then powers of ten, then the rest where room is left
+        if all(abs(place(value) - spot) >= MIN_TICK_GAP for _, spot in ticks):
             ticks.append((value, place(value)))
-    return series.map(lambda v: np.nan if pd.isna(v) or (log and v <= 0) else place(v)), ticks
+    return series.map(lambda v: np.nan if pd.isna(v) or (log and v <= 0) else place(v)), sorted(ticks)
 
 
 @escape_model_names
 def parallel_coordinates(
-    df: pd.DataFrame, indicators: Sequence[str] | None = None, presentation: bool = False
+    df: pd.DataFrame, indicators: Sequence[str] | None = None, presentation: bool = False, scale: str = "auto"
 ) -> go.Figure:
     """One vertical axis per indicator, one line per model; up = more efficient, so crossings are disagreements.
 
     Drawn as lines over per-axis normalised positions (not ``go.Parcoords``) so each model keeps a legend
-    entry, hover text and a dashed line when estimated; each axis carries real-valued tick labels.
+    entry, hover text and a dashed line when estimated; each axis carries round-valued tick labels. ``scale``:
+    "auto" spaces an axis by log10 where its values span more than ``COMPARE_LOG_RATIO`` (10x), "log" wherever
+    its values are all positive, "linear" never.
     """
     raw = values(df, indicators)
     columns = list(raw.columns)
-    logs = [needs_log(raw[c]) for c in columns]
-    fig, placed = go.Figure(), {}
+    logs = [needs_log(raw[c], scale_threshold(scale)) for c in columns]
+    fig, placed, axis_ticks = go.Figure(), {}, {}
     for i, (column, log) in enumerate(zip(columns, logs)):
         placed[column], ticks = _axis_positions(raw[column], column, log)
+        axis_ticks[column] = ticks
         fig.add_shape(type="line", x0=i, x1=i, y0=0, y1=1, line={"color": "#888", "width": 1}, layer="below")
         for value, spot in ticks:
             label = INDICATORS[column].format(value)
-            fig.add_annotation(x=i, y=spot, text=label, showarrow=False, xanchor="right", xshift=-10, bgcolor="white")
+            fig.add_shape(type="line", x0=i - 0.04, x1=i, y0=spot, y1=spot, line={"color": "#888", "width": 1})
+            fig.add_annotation(  # clear of the markers on the axis; over the lines, which show through
+                x=i - 0.04,
+                y=spot,
+                text=label,
+                showarrow=False,
+                xanchor="right",
+                xshift=-12,
+                font_color="#555",
+                bgcolor="rgba(255,255,255,0.75)",
+            )
     estimated = estimated_models(df, columns)
     for model, color in model_colors(list(raw.index)).items():
         hover = [f"{model}<br>{INDICATORS[c].label}: {INDICATORS[c].format(raw.loc[model, c])}" for c in columns]
@@ -115,6 +151,7 @@ def parallel_coordinates(
     fig.update_xaxes(range=[-0.7, len(columns) - 0.6], zeroline=False)
     fig.update_yaxes(range=[-0.08, 1.08], showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(title_text="↑ more efficient (each axis its own scale)")
+    fig.update_layout(height=PARALLEL_HEIGHT_PX)
     swapped = {frozenset((f["model_a"], f["model_b"])) for f in rank_flips(df, indicators)}
     pairs = len(raw) * (len(raw) - 1) // 2
     text = (
@@ -125,8 +162,19 @@ def parallel_coordinates(
         else "One model: add another to see whether the indicators agree."
     )
     log_axes = [c for c, log in zip(columns, logs) if log]
+    if log_axes:
+        text += f" Log scale (every ×10 takes the same height) on {', '.join(INDICATORS[c].label for c in log_axes)}."
     return finish_figure(
-        fig, df, "Every cost indicator, one axis each", text, presentation, kind="parallel", log_axes=log_axes
+        fig,
+        df,
+        "Every cost indicator, one axis each",
+        text,
+        presentation,
+        kind="parallel",
+        columns=columns,
+        log_axes=log_axes,
+        ticks={c: [float(v) for v, _ in t] for c, t in axis_ticks.items()},
+        tick_positions={c: [float(p) for _, p in t] for c, t in axis_ticks.items()},
     )
 
 
@@ -208,6 +256,21 @@ def correlation_heatmap(
     return finish_figure(fig, df, title, text, presentation, kind="heatmap", method=method)
 
 
+SCATTER_HEIGHT_PX = 540
+SCATTER_PLOT_WIDTH_PX = 820  # the narrowest plot area labels are placed for: 1280 px wide, a colour bar beside
+SCATTER_PAD = (0.07, 0.12)  # of each axis's span, added at both ends: room for the labels of the outer points
+
+
+def _padded(data: pd.Series, log: bool, pad: float) -> tuple[pd.Series, list[float]]:
+    """Each value's place on an axis padded by ``pad`` of its span at both ends (0..1), and that axis's range (in
+    log10 units on a log axis, as plotly wants it)."""
+    spaced = np.log10(data.astype(float)) if log else data.astype(float)
+    low, high = float(spaced.min()), float(spaced.max())
+    span = high - low or (1.0 if log else abs(high) or 1.0)
+    start, end = low - pad * span, high + pad * span
+    return (spaced - start) / (end - start), [start, end]
+
+
 @escape_model_names
 def scatter(
     df: pd.DataFrame,
@@ -217,11 +280,14 @@ def scatter(
     color: str | None = None,
     log: bool | None = None,
     presentation: bool = False,
+    log_ratio: float = LOG_RATIO,
 ) -> go.Figure:
     """Two indicators against each other, points labelled by model; off-trend points disagree.
 
     ``size`` is an indicator (area-true bubbles); ``color`` an indicator (colour scale) or any other
-    column such as ``hardware`` (one legend group per value). ``log`` forces both axes; None = auto.
+    column such as ``hardware`` (one legend group per value). ``log`` forces both axes; None = auto (an axis is
+    log where its values span more than ``log_ratio``). Labels are placed off every marker and other label and
+    inside the plot (:func:`~efficiency.charts.style.place_labels`), the axes padded to leave them room.
     """
     used = list(dict.fromkeys(c for c in (x, y, size, color) if c in INDICATORS))
     raw = values(df, used)
@@ -241,9 +307,16 @@ def scatter(
     if size:
         root = np.sqrt(raw[size])
         bubble = (14 + 30 * (root - root.min()) / (root.max() - root.min() or 1)).fillna(12)
-    threshold = LOG_RATIO if log is None else (0 if log else float("inf"))
+    threshold = log_ratio if log is None else (0 if log else float("inf"))
     both = raw[[x, y]].dropna()
-    positions = label_positions(both[x], both[y], needs_log(raw[x], threshold), needs_log(raw[y], threshold))
+    (u, x_range), (v, y_range) = (
+        _padded(both[x], needs_log(raw[x], threshold), SCATTER_PAD[0]),
+        _padded(both[y], needs_log(raw[y], threshold), SCATTER_PAD[1]),
+    )
+    font = PRESENTATION_FONT_PX if presentation else BASE_FONT_PX
+    plot_px = (SCATTER_PLOT_WIDTH_PX, SCATTER_HEIGHT_PX - (90 + 2 * font) - 80)  # finish_figure's margins
+    radius = (16 if bubble is None else bubble[both.index]) / 2 + 1
+    positions = place_labels(pd.DataFrame({"u": u, "v": v, "radius_px": radius}), plot_px, font)
     fig = go.Figure()
     for key in pd.unique(keys):
         models = [m for m in raw.index if keys[m] == key and raw.loc[m, [x, y]].notna().all()]
@@ -276,10 +349,14 @@ def scatter(
                 marker=marker,
                 hovertext=hover,
                 hoverinfo="text",
+                cliponaxis=False,
             )
         )
     log_x = value_axis(fig, "x", x, raw[x], threshold)
     log_y = value_axis(fig, "y", y, raw[y], threshold)
+    fig.update_xaxes(range=x_range)
+    fig.update_yaxes(range=y_range)
+    fig.update_layout(height=SCATTER_HEIGHT_PX)
     tau = rank_correlations(df, "kendall", [x, y]).loc[x, y]
     agreement = f"Kendall τ = {tau:.2f} (1 = same order); " if pd.notna(tau) else ""
     swaps = len(rank_flips(df, [x, y]))

@@ -24,6 +24,8 @@ from efficiency.analysis.rankings import INDICATORS, measured_mask, setup_line
 BASE_FONT_PX = 14
 PRESENTATION_FONT_PX = 18
 LOG_RATIO = 100  # comparisons: log10 spacing once max/min exceeds this
+COMPARE_LOG_RATIO = 10  # Compare's value axes: log once an indicator spans more than 10x (issue 18)
+SCALES = ("auto", "linear", "log")  # the value-scale choice of a chart: auto (log past the ratio), always, never
 SWEEP_LOG_RATIO = 10  # sweeps double their x; log spacing shows each doubling equally
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C564B", "#7F7F7F")
 SETUP_AXIS_TITLES = {
@@ -56,6 +58,14 @@ def needs_log(series: pd.Series | Sequence[float], threshold: float = LOG_RATIO)
     """Log spacing when all values are positive and span more than ``threshold``x."""
     data = pd.Series(series, dtype=float).dropna()
     return bool(len(data) >= 2 and (data > 0).all() and data.max() / data.min() > threshold)
+
+
+def scale_threshold(scale: str, ratio: float = COMPARE_LOG_RATIO) -> float:
+    """The ``needs_log`` threshold of a value-scale choice: auto (log past ``ratio``), log (whenever the values
+    allow: all positive), linear (never)."""
+    if scale not in SCALES:
+        raise ValueError(f"scale: {scale!r} is not one of {', '.join(SCALES)}")
+    return {"auto": ratio, "log": 0.0, "linear": float("inf")}[scale]
 
 
 def model_colors(names: Sequence[str]) -> dict[str, str]:
@@ -135,6 +145,37 @@ def value_axis(
     return log
 
 
+def _round_values(column: str, low: float, high: float) -> list[float]:
+    """Round values of a log axis around low..high: 1, 2 and 5 of each power of ten, or for bytes of each binary
+    unit (1, 2, 5, 10, 20, 50, 100, 200, 500 MiB, 1 GiB ...), so that every label reads as a round number."""
+    if is_bytes(column):
+        values = [m * 10.0**e * 2.0**k for k in range(0, 70, 10) for e in range(3) for m in (1, 2, 5)]
+    else:
+        first, last = int(np.floor(np.log10(low))) - 1, int(np.ceil(np.log10(high))) + 1
+        values = [m * 10.0**e for e in range(first, last + 1) for m in (1, 2, 5)]
+    return sorted(values)
+
+
+def round_ticks(column: str, low: float, high: float, log: bool) -> list[float]:
+    """Round tick values that cover low..high, ends included: the largest round value at or below ``low``, the
+    smallest at or above ``high``, and every round value between (log: 1-2-5 steps, bytes in binary units;
+    linear: multiples of one step of 1, 2, 2.5 or 5 times a power of ten, of the axis's binary unit for bytes)."""
+    if log:
+        values = _round_values(column, low, high)
+        below = max((v for v in values if v <= low * (1 + 1e-9)), default=values[0])
+        above = min((v for v in values if v >= high * (1 - 1e-9)), default=values[-1])
+        return [v for v in values if below <= v <= above]
+    factor = scaled_title(column, [low, high])[0] if is_bytes(column) else 1.0
+    low, high = low / factor, high / factor
+    span = high - low or abs(high) or 1.0
+    magnitude = 10.0 ** np.floor(np.log10(span / 4))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= span / 4)
+    first, last = np.floor(low / step + 1e-9), np.ceil(high / step - 1e-9)
+    if first == last:
+        first, last = first - 1, last + 1
+    return [float(round(k * step, 12)) * factor for k in np.arange(first, last + 1)]
+
+
 def decade_ticks(column: str, low: float, high: float) -> list[float]:
     """Round values between low and high for a log axis: powers of ten, or for bytes 1, 10 and 100 of each
     binary unit (1 MiB, 10 MiB, 100 MiB, 1 GiB), so their labels read as round numbers."""
@@ -197,3 +238,74 @@ def label_positions(
         taken = {placed[m] for m in crowd}
         placed[name] = next((c for c in choices if c not in taken), choices[len(crowd) % len(choices)])
     return placed
+
+
+# Where plotly puts a point's text for each ``textposition``: the side (-1, 0, 1) horizontally and vertically.
+TEXT_SIDES = {
+    "top center": (0, 1),
+    "bottom center": (0, -1),
+    "middle right": (1, 0),
+    "middle left": (-1, 0),
+    "top right": (1, 1),
+    "top left": (-1, 1),
+    "bottom right": (1, -1),
+    "bottom left": (-1, -1),
+}
+CHAR_WIDTH_EM = 0.62  # a generous average glyph width of the charts' sans-serif font, in font sizes
+
+
+def label_box(
+    x_px: float, y_px: float, radius_px: float, text: str, side: str, font_px: float
+) -> tuple[float, float, float, float]:
+    """(left, bottom, right, top) of a point's text in px (y up), as plotly places it beside a marker of
+    ``radius_px``: offset by about the radius past the marker's edge on the side named."""
+    width, height = CHAR_WIDTH_EM * font_px * max(len(text), 1), 1.25 * font_px
+    h, v = TEXT_SIDES[side]
+    gap = radius_px / 0.8 + 2  # plotly's offset from the marker's centre
+    left = x_px - width / 2 if h == 0 else (x_px + gap if h > 0 else x_px - gap - width)
+    bottom = y_px - height / 2 if v == 0 else (y_px + gap if v > 0 else y_px - gap - height)
+    return left, bottom, left + width, bottom + height
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def place_labels(points: pd.DataFrame, plot_px: tuple[float, float], font_px: float = BASE_FONT_PX) -> dict[str, str]:
+    """A ``textposition`` per point such that no label covers a marker or another label and none leaves the plot.
+
+    ``points``: index = label text, columns ``u`` and ``v`` (the point's place on its axes' ranges, 0..1, log10
+    already applied where an axis is log) and ``radius_px``. ``plot_px``: the plot area's (width, height), the
+    smallest it is drawn at (a wider plot only spreads the points further apart). Crowded points choose first; each
+    takes the free side it prefers (above, below, right, left, then the corners); where no side is free, the one
+    that covers least."""
+    width, height = plot_px
+    xs, ys = points["u"] * width, points["v"] * height
+    markers = {
+        name: (xs[name] - r, ys[name] - r, xs[name] + r, ys[name] + r) for name, r in points["radius_px"].items()
+    }
+    reach = CHAR_WIDTH_EM * font_px * 12
+
+    def crowd(name: str) -> int:
+        return int((((xs - xs[name]).abs() < reach) & ((ys - ys[name]).abs() < 3 * font_px)).sum())
+
+    placed: dict[str, tuple[float, ...]] = {}
+    chosen: dict[str, str] = {}
+    for name in sorted(points.index, key=lambda n: (-crowd(n), -ys[n], xs[n])):
+        radius = float(points.loc[name, "radius_px"])
+        boxes = {side: label_box(xs[name], ys[name], radius, str(name), side, font_px) for side in TEXT_SIDES}
+        costs = [
+            (_label_cost(boxes[side], [*markers.values(), *placed.values()], plot_px), rank, side)
+            for rank, side in enumerate(TEXT_SIDES)
+        ]
+        chosen[name] = min(costs)[2]
+        placed[name] = boxes[chosen[name]]
+    return chosen
+
+
+def _label_cost(box: tuple[float, ...], taken: Sequence[tuple[float, ...]], plot_px: tuple[float, float]) -> float:
+    """How bad a label's box is: what it covers of markers and placed labels (weighted: never wanted), and how
+    much of it leaves the plot area (it would be cut or crowd the axis)."""
+    covered = sum(_overlap(box, other) for other in taken)
+    outside = (box[2] - box[0]) * (box[3] - box[1]) - _overlap(box, (0.0, 0.0, *plot_px))
+    return covered * 10 + outside

@@ -107,8 +107,20 @@ def pickers_box(
         st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key=RUN_KEY)
 
 
-def comparison(run: bool, extras: list[tuple[str, str]]) -> tuple[str, bool]:
-    """Run if asked, then the comparison in view; returns the kind of run in view and whether it has results."""
+def hardware_text(hardware_labels: dict[str, str], device: str, threads: int | None) -> str:
+    """Where a measured run of this view runs: "CPU · 2 cores, 2 threads", or a cluster's hardware by its label."""
+    label = hardware_labels.get(device, device)
+    return (
+        label
+        if cluster.is_cluster(device) or not threads
+        else f"{label}, {threads} thread{'' if threads == 1 else 's'}"
+    )
+
+
+def comparison(run: bool, extras: list[tuple[str, str]], hardware_labels: dict[str, str]) -> tuple[str, bool]:
+    """Run if asked, then the comparison in view; returns the kind of run in view and whether it is finished: two
+    or more models, each with a result of the kind chosen (a measured view whose models are not all measured yet
+    is a run still to make, so the page keeps its Run button in view)."""
     picked = [(name, name) for name in st.session_state["cmp_models"]] + extras
     kind, device, threads = st.session_state["cmp_run"], st.session_state["cmp_device"], st.session_state["cmp_threads"]
     workload = pickers.workload_from_state("cmp", st.session_state["cmp_mode"])
@@ -134,25 +146,34 @@ def comparison(run: bool, extras: list[tuple[str, str]]) -> tuple[str, bool]:
             missing.append(common.display_name(name))
         else:
             results.append(result)
-    if missing:
+    frame = results_frame(results)
+    pending = missing + (list(frame.loc[~frame["measured"], "model"]) if kind == "measured" and len(frame) else [])
+    if pending:
+        what = "measured" if kind == "measured" else "static"
         st.info(
-            f"No {kind} results yet at this setup for: {common.escape_md(', '.join(missing))}. Press **Run**.",
+            f"No {what} results yet at this setup for: {common.escape_md(', '.join(pending))}. Press **Run** "
+            "(in the box above) to " + ("measure them here." if kind == "measured" else "count them."),
             icon=":material/play_circle:",
         )
-    frame = results_frame(results)
-    if kind == "measured" and len(frame) and not frame["measured"].all():
-        counted = ", ".join(frame.loc[~frame["measured"], "model"])
-        st.caption(f"Counted only (not measured here yet): {common.escape_md(counted)}.")
     if not len(frame):
         return kind, False
+    where = hardware_text(hardware_labels, device, threads)
+    views.render_setup(frame, kind, where)
+    if len(frame) == 1:
+        st.info(
+            f"One model in view ({common.escape_md(frame['model'].iloc[0])}): ranks, crossing lines and "
+            "correlations need two or more. Add a model above to see whether the indicators agree; its numbers, "
+            "each with its unit, are below.",
+            icon=":material/playlist_add:",
+        )
+        views.render_table(frame, common.chart_indicators(frame))
+        return kind, False
     indicators = common.chart_indicators(frame)
-    if st.session_state.get(EDIT_KEY):  # a line under the pickers' box, when it is shown (a run opens it)
-        st.divider()
-    views.render_setup(frame)
-    views.render_findings(frame, indicators)
     heading, export = st.columns([4, 1], vertical_alignment="bottom")
-    heading.subheader("Charts and table")
+    heading.subheader("What disagrees")
+    views.render_findings(frame, indicators)
     every_figure = views.render_charts(frame, indicators)
     with export:
-        views.export_button("Cost indicator comparison", common.setup_text(frame), every_figure, "comparison.html")
-    return kind, True
+        setup = views.setup_sentence(frame, kind, where)
+        views.export_button("Cost indicator comparison", setup, every_figure, "comparison.html")
+    return kind, not pending

@@ -41,13 +41,18 @@ def catalog_labels() -> dict[str, str]:
 
 
 def model_picker(key: str, help_text: str) -> None:
-    """The searchable multi-select over the catalog, grouped by family in its labels."""
+    """The searchable multi-select over the catalog, grouped by family in its labels.
+
+    Without Streamlit's bulk "Select N matches" entry (``select_all=False``): it is the first option while a
+    search is typed, so Enter would add every match (typing "BERT-base" added DistilBERT, RoBERTa, ALBERT ...);
+    Enter now adds the one highlighted model."""
     labels = catalog_labels()
     st.multiselect(
         "Models from the catalog",
         list(labels),
         key=key,
         wrap=True,
+        select_all=False,
         format_func=lambda model: labels.get(model, model),
         placeholder="Type to search: BERT, decoder, MoE, ViT, CNN …",
         help=help_text,

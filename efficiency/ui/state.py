@@ -56,6 +56,7 @@ CHART_OPTIONS = {
     "size": "cmp_size",
     "color": "cmp_color",
     "ref": "cmp_ref",
+    "scale": "cmp_scale",
 }
 INTEGERS = {"batch": (1, MAX_BATCH_SIZE), "seq": (1, MAX_SEQ_LEN), "image": (8, MAX_IMAGE_SIZE)}
 QUERY_PARAMS_LOGGER = "streamlit.runtime.state.query_params"  # where Streamlit says it dropped a query string
@@ -135,7 +136,12 @@ def start_visit(device_ids: Sequence[str], max_threads: int) -> list[str]:
     """Fill the missing widget keys (a visit just started); returns warnings about dropped URL values.
 
     A link may name a connected cluster's hardware (``device=cluster:<id>``) besides this machine's devices.
+    The pickers' values are kept through runs that do not draw them (folded after a run): Streamlit drops the state
+    of a widget a run does not draw, and the next run would take them, and the chart options, back from the URL.
     """
+    for key in PICKERS.values():
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
     if all(key in st.session_state for key in PICKERS.values() if key != "cmp_threads"):
         return []
     url = current_params()

@@ -19,6 +19,7 @@ from efficiency import units
 from efficiency.analysis.findings import findings
 from efficiency.analysis.rankings import INDICATORS
 from efficiency.charts import compare as charts
+from efficiency.charts.style import COMPARE_LOG_RATIO, SCALES
 from efficiency.ui.common import escape_md, one_line, setup_text
 from efficiency.ui.state import METHODS, chart_choice
 
@@ -37,20 +38,41 @@ TABLE_UNITS = {
 }
 
 
-def render_setup(df: pd.DataFrame) -> None:
-    st.caption(escape_md(setup_text(df)))
+SCALE_LABELS = {"auto": f"Auto (log past {COMPARE_LOG_RATIO}×)", "linear": "Linear", "log": "Log"}
+
+
+STATIC_LEAD = "Setup: no hardware: static counts · "  # how common.setup_text starts for static counts only
+
+
+def setup_sentence(df: pd.DataFrame, kind: str = "static", where: str = "") -> str:
+    """The setup line, true to the mode chosen: a measured view whose models are not all measured yet says so,
+    and which numbers are static counts meanwhile (never "no hardware" alone when Measured was chosen)."""
+    text = setup_text(df)
+    if kind != "measured" or df["measured"].all():
+        return text
+    if not df["measured"].any():
+        return f"Setup: Measured chosen ({where}), not run yet: static counts (no hardware) until Run · " + (
+            text.removeprefix(STATIC_LEAD)
+        )
+    counted = ", ".join(df.loc[~df["measured"], "model"])
+    measured_part = text.removeprefix("Setup: ")
+    return f"Setup: Measured chosen ({where}); static counts only (not measured yet): {counted} · {measured_part}"
+
+
+def render_setup(df: pd.DataFrame, kind: str = "static", where: str = "") -> None:
+    st.caption(escape_md(setup_sentence(df, kind, where)))
 
 
 def render_findings(df: pd.DataFrame, indicators: Sequence[str], limit: int = 3) -> None:
-    """The most striking disagreements, as sentences computed from the numbers in view."""
-    st.subheader("What disagrees")
+    """The most striking disagreements, as sentences computed from the numbers in view, in one callout (one
+    line each: the first chart stays in the first screen)."""
     try:
         sentences = findings(df, max_items=limit, indicators=indicators)
     except ValueError as error:
         st.error(f"Findings unavailable: {escape_md(one_line(error))}")
         return
-    for sentence in sentences:
-        st.info(escape_md(sentence), icon=":material/compare_arrows:")
+    if sentences:
+        st.info("\n".join(f"- {escape_md(sentence)}" for sentence in sentences), icon=":material/compare_arrows:")
 
 
 def _decimals(largest: float) -> int:
@@ -92,7 +114,7 @@ CHART_TABS = {
 TABLE_TAB = "Table"
 TABS = [*CHART_TABS, TABLE_TAB]
 CHART_TAB_KEY = "cmp_chart"
-_OPTION_KEYS = ("cmp_method", "cmp_x", "cmp_y", "cmp_size", "cmp_color", "cmp_ref")
+_OPTION_KEYS = ("cmp_method", "cmp_x", "cmp_y", "cmp_size", "cmp_color", "cmp_ref", "cmp_scale")
 
 
 def draw(title: str, build: Callable[[], go.Figure], key: str, file_name: str) -> None:
@@ -120,6 +142,7 @@ def chart_options(df: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
         "cmp_size": (["none", *columns], "none"),
         "cmp_color": (["none", *columns], "none"),
         "cmp_ref": (models, models[0] if models else None),
+        "cmp_scale": (SCALES, "auto"),
     }
     for key, (options, default) in wanted.items():
         chart_choice(key, options, default)
@@ -131,16 +154,18 @@ def figure_builders(df: pd.DataFrame, columns: Sequence[str], options: dict[str,
     x, y = options["cmp_x"], options["cmp_y"]
     size = None if options["cmp_size"] == "none" else options["cmp_size"]
     color = None if options["cmp_color"] == "none" else options["cmp_color"]
+    scale = options["cmp_scale"]
+    log = {"auto": None, "log": True, "linear": False}[scale]
     return {
         "ranks": lambda: charts.rank_chart(df, columns),
-        "parallel": lambda: charts.parallel_coordinates(df, columns),
+        "parallel": lambda: charts.parallel_coordinates(df, columns, scale=scale),
         "correlation": (
             (lambda: charts.correlation_heatmap(df, options["cmp_method"], columns))
             if len(df) >= 3
             else "The rank-correlation heatmap needs at least 3 models with results."
         ),
         "scatter": (
-            (lambda: charts.scatter(df, x, y, size=size, color=color))
+            (lambda: charts.scatter(df, x, y, size=size, color=color, log=log, log_ratio=COMPARE_LOG_RATIO))
             if x != y
             else "Pick two different indicators for the scatter."
         ),
@@ -162,14 +187,30 @@ def _chart_controls(name: str, df: pd.DataFrame, columns: Sequence[str]) -> None
             horizontal=True,
             format_func=lambda m: "Kendall τ" if m == "kendall" else "Spearman ρ",
         )
+    elif name == "parallel":
+        _scale_control(st.container())
     elif name == "scatter":
-        pick_x, pick_y, pick_size, pick_color = st.columns(4)
+        pick_x, pick_y, pick_size, pick_color, pick_scale = st.columns([2, 2, 2, 2, 3])
         pick_x.selectbox("x axis", columns, key="cmp_x", format_func=_pretty)
         pick_y.selectbox("y axis", columns, key="cmp_y", format_func=_pretty)
         pick_size.selectbox("Marker size", ["none", *columns], key="cmp_size", format_func=_pretty)
         pick_color.selectbox("Marker colour", ["none", *columns], key="cmp_color", format_func=_pretty)
+        _scale_control(pick_scale)
     elif name == "relative" and len(df) >= 2:
         st.columns(4)[0].selectbox("Reference model (1x)", list(df["model"]), key="cmp_ref")
+
+
+def _scale_control(where: Any) -> None:
+    """Linear or log value axes (auto: log where an indicator spans more than 10x); kept in the link as ``scale``."""
+    where.radio(
+        "Value scale",
+        SCALES,
+        key="cmp_scale",
+        horizontal=True,
+        format_func=SCALE_LABELS.get,
+        help="Log spacing shows order across sizes: every ×10 takes the same room, so small models do not merge "
+        f"at one end. Auto uses it on an axis whose values span more than {COMPARE_LOG_RATIO}×.",
+    )
 
 
 def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> Callable[[], list[tuple[go.Figure, str]]]:
