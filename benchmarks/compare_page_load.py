@@ -15,13 +15,22 @@
 2. A static comparison of bert-base-uncased, albert-xxlarge-v2 and gpt2 on a freshly started server
    (nothing cached, nothing stored for them): from navigation, through pressing Run, to the charts of
    the run. Goal: < 15 s on 2 cores.
+3. The first visit after a server start against a later visit (issue 18): the server is started ``--starts``
+   times; each time, once it answers its health check, the same Compare link (five stored models) is opened
+   in a new browser context (the first page of the server's life), then again in another new context (a
+   later visitor: the server's imports are done). Medians over the starts, their ratio (goal <= 1.3x), and
+   the time from the server's start to its health check (what warming at start costs). With ``--peer``, the
+   same with the start-up warm-up switched off (``EFFICIENCY_WARM_START=0``) in the same run. The machine's
+   load average is printed before and after: on a shared machine the figures move with it.
 
-Run: .venv/bin/python benchmarks/compare_page_load.py  (needs /usr/bin/chromium and playwright)
+Run: .venv/bin/python benchmarks/compare_page_load.py [--only first-visit] [--starts 5] [--peer]
+(needs /usr/bin/chromium and playwright)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -51,6 +60,7 @@ STORED = [
     "facebook/opt-125m",
 ]
 RUN = ["bert-base-uncased", "albert-xxlarge-v2", "gpt2"]
+WARM_ENV = "EFFICIENCY_WARM_START"  # read by app.py: "0" leaves the heavy imports to the first session
 MINIMAL_APP = """import plotly.graph_objects as go
 import streamlit as st
 
@@ -135,9 +145,54 @@ def with_server(data_dir: Path, work, script: str = "app.py"):
         stop_server(process)
 
 
+def load_text() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min) on {os.cpu_count()} CPUs"
+
+
+def first_visit_after_start(browser, data_dir: Path, url_of, warm: bool) -> tuple[float, float, float]:
+    """One server start: (start -> healthy s, first visit s, later visit s), each visit to the first chart."""
+    previous = os.environ.get(WARM_ENV)
+    os.environ[WARM_ENV] = "1" if warm else "0"
+    try:
+        began = time.perf_counter()
+        process, base = start_server(data_dir, data_dir / "streamlit.log")
+    finally:
+        if previous is None:
+            os.environ.pop(WARM_ENV, None)
+        else:
+            os.environ[WARM_ENV] = previous
+    try:
+        wait_healthy(base, process, STARTUP_TIMEOUT_S)
+        healthy = time.perf_counter() - began
+        first = time_first_chart(browser, url_of(base))
+        later = time_first_chart(browser, url_of(base))
+        return healthy, first, later
+    finally:
+        stop_server(process)
+
+
+def first_visits(browser, data_dir: Path, starts: int, warm: bool) -> None:
+    label = "warm-up at start on" if warm else f"warm-up at start off ({WARM_ENV}=0)"
+    print(f"first visit after a server start, {label}; {load_text()}")
+    runs = []
+    for index in range(starts):
+        runs.append(first_visit_after_start(browser, data_dir, lambda base: compare_url(base, STORED), warm))
+        healthy, first, later = runs[-1]
+        print(f"  start {index + 1}: healthy after {healthy:.2f} s; first visit {first:.2f} s, later {later:.2f} s")
+    healthy, first, later = (statistics.median(values) for values in zip(*runs))
+    print(
+        f"  median of {starts} starts: first visit {first:.2f} s, later visit {later:.2f} s, "
+        f"ratio {first / later:.2f}x (goal <= 1.3x); start -> healthy {healthy:.2f} s; {load_text()}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loads", type=int, default=5, help="measured page loads (after one cold load)")
+    parser.add_argument("--starts", type=int, default=5, help="server starts for the first-visit figures")
+    parser.add_argument("--only", choices=["first-visit"], help="only the first visit after a server start")
+    parser.add_argument("--peer", action="store_true", help="also time first visits with the warm-up off")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -149,6 +204,11 @@ def main() -> None:
         began = time.perf_counter()
         fill_store(stored_dir)
         print(f"stored static profiles of {len(STORED)} models in {time.perf_counter() - began:.1f} s")
+        for warm in (True, False) if args.peer else (True,):
+            first_visits(browser, stored_dir, args.starts, warm)
+        if args.only:
+            browser.close()
+            return
 
         def first_charts(base: str) -> tuple[list[float], list[float], list[float]]:
             url = compare_url(base, STORED)

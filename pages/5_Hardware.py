@@ -28,7 +28,9 @@ if not picked.models or not (picked.chips or picked.measured):
 
 store = common.open_store(quiet=not picked.measured)  # estimates alone need no store
 measured = hardware.measured_results(picked, workload, store)
-table, profiles = hardware.estimates(picked.models, picked.chips, workload)
+here = hardware.measured_here(picked.models, workload, store)  # this CPU's runs, with their threads
+chips = hardware.chips_at_run_threads(picked.chips, here)  # local-cpu at the threads those runs used
+table, profiles = hardware.estimates(picked.models, chips, workload)
 if table.empty and not measured:
     st.stop()
 both = with_measured(table, measured)
@@ -36,8 +38,8 @@ both = with_measured(table, measured)
 st.divider()
 st.subheader("Latency: measured and estimated" if measured else "Estimated latency")
 st.caption(common.escape_md(f"Setup: {setup_line(both.drop(columns='hardware'))} · inference · {common.WEIGHTS_NOTE}"))
-hardware.latency_table(both, picked.chips)
+hardware.latency_table(both, chips)
 views.draw("Latency heatmap", lambda: charts.latency_heatmap(both), "hw_chart_heatmap", "latency_heatmap")
 views.draw("Rank across hardware", lambda: charts.hardware_rank_chart(both), "hw_chart_ranks", "hardware_ranks")
-hardware.roofline(table, picked.chips, workload, profiles, store)
+hardware.roofline(table, chips, workload, profiles, here)
 hardware.add_chip_form()

@@ -88,7 +88,7 @@ def test_catalog_has_every_required_chip_once(raw_entries: list[dict]) -> None:
 def test_catalog_schema_and_units(raw_entries: list[dict]) -> None:
     for entry in raw_entries:
         where = entry.get("id")
-        assert set(entry) == FIELDS, where
+        assert FIELDS <= set(entry) <= FIELDS | {"cpu_cores"}, where
         assert re.fullmatch(r"[a-z0-9][a-z0-9._+-]*", entry["id"]), where
         assert entry["kind"] in KINDS, where
         assert entry["peak_flops"] and set(entry["peak_flops"]) <= set(PEAK_DTYPES), where
@@ -128,6 +128,27 @@ def test_derived_cpu_peaks_match_their_closed_forms() -> None:
     assert chips["raspberry-pi-5"].peak_flops["float32"] == pytest.approx(4 * 2.4e9 * 16)
     assert chips["raspberry-pi-5"].memory_bandwidth_bytes_per_s == pytest.approx(4 * 4267e6)
     assert chips["h200-sxm"].memory_bytes == 141 * GIB
+
+
+def test_cpu_entries_state_the_cores_their_peak_counts(raw_entries: list[dict]) -> None:
+    """A CPU's derived peak is cores x clock x FLOP/cycle: its entry names the cores (``cpu_cores``), as its source
+    note states them, so the pages can say the figure assumes every core busy."""
+    with_cores = {entry["id"]: entry for entry in raw_entries if "cpu_cores" in entry}
+    assert {entry["id"] for entry in raw_entries if entry["kind"] == "cpu"} <= set(with_cores)
+    assert {"raspberry-pi-5", "epyc-9654", "xeon-8480plus"} <= set(with_cores)
+    for chip, entry in with_cores.items():
+        cores = entry["cpu_cores"]
+        assert isinstance(cores, int) and cores >= 1, chip
+        assert f"{cores} cores" in entry["source_note"] or f"{cores} x " in entry["source_note"], chip
+    chips = {spec.id: spec for spec in load_catalog()}
+    assert chips["xeon-8480plus"].peak_flops["float32"] == pytest.approx(56 * 2.0e9 * 64)
+
+
+@pytest.mark.parametrize("cores", [0, 2.5, True, "4"])
+def test_a_cpu_cores_field_must_be_a_whole_count(cores: object) -> None:
+    entry = {**json.loads(CATALOG_FILE.read_text(encoding="utf-8"))[0], "cpu_cores": cores}
+    with pytest.raises(ValueError, match="cpu_cores must be a whole number of cores"):
+        hardware.spec_from_dict(entry, "test")
 
 
 def test_catalog_specs_fall_back_between_dtypes(data_folder: Path) -> None:

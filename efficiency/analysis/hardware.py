@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from efficiency import units
+from efficiency.hardware import cpu_assumption
 from efficiency.specs import HardwareSpec
 
 ESTIMATED = "estimated"
@@ -75,6 +76,7 @@ def with_measured(estimates: pd.DataFrame, measured: Iterable[Mapping[str, Any]]
                 "hardware": str(row.get("hardware")),
                 "latency_ms": pd.to_numeric(latency, errors="coerce"),
                 "how": row.get("how"),
+                "threads": row.get("threads"),
                 "obtained": MEASURED,
                 "estimated": False,
                 "error": None,
@@ -86,6 +88,37 @@ def with_measured(estimates: pd.DataFrame, measured: Iterable[Mapping[str, Any]]
     if estimates.empty:
         return pd.DataFrame.from_records(records)
     return pd.concat([pd.DataFrame.from_records(records), estimates], ignore_index=True)
+
+
+def with_assumptions(table: pd.DataFrame, chips: Sequence[HardwareSpec]) -> pd.DataFrame:
+    """The estimate table with what each CPU chip's figure assumes: ``cpu_threads`` (threads), ``cpu_cores``
+    (datasheet: every core) and ``assumes`` in words; empty for accelerators (their figures are the chip's)."""
+    facts = {hw.id: cpu_assumption(hw) for hw in chips}
+    hardware = table["hardware"] if "hardware" in table.columns else pd.Series(dtype=object)
+    return table.assign(
+        cpu_threads=hardware.map(lambda chip: facts[chip].threads if facts.get(chip) else None),
+        cpu_cores=hardware.map(lambda chip: facts[chip].cores if facts.get(chip) else None),
+        assumes=hardware.map(lambda chip: facts[chip].describe() if facts.get(chip) else None),
+    )
+
+
+def cpu_figures_note(df: pd.DataFrame) -> str | None:
+    """The sentence that goes beside estimates on CPUs and latencies measured here: how many cores and threads
+    each stands for, so that a small board "faster" than a big server reads as what it is (every core at peak
+    against the threads a run used). None when no CPU estimate is shown."""
+    data = drawable_rows(df)
+    estimated = data[(data["obtained"] == ESTIMATED) & data.get("assumes", pd.Series(index=data.index)).notna()]
+    if estimated.empty:
+        return None
+    chips = estimated.drop_duplicates("hardware")
+    parts = [f"{row.hardware}: {row.assumes}" for row in chips.itertuples()]
+    note = "CPU figures stand for " + "; ".join(parts) + "."
+    ran = data.loc[data["obtained"] == MEASURED, "threads"] if "threads" in data.columns else []
+    threads = sorted({int(t) for t in ran if pd.notna(t)})
+    if threads:
+        counts = " or ".join(str(t) for t in threads)
+        note += f" Measured latencies ran with {counts} thread{'' if threads == [1] else 's'}."
+    return note
 
 
 def _latency(df: pd.DataFrame) -> pd.Series:
@@ -189,13 +222,20 @@ def latency_rows(both: pd.DataFrame, chips: Sequence[HardwareSpec]) -> pd.DataFr
     def how_estimated(chip_id: str) -> str:
         return f"estimated (roofline on {'peaks measured here' if chip_id in calibrated else 'datasheet figures'})"
 
+    def threads_text(row: Any) -> str | None:
+        if row.obtained == ESTIMATED:
+            return row.assumes if isinstance(row.assumes, str) else None
+        return f"{int(row.threads)} thread{'' if int(row.threads) == 1 else 's'}, as run" if row.threads > 0 else None
+
     estimated = both["obtained"] == ESTIMATED
+    facts = both.assign(assumes=column("assumes"), threads=pd.to_numeric(column("threads")).fillna(0))
     return pd.DataFrame(
         {
             "Model": both["model"],
             "Hardware": both["hardware"],
             "Latency": both["latency_ms"],
             "How obtained": column("how").where(~estimated, both["hardware"].map(how_estimated)),
+            "Cores and threads": [threads_text(row) for row in facts.itertuples()],
             "estimated": estimated,
             "Bound": column("bound"),
             "Fits": column("fits").astype("boolean"),
@@ -209,10 +249,12 @@ def latency_rows(both: pd.DataFrame, chips: Sequence[HardwareSpec]) -> pd.DataFr
 def chip_sources(chips: Sequence[HardwareSpec], dtype: str) -> pd.DataFrame:
     """Where each chip's figures come from: peak at ``dtype`` (TFLOP/s), bandwidth (GB/s, decimal as datasheets
     state it), memory (GiB), and the datasheet link or note."""
+    assumptions = [cpu_assumption(hw) for hw in chips]
     return pd.DataFrame(
         {
             "Chip": [hw.id for hw in chips],
             "Name": [hw.name for hw in chips],
+            "Cores and threads": [a.describe() if a else None for a in assumptions],
             "Peak (TFLOP/s)": [hw.peak_for(dtype) / 1e12 for hw in chips],
             "Bandwidth (GB/s)": [hw.memory_bandwidth_bytes_per_s / 1e9 for hw in chips],
             "Memory (GiB)": [hw.memory_bytes / units.GIB for hw in chips],

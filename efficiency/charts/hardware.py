@@ -17,6 +17,7 @@ from efficiency import units
 from efficiency.analysis.hardware import (
     ESTIMATED,
     MEASURED,
+    cpu_figures_note,
     describe_latency_flip,
     drawable_rows,
     hardware_ranks,
@@ -148,7 +149,8 @@ def _heatmap_caption(df: pd.DataFrame, matrix: pd.DataFrame, fits: dict[tuple[st
         caption += f" {measured} of {len(cells)} cells measured, the others estimated (roofline)."
     if unfit:
         caption += f" {unfit} model x chip pair{'s' if unfit > 1 else ''} do not fit in memory."
-    return caption
+    note = cpu_figures_note(df)
+    return f"{caption} {note}" if note else caption
 
 
 # ---------------------------------------------------------------- ranks across chips

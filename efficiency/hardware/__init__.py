@@ -19,6 +19,7 @@ import math
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,14 @@ CALIBRATION_FILE_NAME = "calibration.json"
 KINDS = ("gpu", "tpu", "cpu", "soc", "edge")
 PEAK_DTYPES = ("float32", "tfloat32", "bfloat16", "float16", "int8")
 LOCAL_ID_PREFIX = "local-"
+LOCAL_CPU_ID = "local-cpu"  # this machine's CPU as calibrated (efficiency.hardware.calibrate)
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
 REQUIRED_FIELDS = ("id", "name", "kind", "peak_flops", "memory_bandwidth_bytes_per_s", "memory_bytes")
-OPTIONAL_FIELDS = ("tdp_watts", "source", "source_note", "measured_here")
+# A CPU's datasheet-derived peak (cores x clock x FLOP/cycle) counts every core; the catalog says how many, from
+# the entry's own source note, so a page can say what the figure assumes. Not a HardwareSpec field: read apart,
+# from the catalog only (catalog_cpu_cores); elsewhere it is checked and not used.
+CPU_CORES_FIELD = "cpu_cores"
+OPTIONAL_FIELDS = ("tdp_watts", "source", "source_note", "measured_here", CPU_CORES_FIELD)
 
 
 class UnknownHardwareError(ValueError):
@@ -91,6 +97,11 @@ def spec_from_dict(entry: Any, where: str) -> HardwareSpec:
     if unknown:
         raise ValueError(f"{label}: unknown field(s) {', '.join(unknown)}")
     _require(isinstance(entry["peak_flops"], dict), f"{label}: peak_flops must be an object mapping dtype to FLOP/s")
+    cores = entry.get(CPU_CORES_FIELD, 1)
+    _require(
+        isinstance(cores, int) and not isinstance(cores, bool) and cores >= 1,
+        f"{label}: {CPU_CORES_FIELD} must be a whole number of cores >= 1, got {cores!r}",
+    )
     for name in ("id", "name", "kind", "source", "source_note"):
         _require(isinstance(entry.get(name, ""), str), f"{label}: {name} must be a string")
     spec = HardwareSpec(
@@ -206,6 +217,73 @@ def measured_hardware() -> list[HardwareSpec]:
     return [spec for _, spec in sorted(latest.values(), key=lambda item: item[1].id)]
 
 
+@dataclass(frozen=True)
+class CpuAssumption:
+    """How many cores and threads a CPU's peak figure stands for.
+
+    A datasheet peak is cores x clock x FLOP/cycle: every core busy at once, one thread each (a second hardware
+    thread per core shares the same FMA units, so it adds no peak). A calibration here measured what the threads
+    it ran with achieve. A latency measured with fewer threads than the figure assumes is slower for that
+    reason alone, which is why the pages say it."""
+
+    threads: int
+    cores: int | None = None  # datasheet figures: every core; a calibration ran on threads, not a core count
+    measured_here: bool = False
+
+    def describe(self) -> str:
+        """ "all 4 cores at peak, 4 threads (one per core)" or "calibrated here with 1 thread"."""
+        if self.measured_here:
+            return f"calibrated here with {_threads_text(self.threads)}"
+        return f"all {self.cores} cores at peak, {_threads_text(self.threads)} (one per core)"
+
+
+def _threads_text(threads: int) -> str:
+    return f"{threads} thread" + ("" if threads == 1 else "s")
+
+
+@lru_cache(maxsize=1)
+def catalog_cpu_cores() -> dict[str, int]:
+    """Catalog id -> the cores its peak counts, for the entries whose figures are CPU cores' (``cpu_cores``)."""
+    return {entry["id"]: entry[CPU_CORES_FIELD] for entry in _read_json(CATALOG_FILE) if CPU_CORES_FIELD in entry}
+
+
+def local_calibrations(device: str = "cpu") -> dict[int, HardwareSpec]:
+    """This machine's cached calibrations of ``device`` by the thread count they ran with, the newest per count."""
+    here = cpu_model()
+    newest: dict[int, tuple[str, HardwareSpec]] = {}
+    for key, record in read_calibrations().items():
+        threads = record.get("threads")
+        if record.get("cpu_model") != here or record.get("device") != device or not isinstance(threads, int):
+            continue
+        stamp = str(record.get("measured_at", ""))
+        if threads not in newest or stamp > newest[threads][0]:
+            newest[threads] = (stamp, spec_from_dict(record.get("spec"), f"{CALIBRATION_FILE_NAME} record {key!r}"))
+    return {threads: spec for threads, (_, spec) in sorted(newest.items())}
+
+
+def cpu_assumption(spec: HardwareSpec) -> CpuAssumption | None:
+    """The cores and threads behind a CPU figure: a catalog CPU's cores, or the threads a calibration here ran
+    with; None for accelerators and for CPUs whose entry does not say (a user's own chip)."""
+    if spec.measured_here and spec.kind == "cpu":
+        threads = next((t for t, calibrated in local_calibrations().items() if calibrated == spec), None)
+        return CpuAssumption(threads=threads, measured_here=True) if threads else None
+    cores = catalog_cpu_cores().get(spec.id) if not spec.measured_here else None
+    return CpuAssumption(threads=cores, cores=cores) if cores else None
+
+
+def with_local_threads(
+    chips: list[HardwareSpec], threads: int | None, calibrations: dict[int, HardwareSpec] | None = None
+) -> tuple[list[HardwareSpec], bool]:
+    """The chips with this machine's calibrated CPU (``local-cpu``) taken at ``threads``, the thread count of the
+    run it is compared with; and whether that calibration exists (False: the chip is left as it was).
+    ``calibrations``: :func:`local_calibrations`, read here when not given."""
+    if threads is None:
+        return list(chips), True
+    wanted = (local_calibrations() if calibrations is None else calibrations).get(threads)
+    swapped = [wanted if spec.id == LOCAL_CPU_ID and wanted is not None else spec for spec in chips]
+    return swapped, wanted is not None
+
+
 def load_hardware(include_user: bool = True, include_measured: bool = True) -> list[HardwareSpec]:
     """Catalog, then user entries, then this machine's measurements: every chip the dashboard can offer."""
     specs = list(load_catalog())
@@ -259,18 +337,24 @@ def add_user_hardware(spec: HardwareSpec) -> Path:
 
 __all__ = [
     "KINDS",
+    "LOCAL_CPU_ID",
     "PEAK_DTYPES",
+    "CpuAssumption",
     "UnknownHardwareError",
     "add_user_hardware",
     "calibration_path",
+    "catalog_cpu_cores",
+    "cpu_assumption",
     "get_hardware",
     "load_catalog",
     "load_hardware",
     "load_user_hardware",
+    "local_calibrations",
     "measured_hardware",
     "read_calibrations",
     "spec_from_dict",
     "user_hardware_path",
     "validate_spec",
+    "with_local_threads",
     "write_json_atomic",
 ]

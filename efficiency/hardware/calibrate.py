@@ -205,7 +205,7 @@ def _device_facts(device: str, threads: int) -> tuple[str, str, str, float, str 
         )
     return (
         "local-cpu",
-        f"{cpu_model()}, {threads} threads (measured here)",
+        f"{cpu_model()}, {threads} thread{'' if threads == 1 else 's'} (measured here)",
         "cpu",
         float(psutil.virtual_memory().total),
         None,
