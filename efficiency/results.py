@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 WEIGHTS_NOTE = "random (built from config; no weights loaded)"
+# The code that runs a model (efficiency.measure.implementations): attention kernel, int8 linear layers, compiler,
+# runtime. "sdpa" (PyTorch eager with SDPA attention) is what every result used before the axis existed.
+IMPLEMENTATIONS = ("eager", "sdpa", "compile", "int8", "onnxruntime")
+DEFAULT_IMPLEMENTATION = "sdpa"
 FRAME_COLUMNS = (
     "model",
     "model_id",
@@ -106,6 +110,7 @@ _ALWAYS = (
     "families",
     "workload",
     "inputs",
+    "implementation",
     "params",
     "params_active",
     "params_trainable",
@@ -151,6 +156,7 @@ class Result:
     families: list[str] = field(default_factory=list)
     workload: dict[str, Any] = field(default_factory=dict)
     inputs: str = ""  # the dummy inputs built from the model: "text 128 tokens", "audio 10.0 s at 16 kHz"
+    implementation: str = DEFAULT_IMPLEMENTATION  # one of IMPLEMENTATIONS; a result stored without it is sdpa
     # counted (static)
     params: int | None = None
     params_active: int | None = None
@@ -170,6 +176,7 @@ class Result:
     training_memory_traffic_bytes: int | None = None
     arithmetic_intensity_flops_per_byte: float | None = None
     weight_bytes: int | None = None
+    int8_ops: int | None = None  # int8 implementation: its int8 multiply-adds x 2, kept out of ``flops``
     uncounted_ops: list[str] = field(default_factory=list)
     fvcore_skipped_ops: dict[str, int] = field(default_factory=dict)
     analytic_formula: str | None = None
@@ -202,6 +209,9 @@ class Result:
     peak_memory_training_bytes: int | None = None
     memory_breakdown_training: dict[str, Any] | None = None
     ray_node: dict[str, Any] | None = None
+    setup_s: dict[str, float] | None = None  # one-off seconds before steady state: compile, export, quantize
+    # the machine around a measured run and the verdict on it (efficiency.measure.noise); absent for static counts
+    noise: dict[str, Any] | None = None
     # how it was obtained
     timings_s: dict[str, float] = field(default_factory=dict)
     error: str | None = None
@@ -235,6 +245,7 @@ class Result:
         values["measured"] = bool(values.get("measured"))
         values["name"] = str(values.get("name") or "")
         values["weights"] = str(values.get("weights") or WEIGHTS_NOTE)
+        values["implementation"] = str(values.get("implementation") or DEFAULT_IMPLEMENTATION)
         return cls(**values, extra={k: v for k, v in data.items() if k not in known})
 
     def to_dict(self) -> dict[str, Any]:
@@ -261,6 +272,11 @@ class Result:
     @property
     def ok(self) -> bool:
         return not self.error
+
+    @property
+    def noisy(self) -> bool:
+        """Measured under load or with a wide spread (``noise["noisy"]``, the rule in efficiency.measure.noise)."""
+        return bool((self.noise or {}).get("noisy"))
 
     @property
     def mode(self) -> str:

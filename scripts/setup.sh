@@ -10,6 +10,9 @@ requirements=requirements.txt
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r "$requirements"
+# The second runtime (the onnxruntime implementation) and torch.onnx.export's dependencies must import: say so
+# now rather than at the first export.
+.venv/bin/python -c "import onnxruntime, onnx, onnxscript" || { echo "setup: onnxruntime/onnx/onnxscript do not import" >&2; exit 1; }
 # The package itself, editable (its dependencies are the requirements above): the `efficiency` command, and
 # benchmarks and scripts import it from anywhere without PYTHONPATH.
 .venv/bin/python -m pip install --quiet --no-deps -e .

@@ -19,6 +19,7 @@ from efficiency.hardware.detect import environment_fingerprint, package_version
 from efficiency.results import Latency, Result
 
 MISSING = "—"
+NOISY_MARK = "(noisy)"  # after a timing measured under load or with a wide spread (efficiency.measure.noise)
 COUNTED = "counted"
 MEASURED = "measured"
 ESTIMATED = "estimated"
@@ -79,7 +80,8 @@ def _timing(key: str) -> Callable[[Row], Cell]:
         if latency is not None:
             p10, p90 = latency.p10, latency.p90
             spread = f" [{units.duration(p10)}–{units.duration(p90)}]" if p10 is not None and p90 is not None else ""
-            return Cell(units.duration(latency.median) + spread, MEASURED)
+            mark = f" {NOISY_MARK}" if row.result.noisy else ""  # the reason is in the notes below the table
+            return Cell(units.duration(latency.median) + spread + mark, MEASURED)
         if key == "latency_ms" and row.estimate is not None:
             return Cell(f"{units.duration(row.estimate.latency_ms)} on {row.estimate.chip}", ESTIMATED)
         return Cell(MISSING, None)
@@ -173,6 +175,9 @@ def _table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]], list[str]]:
     for r in rows:
         if r.result.error:
             notes.append(f"{r.result.label}: failed: {r.result.error}")
+        elif r.result.noisy:
+            reason = (r.result.noise or {}).get("reason") or "reason not recorded"
+            notes.append(f"{r.result.label}: timings marked {NOISY_MARK}: {reason}; measure again on a quieter machine")
     return header, body, notes
 
 

@@ -93,3 +93,27 @@ def stored_table(results: Sequence[Result], display_name: Callable[[str], str]) 
             }
         )
     return pd.DataFrame(rows)
+
+
+SPREAD_COLUMN = "latency_spread"  # "1.23 s – 1.79 s": the p10-p90 of the latency, formatted with its units
+NOISE_COLUMN = "noise"  # "noisy: <reason>" for a result measured under load or with a wide spread, else ""
+
+
+def noise_text(result: Result) -> str:
+    """ "noisy: <reason>" for a result the rule of efficiency.measure.noise marked noisy; "" otherwise."""
+    if not result.noisy:
+        return ""
+    return f"noisy: {(result.noise or {}).get('reason') or 'reason not recorded'}"
+
+
+def with_spread(frame: pd.DataFrame, results: Sequence[Result]) -> pd.DataFrame:
+    """``frame`` (``results_frame(results)``) with the latency's p10-p90 and the noisy mark of each row's result."""
+    by_id = {result.model: result for result in reversed(results) if not result.error}  # first wins, as the frame
+    spreads, marks = [], []
+    for model_id in frame["model_id"]:
+        result = by_id.get(model_id)
+        latency = result.latency_ms if result is not None and result.measured else None
+        known = latency is not None and latency.p10 is not None and latency.p90 is not None
+        spreads.append(f"{units.duration(latency.p10)} – {units.duration(latency.p90)}" if known else "")
+        marks.append(noise_text(result) if result is not None else "")
+    return frame.assign(**{SPREAD_COLUMN: spreads, NOISE_COLUMN: marks})

@@ -19,6 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from efficiency.analysis.table import rows_csv
+from efficiency.results import DEFAULT_IMPLEMENTATION, IMPLEMENTATIONS
 from efficiency.specs import DTYPES, MODES, Workload
 
 Command = Callable[[argparse.Namespace], int]
@@ -76,9 +77,27 @@ def workload_from(args: argparse.Namespace) -> Workload:
     return Workload(args.batch_size, args.seq_len, args.image_size, args.dtype, args.mode, args.audio_seconds)
 
 
+def implementation_list(text: str) -> tuple[str, ...]:
+    """Comma-separated implementation names, each once, in order (argparse ``type``)."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",")))
+    unknown = [name for name in names if name not in IMPLEMENTATIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{unknown[0]!r} is not one of {', '.join(IMPLEMENTATIONS)}")
+    return names
+
+
 def add_measure_args(p: argparse.ArgumentParser) -> None:
-    """``--metrics`` and the options of a measured run (device, threads, repeats, timeout, store)."""
+    """``--metrics``, ``--implementation`` and the options of a measured run (device, threads, repeats, timeout,
+    store)."""
     p.add_argument("--metrics", choices=("static", "all"), default="static", help="all: also measure here")
+    p.add_argument(
+        "--implementation",
+        type=implementation_list,
+        default=(DEFAULT_IMPLEMENTATION,),
+        metavar="NAME[,NAME...]",
+        help=f"code that runs each model, one result per model and name: {', '.join(IMPLEMENTATIONS)} "
+        f"(default {DEFAULT_IMPLEMENTATION}: PyTorch eager with SDPA attention)",
+    )
     p.add_argument("--device", default="cpu", help="device to measure on: cpu, cuda:N, mps")
     p.add_argument("--threads", type=positive, default=None, help="CPU threads for measurement")
     p.add_argument("--repeats", type=positive, default=None, help="minimum timed repeats")

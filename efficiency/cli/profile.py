@@ -24,6 +24,7 @@ from efficiency.cli.args import (
 )
 from efficiency.models.catalog import list_models
 from efficiency.models.quality import figures_for, parse_user_figure
+from efficiency.results import DEFAULT_IMPLEMENTATION
 from efficiency.specs import Workload
 from efficiency.validation import printable
 
@@ -52,8 +53,9 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
 
 
 def profile_results(models: Sequence[str], workload: Workload, args: argparse.Namespace) -> list[Result]:
-    """One result per model, in order: static counts; with ``--metrics all``, measured through the isolated
-    runner and the results store."""
+    """One result per model and implementation, in order: static counts; with ``--metrics all``, measured through
+    the isolated runner and the results store."""
+    implementations = getattr(args, "implementation", None) or (DEFAULT_IMPLEMENTATION,)
     if args.metrics == "all":
         check_measure_args(args)
         from efficiency.run.jobs import profile_measured  # lazy: imports pandas and sqlalchemy; --help stays fast
@@ -67,6 +69,7 @@ def profile_results(models: Sequence[str], workload: Workload, args: argparse.Na
             timeout_s=args.timeout,
             db=args.db,
             fresh=args.fresh,
+            implementations=implementations,
         )
     from efficiency.counters.static import safe_profile_static  # lazy: imports torch; --help stays fast
 
@@ -74,9 +77,25 @@ def profile_results(models: Sequence[str], workload: Workload, args: argparse.Na
     with progress(len(models)) as bar:
         for name in models:
             bar.set_description(name)
-            results.append(safe_profile_static(name, workload).to_result())
+            static = safe_profile_static(name, workload).to_result()
+            results.extend(_as_implemented(static, name, workload, implementations, args.device))
             bar.update(1)
     return results
+
+
+def _as_implemented(
+    static: Result, name: str, workload: Workload, implementations: Sequence[str], device: str
+) -> list[Result]:
+    """The static result as each implementation runs it (the default alone: the result as counted)."""
+    if tuple(implementations) == (DEFAULT_IMPLEMENTATION,):
+        return [static]
+    from efficiency.measure.implementation_counts import static_results  # lazy: imports torch; --help stays fast
+    from efficiency.models.loading import resolve  # lazy: as above
+
+    spec = None if static.error else resolve(name)
+    if spec is None:
+        return [static.with_(implementation=implementation) for implementation in implementations]
+    return static_results(static, spec, workload, implementations, device)
 
 
 def catalog_rows() -> list[dict[str, Any]]:
@@ -108,16 +127,22 @@ def _models_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _row_label(result: Result) -> str:
+    """The model, and the implementation when it is not the default one."""
+    shown = result.implementation != DEFAULT_IMPLEMENTATION
+    return f"{result.label} [{result.implementation}]" if shown else result.label
+
+
 def _profile_table(results: list[Result]) -> str:
     head = f"{'model':<36} {'params':>12} {'FLOPs':>12} {'train FLOPs':>12} {'traffic':>10} {'latency':>10}  notes"
     lines = [head]
     for r in results:
         if r.error:  # the name and error may echo what was typed: never print its control characters
-            lines.append(f"{printable(r.label, 36):<36} error: {printable(r.error, None)}")
+            lines.append(f"{printable(_row_label(r), 36):<36} error: {printable(r.error, None)}")
             continue
         latency = r.latency_ms.median if r.latency_ms else None
         lines.append(
-            f"{printable(r.label, 36):<36} {units.params(r.params):>12} {units.flops(r.flops):>12} "
+            f"{printable(_row_label(r), 36):<36} {units.params(r.params):>12} {units.flops(r.flops):>12} "
             f"{units.flops(r.training_flops):>12} {units.nbytes(r.memory_traffic_bytes):>10} "
             f"{units.duration(latency) if latency else 'not run':>10}  "
             f"{'; '.join(f'{k} {units.percent(v)}' for k, v in r.counter_differences.items())}"

@@ -15,10 +15,17 @@ from typing import Any
 import torch
 
 from efficiency.measure.generation import GenerationMeasurement, measure_generation
+from efficiency.measure.implementations import (
+    GENERATION_NOTE,
+    ImplementationError,
+    attention_for,
+    check_implementation,
+    memory_breakdown,
+    prepare,
+)
 from efficiency.measure.memory import (
     MemoryBreakdown,
     baseline_bytes,
-    inference_breakdown,
     release_free_memory,
     track_peak,
     training_breakdown,
@@ -35,16 +42,19 @@ from efficiency.measure.timing import (
 from efficiency.measure.training import TrainingMeasurement, TrainingStep, measure_training
 from efficiency.models.inputs import fit_workload, make_inputs, plan_inputs
 from efficiency.models.loading import ModelLoadError, build_model, check_workload
+from efficiency.results import DEFAULT_IMPLEMENTATION
 from efficiency.specs import ModelSpec, Workload
 
 __all__ = [
     "GenerationMeasurement",
+    "ImplementationError",
     "InferenceMeasurement",
     "LatencyStats",
     "MemoryBreakdown",
     "TrainingMeasurement",
     "TrainingStep",
     "check_device",
+    "check_implementation",
     "measure_generation",
     "measure_inference",
     "measure_latency",
@@ -121,9 +131,9 @@ def _warm_imports(spec: ModelSpec, workload: Workload) -> str:
     return "baseline taken after importing the modeling code and starting torch's thread pool"
 
 
-def _phases(spec: ModelSpec, workload: Workload) -> list[str]:
+def _phases(spec: ModelSpec, workload: Workload, generates: bool = True) -> list[str]:
     phases = ["build", "inference"]
-    if spec.is_causal_lm:
+    if spec.is_causal_lm and generates:
         phases.append("generation")
     if workload.mode == "training":
         phases.append("training")
@@ -140,8 +150,10 @@ def measure_model(
     forward_flops: float | None = None,
     min_time_s: float | None = None,
     new_tokens: int = GENERATION_NEW_TOKENS,
+    implementation: str = DEFAULT_IMPLEMENTATION,
 ) -> dict[str, Any]:
-    """Build the model on ``device`` and measure it; a dict of raw numbers with units in the keys.
+    """Build the model on ``device``, make it ready for ``implementation`` and measure it; a dict of raw numbers
+    with units in the keys (``setup_s``: the implementation's one-off compile, quantize, export, session seconds).
 
     ``repeats`` sets the minimum number of timed repeats of every phase (inference calls, training steps,
     generation runs); ``min_time_s`` the minimum timed seconds of inference and training. Memory is
@@ -149,21 +161,24 @@ def measure_model(
     """
     device = check_device(device)
     _check_dtype(device, workload.dtype)
+    check_implementation(implementation, device, workload.dtype, workload.mode)
     check_workload(spec, workload)
     workload, _ = fit_workload(spec, workload)  # the static profile beside it states the change
     threads = _check_threads(threads)
     if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
         raise ValueError(f"repeats: must be a whole number >= 1, got {repeats!r}")
-    phases = _phases(spec, workload)
     timings: dict[str, float] = {}
     result: dict[str, Any] = {
         "measured": True,
+        "implementation": implementation,
         "device": device,
         "threads": threads,
         "dtype": workload.dtype,
         "workload": workload.for_modality(spec.modality),
         "inputs": plan_inputs(spec, workload).description,
     }
+    notes: list[str] = []
+    phases = ["build", "inference"]
 
     def start(phase: str) -> float:
         if progress is not None:
@@ -175,13 +190,23 @@ def measure_model(
         result["memory_baseline_note"] = _warm_imports(spec, workload)
         warm_up_runtime(device)
         baseline = baseline_bytes(device)
-        model = build_model(spec, device=device, dtype=workload.dtype)
+        attention = attention_for(implementation)
+        model = build_model(spec, device=device, dtype=workload.dtype, attn_implementation=attention)
         timings["build"] = time.perf_counter() - began
+        inputs = make_inputs(spec, workload, device)
+        prepared = prepare(implementation, model, inputs, device, threads)  # its one-off seconds go to setup_s
+        model = prepared.module  # int8 and onnxruntime leave the float model behind: freed before the timed calls
+        release_free_memory(device)
+        if prepared.setup_s:
+            result["setup_s"] = dict(prepared.setup_s)
+        notes.extend(prepared.notes)
+        phases = _phases(spec, workload, prepared.generates)
+        if spec.is_causal_lm and not prepared.generates:
+            notes.append(GENERATION_NOTE.format(name=implementation))
 
         began = start("inference")
-        inputs = make_inputs(spec, workload, device)
         inference = measure_inference(
-            model,
+            prepared.runner,
             inputs,
             spec,
             workload,
@@ -194,13 +219,13 @@ def measure_model(
         result.update(inference.to_dict())
         with track_peak(device) as peak, torch.inference_mode():
             for _ in range(MEMORY_PASS_CALLS):
-                model(**inputs)
-        inference_memory = inference_breakdown(model, peak, baseline)
+                prepared.runner(**inputs)
+        inference_memory = memory_breakdown(prepared, peak, baseline)
         result["peak_memory_bytes"] = inference_memory.peak_bytes
         result["memory_breakdown"] = inference_memory.to_dict()
         timings["inference"] = time.perf_counter() - began
 
-        if spec.is_causal_lm:
+        if "generation" in phases:
             began = start("generation")
             generation = measure_generation(
                 model, spec, workload, device, threads, new_tokens=new_tokens, repeats=repeats or GENERATION_REPEATS
@@ -229,9 +254,11 @@ def measure_model(
             del step
             timings["training"] = time.perf_counter() - began
 
-    del model, inputs
+    del model, inputs, prepared
     release_free_memory(device)
     result["timings_s"] = timings
+    if notes:
+        result["notes"] = notes
     if progress is not None:
         progress("done", 1.0)
     return result

@@ -202,7 +202,7 @@ class MemoryBreakdown:
         return data
 
 
-def _remainder(peak: int, known: int, what: str) -> tuple[int, str]:
+def remainder(peak: int, known: int, what: str) -> tuple[int, str]:
     """Activations as the peak minus the parts we know; a negative rest is reported, not hidden."""
     rest = peak - known
     if rest >= 0:
@@ -223,7 +223,7 @@ def inference_breakdown(model: torch.nn.Module, peak: PeakMemory, baseline: int)
     """Weights measured from the parameters; activations = peak above baseline - weights - buffers."""
     above = max(0, peak.peak_bytes - baseline)
     weights, buffers = parameter_bytes(model), buffer_bytes(model)
-    activations, how = _remainder(above, weights + buffers, "weights and buffers")
+    activations, how = remainder(above, weights + buffers, "weights and buffers")
     return MemoryBreakdown(
         kind=peak.kind,
         peak_bytes=above,
@@ -254,7 +254,7 @@ def training_breakdown(
     states_source = "measured (optimizer state tensors)"
     if states is None:
         states, states_source = 2 * trainable, "computed (AdamW: 2 x trainable parameter bytes)"
-    activations, how = _remainder(above, weights + buffers + grads + states, "weights, gradients, optimizer state")
+    activations, how = remainder(above, weights + buffers + grads + states, "weights, gradients, optimizer state")
     return MemoryBreakdown(
         kind=peak.kind,
         peak_bytes=above,

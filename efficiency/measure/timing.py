@@ -222,7 +222,7 @@ class InferenceMeasurement:
 
 
 def measure_inference(
-    model: torch.nn.Module,
+    model: torch.nn.Module | Callable[..., Any],
     inputs: dict[str, Any],
     spec: ModelSpec,
     workload: Workload,
@@ -234,8 +234,10 @@ def measure_inference(
     warmup: int = 3,
     max_repeats: int = 1000,
 ) -> InferenceMeasurement:
-    """Forward latency of ``model(**inputs)`` under ``torch.inference_mode`` with ``threads`` CPU threads."""
-    model.eval()
+    """Forward latency of ``model(**inputs)`` under ``torch.inference_mode`` with ``threads`` CPU threads; ``model``
+    is a torch module or anything called like one (an implementation's runner, e.g. an ONNX Runtime session)."""
+    if isinstance(model, torch.nn.Module):
+        model.eval()
     with num_threads(threads), torch.inference_mode():
         stats = measure_latency(
             lambda: model(**inputs),

@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 
+from efficiency.results import DEFAULT_IMPLEMENTATION, IMPLEMENTATIONS
 from efficiency.validation import error_line
 
 DEFAULT_TARGET = "efficiency.run.jobs:run_job"
@@ -55,6 +56,7 @@ class Job:
     memory_cap_bytes: int | None = None
     target: str = DEFAULT_TARGET
     hardware: str | None = None  # hardware id for the store key; None means this machine's ``local-<device>``
+    implementation: str = DEFAULT_IMPLEMENTATION  # the code that runs the model; part of the store key
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -63,6 +65,8 @@ class Job:
             raise ValueError(f"job workload of {self.model!r}: must be a mapping")  # noqa: TRY004
         if self.metrics not in METRICS:
             raise ValueError(f"job metrics: {self.metrics!r} is not one of {', '.join(METRICS)}")
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"job implementation: {self.implementation!r} is not one of {', '.join(IMPLEMENTATIONS)}")
         for name in ("threads", "repeats", "memory_cap_bytes"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -96,7 +100,14 @@ def default_memory_cap_bytes() -> int:
 
 def error_result(job: Job, message: str, kind: str) -> dict[str, Any]:
     """The result a failed job gets: enough for the UI to name the model, the setup and what happened."""
-    return {"model": job.model, "workload": dict(job.workload), "error": message, "error_kind": kind, "measured": False}
+    return {
+        "model": job.model,
+        "workload": dict(job.workload),
+        "implementation": job.implementation,
+        "error": message,
+        "error_kind": kind,
+        "measured": False,
+    }
 
 
 def one_line(error: BaseException, log_as: str | None = None) -> str:

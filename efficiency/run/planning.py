@@ -1,7 +1,7 @@
 """The one job planner: model names as a person typed them, a workload and the hardware to run on, in; the jobs
 to run and the models that cannot run (each with its one-line reason), out. The CLI, the pages and the
 experiments plan through it, so a name resolves, a workload normalises and a default applies the same way
-everywhere.
+everywhere. Each model gets one job per implementation asked for (``efficiency.results.IMPLEMENTATIONS``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from efficiency.results import Result
+from efficiency.results import DEFAULT_IMPLEMENTATION, IMPLEMENTATIONS, Result
 from efficiency.run.job import DEFAULT_TIMEOUT_S, Job, one_line
 from efficiency.specs import Workload
 
@@ -45,11 +45,14 @@ def plan_jobs(
     threads: int | None = None,
     repeats: int | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    implementations: Sequence[str] = (DEFAULT_IMPLEMENTATION,),
 ) -> Plan:
-    """One job per resolved model and target (a model named twice runs once); threads apply to this machine's
-    devices only (a cluster node uses its own). A name that does not resolve fails alone."""
+    """One job per resolved model, implementation and target (a model or implementation named twice runs once),
+    model by model; threads apply to this machine's devices only (a cluster node uses its own). A name that does
+    not resolve fails alone."""
     from efficiency.models.loading import resolve  # lazy: imports torch; the CLI's --help stays fast
 
+    implementations = check_implementations(implementations)
     plan = Plan(jobs={target: [] for target in targets})
     for name in names:
         try:
@@ -60,17 +63,31 @@ def plan_jobs(
         plan.model_ids[name] = spec.id
         fields = workload.for_modality(spec.modality)
         for target, jobs in plan.jobs.items():
-            if any(job.model == spec.id for _, job in jobs):
-                continue
-            jobs.append(
-                (
-                    name,
-                    make_job(
-                        spec.id, fields, target, metrics=metrics, threads=threads, repeats=repeats, timeout_s=timeout_s
-                    ),
+            for implementation in implementations:
+                if any((job.model, job.implementation) == (spec.id, implementation) for _, job in jobs):
+                    continue
+                job = make_job(
+                    spec.id,
+                    fields,
+                    target,
+                    metrics=metrics,
+                    threads=threads,
+                    repeats=repeats,
+                    timeout_s=timeout_s,
+                    implementation=implementation,
                 )
-            )
+                jobs.append((name, job))
     return plan
+
+
+def check_implementations(names: Sequence[str]) -> tuple[str, ...]:
+    """The implementations asked for, in order, each once; a ValueError naming an unknown one and the accepted."""
+    if isinstance(names, str) or not names:
+        raise ValueError(f"implementations: give a list of one or more of {', '.join(IMPLEMENTATIONS)}")
+    unknown = [name for name in names if name not in IMPLEMENTATIONS]
+    if unknown:
+        raise ValueError(f"implementation {unknown[0]!r} is unknown; accepted: {', '.join(IMPLEMENTATIONS)}")
+    return tuple(dict.fromkeys(names))
 
 
 def make_job(
@@ -82,6 +99,7 @@ def make_job(
     threads: int | None = None,
     repeats: int | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    implementation: str = DEFAULT_IMPLEMENTATION,
     job_class: type[Job] = Job,
     **extra: Any,
 ) -> Job:
@@ -97,5 +115,6 @@ def make_job(
         repeats=repeats,
         timeout_s=timeout_s,
         hardware=where.hardware,
+        implementation=implementation,
         **extra,
     )

@@ -32,6 +32,7 @@ Runner returns typed :class:`efficiency.results.Result` objects. A job that fail
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing import connection
@@ -56,6 +57,15 @@ DEFAULT_PRELOAD = (
     "efficiency.run.runner",
 )
 POLL_INTERVAL_S = 0.05
+
+
+REUSE_NOISY_ENV = "EFFICIENCY_REUSE_NOISY"
+
+
+def reuse_noisy() -> bool:
+    """Whether a stored result marked noisy may stand for a fresh run: no, unless ``EFFICIENCY_REUSE_NOISY=1`` (a
+    shared machine where every run is noisy, or the test suite, which checks the reuse logic, not the machine)."""
+    return os.environ.get(REUSE_NOISY_ENV) == "1"
 
 
 class Executor(Protocol):
@@ -152,6 +162,7 @@ class Runner:
             "metrics": job.metrics,
             "hardware": job.hardware_id,
             "env": self._fingerprints[job.threads],
+            "implementation": job.implementation,
         }
 
     def refusal(self, job: Job) -> dict[str, Any] | None:
@@ -188,7 +199,8 @@ class Runner:
     def run(
         self, jobs: Iterable[Job], on_progress: ProgressCallback | None = None, fresh: bool = False
     ) -> list[Result]:
-        """One result per job, in job order. Stored results are reused (marked ``reused``) unless ``fresh``."""
+        """One result per job, in job order. Stored results are reused (marked ``reused``) unless ``fresh``; one
+        marked noisy (``Result.noisy``) is not: that job runs again."""
         jobs = list(jobs)
         results: list[Result | None] = [None] * len(jobs)
         keys = [self.key_fields(job) for job in jobs] if self.store is not None else [None] * len(jobs)
@@ -229,6 +241,8 @@ class Runner:
             device=job.device,
             threads=job.threads if job.threads is not None else env.get("threads"),
             machine=env,
+            implementation=job.implementation,
+            noisy_ok=reuse_noisy(),  # a result measured under load is measured again, unless asked otherwise
         )
 
     def _stored(self, job: Job, key_fields: dict[str, Any] | None) -> Result | None:
@@ -237,9 +251,14 @@ class Runner:
         if self.store is None or key_fields is None:
             return None
         find_stored = getattr(self.executor, "find_stored", None)
-        return (
-            find_stored(self.store, job) if find_stored is not None else self.store.lookup(self.wanted(job, key_fields))
-        )
+        if find_stored is None:
+            return self.store.lookup(self.wanted(job, key_fields))
+        found = find_stored(self.store, job)
+        # An executor's own lookup may not know implementations (never reuse another implementation's numbers)
+        # nor noise (a result measured under load is measured again).
+        if found is None or found.implementation != job.implementation:
+            return None
+        return None if found.noisy and not reuse_noisy() else found
 
     def _executor_stored(self, result: Result) -> bool:
         """The executor kept this result itself (or tried, and says why it could not): storing it again here

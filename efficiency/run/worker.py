@@ -237,7 +237,13 @@ class _RunningJob:
             elif kind == "progress" and on_progress is not None:
                 on_progress(self.job.model, message[1], message[2])
             elif kind == "result":
-                self.outcome = {"model": self.job.model, "workload": dict(self.job.workload), **message[1]}
+                job = self.job
+                self.outcome = {
+                    "model": job.model,
+                    "workload": dict(job.workload),
+                    "implementation": job.implementation,
+                    **message[1],
+                }
             elif kind == "error":
                 self.outcome = error_result(self.job, message[1], "exception")
             elif kind == "memory":

@@ -1,11 +1,14 @@
 """The one rule for "does a stored result belong to this setup", used by the runner (reuse unless fresh), the
 Ray executor (reuse by hardware id) and the pages (which result a view shows).
 
-A result matches when its model and workload are the view's, it is of the wanted kind (counted or measured),
+A result matches when its model, workload and implementation (a result stored before implementations existed
+is sdpa) are the view's, it is of the wanted kind (counted or measured),
 it was measured on the wanted hardware id, on this very machine for a ``local-<device>`` id (same CPU model and
 core count, or the same GPU: a shared store also holds other machines' ``local-cpu`` results), with the wanted
 thread count on a CPU, and with the same torch and transformers releases where both sides know them (a local
-build tag such as ``+cpu`` is ignored, so a CPU-only dashboard can reuse what a CUDA node stored).
+build tag such as ``+cpu`` is ignored, so a CPU-only dashboard can reuse what a CUDA node stored). A result marked
+noisy (measured under load or with a wide spread: ``Result.noisy``) matches only where ``Wanted.noisy_ok``: the
+pages show it, with its mark; a run never reuses it, it measures again.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from efficiency.results import Result
+from efficiency.results import DEFAULT_IMPLEMENTATION, Result
 
 SOFTWARE_FIELDS = ("torch", "transformers")
 SHAPE_FIELDS = ("seq_len", "image_size", "audio_seconds")
@@ -32,6 +35,8 @@ class Wanted:
     device: str | None = None  # for local hardware: the device ("cpu", "cuda:0") it must have run on
     threads: int | None = None  # on a CPU, the thread count it must have used (None: any)
     machine: dict[str, Any] = field(default_factory=dict)
+    implementation: str = DEFAULT_IMPLEMENTATION  # the code that ran it (efficiency.results.IMPLEMENTATIONS)
+    noisy_ok: bool = True  # False (the runner's reuse): a result marked noisy does not stand for the setup
 
     @property
     def local(self) -> bool:
@@ -75,6 +80,10 @@ def same_machine(environment: dict[str, Any], machine: dict[str, Any], device: s
 def matches(result: Result, wanted: Wanted) -> bool:
     """Whether ``result`` stands for the setup ``wanted`` describes (see the module docstring)."""
     if result.error or result.model != wanted.model or result.measured != wanted.measured:
+        return False
+    if result.noisy and not wanted.noisy_ok:
+        return False
+    if result.implementation != wanted.implementation:
         return False
     if not same_workload(result.workload, wanted.workload):
         return False

@@ -1,7 +1,7 @@
 """Results store schema: the table a profile is kept in, the key it is kept under, and the JSON it is kept as.
 
-The key is a sha256 of what a profile is a pure function of (model, workload, metrics, hardware and the
-software/hardware fingerprint fields that change a number); :class:`efficiency.store.store.ResultStore` reads and
+The key is a sha256 of what a profile is a pure function of (model, workload, metrics, implementation, hardware and
+the software/hardware fingerprint fields that change a number); :class:`efficiency.store.store.ResultStore` reads and
 writes rows of ``results_table`` by it (``make_key``, ``flatten``, ``results_table`` and ``StoreError`` are
 importable from :mod:`efficiency.store.store` too).
 """
@@ -14,6 +14,8 @@ import math
 from typing import Any
 
 import sqlalchemy as sa
+
+from efficiency.results import DEFAULT_IMPLEMENTATION
 
 SCHEMA_VERSION = 1
 ENV_KEY_FIELDS = ("cpu_model", "threads", "gpu_name", "torch", "transformers")
@@ -76,8 +78,18 @@ def env_key_subset(env: dict[str, Any]) -> dict[str, Any]:
     return subset
 
 
-def make_key(model: str, workload: dict[str, Any], metrics: str, hardware: str, env: dict[str, Any]) -> str:
-    """sha256 of what a profile is a pure function of (model, workload, hardware, software)."""
+def make_key(
+    model: str,
+    workload: dict[str, Any],
+    metrics: str,
+    hardware: str,
+    env: dict[str, Any],
+    implementation: str = DEFAULT_IMPLEMENTATION,
+) -> str:
+    """sha256 of what a profile is a pure function of (model, workload, implementation, hardware, software).
+
+    The default implementation (sdpa) leaves the identity as it was before implementations existed, so a row
+    stored then keeps its key and a new sdpa result replaces it instead of sitting beside it."""
     identity = {
         "model": model,
         "workload": workload,
@@ -85,6 +97,8 @@ def make_key(model: str, workload: dict[str, Any], metrics: str, hardware: str, 
         "hardware": hardware,
         "env": env_key_subset(env),
     }
+    if implementation != DEFAULT_IMPLEMENTATION:
+        identity["implementation"] = implementation
     return hashlib.sha256(canonical_json(identity).encode()).hexdigest()
 
 

@@ -195,16 +195,21 @@ class ResultStore:
             )
 
     def put(self, result: Result, key_fields: dict[str, Any]) -> str:
-        """Upsert ``result`` under the key of ``key_fields`` (model, workload, metrics, hardware, env)."""
+        """Upsert ``result`` under the key of ``key_fields`` (model, workload, metrics, hardware, env; and
+        ``implementation``, else the result's own)."""
         missing = [name for name in ("model", "workload", "metrics", "hardware", "env") if name not in key_fields]
         if missing:
             raise StoreError(f"key_fields: missing {', '.join(missing)}")
+        implementation = key_fields.get("implementation") or result.implementation
+        if result.implementation != implementation:
+            raise StoreError(f"result of implementation {result.implementation!r} keyed as {implementation!r}")
         key = make_key(
             key_fields["model"],
             key_fields["workload"],
             key_fields["metrics"],
             key_fields["hardware"],
             key_fields["env"],
+            implementation,
         )
         workload = key_fields["workload"] or {}
         measured_on = result.hardware.id if result.hardware is not None else None

@@ -11,6 +11,7 @@ from typing import Any
 
 import streamlit as st
 
+from efficiency.analysis.table import NOISE_COLUMN, with_spread
 from efficiency.results import results_frame
 from efficiency.specs import MODES
 from efficiency.ui import cluster, common, lookup, pickers, runs, state, views
@@ -119,8 +120,8 @@ def hardware_text(hardware_labels: dict[str, str], device: str, threads: int | N
 
 def comparison(run: bool, extras: list[tuple[str, str]], hardware_labels: dict[str, str]) -> tuple[str, bool]:
     """Run if asked, then the comparison in view; returns the kind of run in view and whether it is finished: two
-    or more models, each with a result of the kind chosen (a measured view whose models are not all measured yet
-    is a run still to make, so the page keeps its Run button in view)."""
+    or more models, each with a result of the kind chosen (a measured view whose models are not all measured yet,
+    or with a noisy measurement, is a run still to make, so the page keeps its Run button in view)."""
     picked = [(name, name) for name in st.session_state["cmp_models"]] + extras
     kind, device, threads = st.session_state["cmp_run"], st.session_state["cmp_device"], st.session_state["cmp_threads"]
     workload = pickers.workload_from_state("cmp", st.session_state["cmp_mode"])
@@ -146,7 +147,7 @@ def comparison(run: bool, extras: list[tuple[str, str]], hardware_labels: dict[s
             missing.append(common.display_name(name))
         else:
             results.append(result)
-    frame = results_frame(results)
+    frame = with_spread(results_frame(results), results)
     pending = missing + (list(frame.loc[~frame["measured"], "model"]) if kind == "measured" and len(frame) else [])
     if pending:
         what = "measured" if kind == "measured" else "static"
@@ -159,6 +160,7 @@ def comparison(run: bool, extras: list[tuple[str, str]], hardware_labels: dict[s
         return kind, False
     where = hardware_text(hardware_labels, device, threads)
     views.render_setup(frame, kind, where)
+    views.render_noise_note(frame)
     if len(frame) == 1:
         st.info(
             f"One model in view ({common.escape_md(frame['model'].iloc[0])}): ranks, crossing lines and "
@@ -176,4 +178,4 @@ def comparison(run: bool, extras: list[tuple[str, str]], hardware_labels: dict[s
     with export:
         setup = views.setup_sentence(frame, kind, where)
         views.export_button("Cost indicator comparison", setup, every_figure, "comparison.html")
-    return kind, not pending
+    return kind, not pending and not frame[NOISE_COLUMN].astype(bool).any()  # noisy: Run in view to measure again

@@ -18,6 +18,7 @@ import streamlit as st
 from efficiency import units
 from efficiency.analysis.findings import findings
 from efficiency.analysis.rankings import INDICATORS
+from efficiency.analysis.table import NOISE_COLUMN, SPREAD_COLUMN
 from efficiency.charts import compare as charts
 from efficiency.charts.style import COMPARE_LOG_RATIO, SCALES
 from efficiency.ui.common import escape_md, one_line, setup_text
@@ -38,6 +39,8 @@ TABLE_UNITS = {
 }
 
 
+SPREAD_LABEL = "Latency p10–p90"
+NOISE_LABEL = "Noise"
 SCALE_LABELS = {"auto": f"Auto (log past {COMPARE_LOG_RATIO}×)", "linear": "Linear", "log": "Log"}
 
 
@@ -61,6 +64,17 @@ def setup_sentence(df: pd.DataFrame, kind: str = "static", where: str = "") -> s
 
 def render_setup(df: pd.DataFrame, kind: str = "static", where: str = "") -> None:
     st.caption(escape_md(setup_sentence(df, kind, where)))
+
+
+def render_noise_note(df: pd.DataFrame) -> None:
+    """One line when a measured number in view is marked noisy: which models, and that Run measures them again."""
+    noisy = df.loc[df.get(NOISE_COLUMN, pd.Series("", index=df.index)).fillna("") != "", "model"]
+    if len(noisy):
+        st.warning(
+            f"Noisy measurement: {escape_md(', '.join(noisy))} (see the Noise column of the Table tab). Press **Run** "
+            "to measure again: a run never reuses a noisy stored result.",
+            icon=":material/warning:",
+        )
 
 
 def render_findings(df: pd.DataFrame, indicators: Sequence[str], limit: int = 3) -> None:
@@ -98,6 +112,16 @@ def render_table(df: pd.DataFrame, indicators: Sequence[str]) -> None:
         space = "" if scaled_unit.startswith(" ") else " "
         fmt = f"%.{_decimals(largest)}f{space}{scaled_unit}"
         config[label] = st.column_config.NumberColumn(label, help=f"{help_text} ({scaled_unit.strip()})", format=fmt)
+        if column == "latency_ms" and df.get(SPREAD_COLUMN, pd.Series(dtype=str)).fillna("").any():
+            shown[SPREAD_LABEL] = df[SPREAD_COLUMN]
+            config[SPREAD_LABEL] = st.column_config.TextColumn(
+                SPREAD_LABEL, help="The fastest tenth and the slowest tenth of the timed repeats (10th-90th percentile)"
+            )
+    if df.get(NOISE_COLUMN, pd.Series(dtype=str)).fillna("").any():  # only when some result is noisy
+        shown.insert(2, NOISE_LABEL, df[NOISE_COLUMN])
+        config[NOISE_LABEL] = st.column_config.TextColumn(
+            NOISE_LABEL, help="Measured under load or with a wide spread (p90/p10): why, in the cell", width="large"
+        )
     st.dataframe(shown, hide_index=True, column_config=config, width="stretch", placeholder="n/a")
 
 
