@@ -1,38 +1,66 @@
-"""Our whole static profile of bert-base-uncased (seq 128) against fvcore's FlopCountAnalysis alone.
+"""Our whole static profile against fvcore's usual path, for every catalog model (issue #18 item 7).
 
-The peer does what a user of fvcore does: build the model from the same config (random weights, on the
-CPU) and call ``FlopCountAnalysis(model, inputs).total()``. Both run in this process, alternating, after
-one untimed warm-up each (imports and lazy module loading), 5 timed runs each; the script prints the
-medians and the ratio ours/fvcore. A second line times fvcore's analysis alone on an already-built model,
-for context (it then excludes building the model, which our profile includes).
+The peer does what a user of fvcore does: build the model from the same config with transformers, on the CPU,
+the usual way (``from_config``: random weights, initialised), then call ``FlopCountAnalysis(model, inputs)
+.total()`` on the model's default inputs. Ours is ``profile_static(model)``: parameters, FLOPs by three counters,
+training FLOPs, memory traffic. Both run in this one process, alternating, after one untimed warm-up each
+(imports, lazy module loading); the script prints the median of ``--repeats`` runs of each, the ratio ours/fvcore
+per model and the worst ratio (goal: at most 1.00).
+
+A model whose fp32 weights exceed ``--peer-limit-gb`` is not built for fvcore (its usual path needs the weights in
+memory: GPT-3 would need 700 GB); such a row says so and has no ratio. A peer that fails (fvcore cannot trace the
+model) is reported with its error, also without a ratio.
+
+    .venv/bin/python benchmarks/static_vs_fvcore.py --models resnet-50 efficientnet-b0 --repeats 3
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
+from typing import Any
 
 import torch
 from fvcore.nn import FlopCountAnalysis
 
 from efficiency.counters.static import profile_static
-from efficiency.models.loading import build_config, model_class, resolve
-from efficiency.specs import Workload
+from efficiency.models.catalog import list_models
+from efficiency.models.inputs import make_inputs
+from efficiency.models.loading import build_model, model_class, resolve
+from efficiency.specs import ModelSpec, Workload
 
-MODEL = "bert-base-uncased"
-RUNS = 5
-
-
-def ours() -> int:
-    return profile_static(MODEL, Workload(seq_len=128)).flops
+PEER_LIMIT_GB = 6.0
 
 
-def fvcore_user(prebuilt: torch.nn.Module | None = None) -> int:
-    spec = resolve(MODEL)
-    model = prebuilt or model_class(spec).from_config(build_config(spec)).eval()
-    analysis = FlopCountAnalysis(model, (torch.ones(1, 128, dtype=torch.long),))
+class _Keywords(torch.nn.Module):
+    """What a fvcore user writes for a model that takes more than one input: positional tensors to keywords."""
+
+    def __init__(self, model: torch.nn.Module, names: list[str], constants: dict[str, Any]) -> None:
+        super().__init__()
+        self.model, self.names, self.constants = model, names, constants
+
+    def forward(self, *tensors: torch.Tensor):
+        return self.model(**dict(zip(self.names, tensors)), **self.constants, return_dict=False)
+
+
+def ours(spec: ModelSpec) -> int:
+    return profile_static(spec).flops
+
+
+def fvcore_user(spec: ModelSpec) -> int:
+    """Build from config on the CPU (random weights, initialised), then FlopCountAnalysis(...).total()."""
+    from transformers import AutoConfig  # lazy: as a user would, after the model is chosen
+
+    model = model_class(spec).from_config(AutoConfig.for_model(spec.model_type, **spec.config)).eval()
+    inputs = make_inputs(spec, Workload(), "cpu")
+    tensors = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+    constants = {k: v for k, v in inputs.items() if not isinstance(v, torch.Tensor)}
+    wrapped = _Keywords(model, list(tensors), constants)
+    analysis = FlopCountAnalysis(wrapped, tuple(tensors.values()))
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
     return int(analysis.total())
 
 
@@ -42,22 +70,55 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    torch.set_num_threads(2)
-    ours()
-    fvcore_user()
+def weight_gb(spec: ModelSpec) -> float:
+    return sum(p.numel() for p in build_model(spec, device="meta").parameters()) * 4 / 1e9
+
+
+def compare(spec: ModelSpec, repeats: int, peer_limit_gb: float) -> tuple[float, float | None, str]:
+    """Median seconds of ours and of the peer (None when the peer cannot run), and a note."""
+    gb = weight_gb(spec)
+    peer_ok, note = gb <= peer_limit_gb, ""
+    if not peer_ok:
+        note = f"fvcore not run: its usual path needs {gb:.1f} GB of fp32 weights (limit {peer_limit_gb:g})"
+    ours(spec)  # warm-up: lazy imports, first-use caches
+    if peer_ok:
+        try:
+            fvcore_user(spec)
+        except Exception as exc:  # reported in the row: the peer cannot count this model
+            peer_ok, note = False, f"fvcore failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
     ours_s, peer_s = [], []
-    for _ in range(RUNS):
-        ours_s.append(timed(ours))
-        peer_s.append(timed(fvcore_user))
-    spec = resolve(MODEL)
-    built = model_class(spec).from_config(build_config(spec)).eval()
-    analysis_only = [timed(fvcore_user, built) for _ in range(RUNS)]
-    o, p, a = statistics.median(ours_s), statistics.median(peer_s), statistics.median(analysis_only)
-    print(f"ours (full static profile: 3 counters, training FLOPs, traffic): {[round(x, 3) for x in ours_s]} s")
-    print(f"fvcore (build from config + FlopCountAnalysis.total):            {[round(x, 3) for x in peer_s]} s")
-    print(f"median ours {o:.3f} s, fvcore {p:.3f} s, ratio ours/fvcore = {o / p:.2f} (goal <= 1.00)")
-    print(f"context: fvcore analysis alone on a pre-built model, median {a:.3f} s; ours/that = {o / a:.2f}")
+    for _ in range(repeats):
+        ours_s.append(timed(ours, spec))
+        if peer_ok:
+            peer_s.append(timed(fvcore_user, spec))
+    return statistics.median(ours_s), statistics.median(peer_s) if peer_s else None, note
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", help="catalog ids or aliases (default: every catalog model)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each, median taken (default 3)")
+    parser.add_argument("--peer-limit-gb", type=float, default=PEER_LIMIT_GB, help="largest model fvcore builds")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    specs = [resolve(name) for name in args.models] if args.models else list_models()
+    print(f"{'model':<44} {'ours s':>8} {'fvcore s':>9} {'ours/fvcore':>12}")
+    ratios: dict[str, float] = {}
+    for spec in specs:
+        try:
+            ours_s, peer_s, note = compare(spec, args.repeats, args.peer_limit_gb)
+        except Exception as exc:  # one model failing must not hide the others; the reason is printed
+            print(f"{spec.id:<44} error: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}", flush=True)
+            continue
+        if peer_s is None:
+            print(f"{spec.id:<44} {ours_s:8.2f} {'-':>9} {'-':>12}  {note}", flush=True)
+            continue
+        ratios[spec.id] = ours_s / peer_s
+        print(f"{spec.id:<44} {ours_s:8.2f} {peer_s:9.2f} {ratios[spec.id]:12.2f}", flush=True)
+    if ratios:
+        worst = max(ratios, key=ratios.get)
+        print(f"worst ratio ours/fvcore = {ratios[worst]:.2f} ({worst}); goal <= 1.00; {len(ratios)} models compared")
 
 
 if __name__ == "__main__":

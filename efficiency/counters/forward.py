@@ -5,6 +5,8 @@ op tracer, on fake tensors or, when fake tensors cannot run an op that needs val
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -12,14 +14,15 @@ from torch import nn
 
 from efficiency.counters.moe import per_token_experts
 from efficiency.counters.params import CallCounter
-from efficiency.counters.trace import OpTracer, torch_flop_counter
+from efficiency.counters.trace import OpTracer, TraceSummary, torch_flop_counter
 from efficiency.models.inputs import make_inputs
 from efficiency.models.loading import build_model
 from efficiency.specs import ModelSpec, Workload
 
 # Fake tensors have no values: an op that needs them (.item(), nonzero) fails with one of these.
 DATA_DEPENDENT_MARKERS = ("DataDependent", "DynamicOutputShape", "_local_scalar_dense", "nonzero", "data-dependent")
-REAL_TENSOR_LIMIT_BYTES = 2_000_000_000  # the largest (reduced-depth) copy counted on real tensors instead
+REAL_TENSOR_LIMIT_BYTES = 2_000_000_000
+ONE_PASS = True  # conv models without attention: forward and training counts from one forward and its backward
 
 
 def first_tensor(output: Any) -> torch.Tensor:
@@ -41,10 +44,74 @@ def data_dependent_op(exc: Exception) -> str | None:
     return found.group(0) if found else "a data-dependent op"
 
 
+@contextmanager
+def _frozen(net: nn.Module) -> Iterator[None]:
+    """Parameters that do not require grad for the inference pass: a model that hands a parameter straight to its
+    output (a learned query, Kosmos-2's and BLIP-2's) would otherwise meet torch's module tracker, which asks such
+    a leaf for a gradient function that no_grad never made."""
+    wanted = {param: param.requires_grad for param in net.parameters()}
+    for param in wanted:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param, requires in wanted.items():
+            param.requires_grad_(requires)
+
+
+def _summed(a: TraceSummary, b: TraceSummary) -> TraceSummary:
+    return TraceSummary(ops=a.ops + b.ops, unknown_ops=a.unknown_ops + b.unknown_ops)
+
+
+def _one_pass_fits(net: nn.Module) -> bool:
+    """A convolutional model without attention modules: where one forward serves both (and saves the most)."""
+    modules = list(net.modules())
+    convolutional = any(isinstance(m, nn.modules.conv._ConvNd) for m in modules)
+    return convolutional and not any("Attention" in type(m).__name__ for m in modules)
+
+
+def _one_pass(net: nn.Module, inputs: dict[str, Any]) -> dict | None:
+    """Forward and training counts from one forward, or None when its forward may differ from an inference one.
+
+    The forward (grad on) runs under one counter and tracer, its backward (the loss included) under a second
+    pair: training = forward + backward, the very ops a separate forward+backward pass runs. Its forward counts
+    stand for the inference forward only when grad mode picks no other kernels: attention does (SDPA on the CPU
+    takes its math path when a gradient is wanted), so a model with attention records gets None (a check behind
+    ``_one_pass_fits``, which picks models by their modules)."""
+    with per_token_experts(net) as moe_blocks:
+        with CallCounter(net) as calls, torch_flop_counter() as torch_counter, OpTracer() as tracer:
+            output = first_tensor(net(**inputs))
+        if any(record.attention for record in tracer.summary.ops):
+            return None
+        with torch_flop_counter() as back_counter, OpTracer() as back_tracer:
+            output.float().sum().backward()
+    forward_flops = int(torch_counter.get_total_flops())
+    return {
+        "forward_flops": forward_flops,
+        "training_flops": forward_flops + int(back_counter.get_total_flops()),
+        "training_error": None,
+        "forward": tracer.summary,
+        "training": _summed(tracer.summary, back_tracer.summary),
+        "as_used": calls.params_as_used(),
+        "moe_blocks": moe_blocks,
+    }
+
+
 def run_counters(net: nn.Module, spec: ModelSpec, workload: Workload, forward_only: bool, device: str) -> dict:
     """One forward (and one forward+backward) under torch's counter and our tracer."""
     inputs = make_inputs(spec, workload, device)
-    with per_token_experts(net) as moe_blocks, torch.no_grad():
+    if not forward_only and ONE_PASS and _one_pass_fits(net):
+        try:
+            counted = _one_pass(net, inputs)
+        except Exception as exc:  # counted again below in two passes, which report a training failure as such
+            if data_dependent_op(exc) is not None:
+                raise  # no pass on fake tensors can run it: the caller counts on real tensors
+            counted = None
+        if counted is not None:
+            return counted
+        for param in net.parameters():
+            param.grad = None  # a backward that got part way must not leave gradients to accumulate into
+    with per_token_experts(net) as moe_blocks, torch.no_grad(), _frozen(net):
         with CallCounter(net) as calls, torch_flop_counter() as torch_counter, OpTracer() as tracer:
             net(**inputs)
     training_error = "not run (forward-only profile)" if forward_only else None

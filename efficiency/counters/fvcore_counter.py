@@ -6,7 +6,8 @@ with ``torch.jit``, which makes transformers skip its ``.item()`` branch, so it 
 ``_convolution_mode`` (``padding="same"`` convolutions); we add both. Its norm, pool and upsample handles
 count elementwise work, which our convention keeps out of the headline, so their counts are left out of
 the total here (and kept in ``by_operator``). A ``meta`` convolution cannot be traced by ``torch.jit``, so
-models with convolutions are traced on a real CPU copy instead (all such catalog models are small).
+models with convolutions are traced on a real CPU copy instead (all such catalog models are small), unless every
+convolution traces on ``meta`` (``padding="same"`` ones do: EfficientNet).
 """
 
 from __future__ import annotations
@@ -72,6 +73,14 @@ class _TupleOutputs(torch.nn.Module):
         return self.model(**dict(zip(self.names, tensors)), **self.constants, return_dict=False)
 
 
+def _remove_hooks_since(before: dict[torch.nn.Module, tuple[set, set]]) -> None:
+    for module, (pre, post) in before.items():
+        for key in set(module._forward_pre_hooks) - pre:
+            del module._forward_pre_hooks[key]
+        for key in set(module._forward_hooks) - post:
+            del module._forward_hooks[key]
+
+
 def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
     tensors = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
     constants = {k: v for k, v in inputs.items() if not isinstance(v, torch.Tensor)}
@@ -81,7 +90,12 @@ def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     analysis.tracer_warnings("none")
-    by_operator = dict(analysis.by_operator())
+    hooks = {m: (set(m._forward_pre_hooks), set(m._forward_hooks)) for m in wrapper.modules()}
+    try:
+        by_operator = dict(analysis.by_operator())
+    except Exception:
+        _remove_hooks_since(hooks)  # fvcore removes its scope hooks only after a trace that succeeded
+        raise
     total = sum(v for op, v in by_operator.items() if op not in ELEMENTWISE_KEYS)
     skipped = {op: n for op, n in analysis.unsupported_ops().items() if op not in FVCORE_NOT_MATRIX}
     return FvcoreCount(macs=int(total), by_operator=by_operator, skipped_ops=skipped)

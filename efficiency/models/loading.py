@@ -16,6 +16,7 @@ import threading
 import time
 import unicodedata
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -331,13 +332,20 @@ def build_model(
     device: str | torch.device = "meta",
     dtype: str = "float32",
     attn_implementation: str = "sdpa",
+    init_weights: bool = True,
     **overrides: Any,
 ) -> torch.nn.Module:
-    """The model in eval mode, random weights (on ``meta`` no memory is allocated at all)."""
+    """The model in eval mode, random weights (on ``meta`` no memory is allocated at all).
+
+    ``init_weights=False`` skips the random initialisation (transformers' ``no_init_weights``): the weights hold
+    whatever memory held, for counting that only needs shapes and seconds less per conv model. Buffers computed
+    in the modules' constructors (Swin's relative position index) keep their values."""
+    from transformers.initialization import no_init_weights  # lazy: transformers is heavy
+
     config = build_config(spec, attn_implementation=attn_implementation, **overrides)
     _check_depth(spec, config.to_dict())
     try:
-        with torch.device(device):
+        with torch.device(device), no_init_weights() if not init_weights else nullcontext():
             try:
                 model = model_class(spec).from_config(config, attn_implementation=attn_implementation)
             except ValueError as exc:
@@ -355,6 +363,8 @@ def build_model(
 def _config_int(spec: ModelSpec, key: str, default: int | None = None, low: int = 1) -> int:
     """A whole-number config field, or a ModelLoadError naming it (a hostile config may hold anything)."""
     value = spec.config.get(key, default)
+    if isinstance(value, float) and value.is_integer():  # 1200.0 in a config written by another tool
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ModelLoadError(
             f"{spec.id}: config field {printable(key)!r} must be a whole number >= {low}, got {printable(repr(value))}"
