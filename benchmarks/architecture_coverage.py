@@ -28,11 +28,40 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 REDUCED_DEPTH = 2
+SUB_CONFIG_KEYS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config")
 # Fields some of transformers' default configs leave unset although the model cannot run without them; each is
-# filled only where the default config has it as None, and the run lists the types that got one.
+# filled only where the default config has it as None (in the config or a sub-config), and the run lists the types
+# that got one.
 INCOMPLETE_DEFAULTS = {
     "prediction_length": 24,  # the horizon of Time Series Transformer, Informer, Autoformer (PatchTST's default)
+    "num_experts_per_tok": 6,  # DeepSeek-V2's routed experts per token (its default config leaves it None)
 }
+# GLM-4V's modeling code splits the rotary frequencies by its default mrope_section [8, 12, 12] (32 frequencies),
+# which only fits head_dim 128 at partial_rotary_factor 0.5; the default config's rope_parameters omit the factor.
+ROPE_FILLS = {
+    t: {"partial_rotary_factor": 0.5} for t in ("glm4v", "glm4v_text", "glm46v", "glm_image", "glm_image_text", "glmga")
+}
+
+
+def _complete(config: dict, model_type: str) -> tuple[dict, list[str]]:
+    """``config`` with INCOMPLETE_DEFAULTS and ROPE_FILLS applied (sub-configs included), and what was filled."""
+    filled = []
+    out = dict(config)
+    for key, value in INCOMPLETE_DEFAULTS.items():
+        if key in out and out[key] is None:
+            out[key] = value
+            filled.append(key)
+    rope = ROPE_FILLS.get(model_type)
+    if rope and isinstance(out.get("rope_parameters"), dict):
+        missing = {k: v for k, v in rope.items() if k not in out["rope_parameters"]}
+        if missing:
+            out["rope_parameters"] = {**out["rope_parameters"], **missing}
+            filled += [f"rope_parameters.{k}" for k in missing]
+    for sub in SUB_CONFIG_KEYS:
+        if isinstance(out.get(sub), dict):
+            out[sub], inner = _complete(out[sub], out[sub].get("model_type", model_type))
+            filled += [f"{sub}.{name}" for name in inner]
+    return out, filled
 
 
 def default_config(model_type: str) -> dict:
@@ -42,8 +71,8 @@ def default_config(model_type: str) -> dict:
 
     config = CONFIG_MAPPING[model_type]().to_dict()
     config = {k: v for k, v in config.items() if k not in {"transformers_version", "architectures"}}
-    filled = {k: v for k, v in INCOMPLETE_DEFAULTS.items() if k in config and config[k] is None}
-    return {**shallow_config(config, REDUCED_DEPTH), **filled, "model_type": model_type, "_filled": sorted(filled)}
+    config, filled = _complete(config, model_type)
+    return {**shallow_config(config, REDUCED_DEPTH), "model_type": model_type, "_filled": filled}
 
 
 def _builds_on_meta(config: dict) -> bool:

@@ -131,8 +131,8 @@ def test_a_count_past_its_timeout_is_one_line_and_not_kept(data_dir, counts, mon
 
 def test_a_refused_workload_starts_no_worker_and_reads_as_before(data_dir, counts, monkeypatch):
     monkeypatch.setattr(runner_module, "_RunningJob", lambda *a: pytest.fail("a worker started"))
-    refused = runs.static_profile("distilbert-base-uncased", Workload(seq_len=1000))
-    assert refused.error == "distilbert-base-uncased: seq_len 1000 exceeds the model's maximum of 512 positions"
+    refused = runs.static_profile("vit-b16", Workload(image_size=230))
+    assert refused.error.endswith("image_size 230 is not a multiple of the patch size 16")
     unknown = runs.static_profile("no-such-model-anywhere", WORKLOAD)
     assert unknown.error.startswith("unknown model 'no-such-model-anywhere'")
 

@@ -113,15 +113,22 @@ def test_a_worker_exception_is_one_line_naming_a_log_that_holds_its_traceback(ex
     assert huge.error.startswith("KeyError: 'kkkk") and "…" in huge.error
 
 
-def test_a_sequence_longer_than_the_models_maximum_is_one_line(executor: LocalExecutor, data_dir):
+def test_a_workload_the_model_cannot_take_is_one_line(executor: LocalExecutor, data_dir):
     """Through the runner's own target (``run_job``) in a worker, and through the static profile in-process."""
-    workload = {**WORKLOAD, "seq_len": 100_000}
-    (result,) = Runner(executor).run([Job("electra-small-discriminator", workload, metrics="static")])
-    expected = "electra-small-discriminator: seq_len 100000 exceeds the model's maximum of 512 positions"
-    assert result.error == expected
+    workload = {**WORKLOAD, "image_size": 230}
+    (result,) = Runner(executor).run([Job("vit-b16", workload, metrics="static")])
+    assert result.error.endswith("image_size 230 is not a multiple of the patch size 16")
     assert "raise ModelLoadError" not in result.error and "traceback" not in result.extra
-    profile = static.safe_profile_static("electra-small-discriminator", Workload(seq_len=100_000))
-    assert profile.error == expected
+    profile = static.safe_profile_static("vit-b16", Workload(image_size=230))
+    assert profile.error == result.error
+
+
+def test_a_sequence_longer_than_the_models_maximum_runs_at_it_and_says_so(executor: LocalExecutor, data_dir):
+    (result,) = Runner(executor).run(
+        [Job("electra-small-discriminator", {**WORKLOAD, "seq_len": 100_000}, metrics="static")]
+    )
+    assert result.error is None and result.workload["seq_len"] == 512 and result.inputs == "text 512 tokens"
+    assert "Text capped at the model's maximum of 512 positions (asked 100000)." in result.notes
 
 
 def test_a_static_count_that_breaks_is_one_typed_line_naming_its_log(data_dir, monkeypatch):

@@ -9,6 +9,7 @@ each experts block is replaced by a routing-independent equivalent: every token 
 
 from __future__ import annotations
 
+import inspect
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,21 +37,84 @@ def _project(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return nn.functional.linear(x, weight) if weight.shape[-1] == x.shape[-1] else x @ weight
 
 
-def _fused_experts_forward(self, hidden_states, top_k_index, top_k_weights):
+def _takes_two(act_fn) -> bool:
+    """A gated activation module that takes (gate, up) itself (a soft-capped SwiGLU), not one tensor."""
+    forward = getattr(act_fn, "forward", None)
+    if forward is None:
+        return False
+    params = [p for p in inspect.signature(forward).parameters.values() if p.default is p.empty]
+    return len(params) >= 2
+
+
+def _routing(args: tuple, kwargs: dict) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The experts' routing arguments, whatever they are called (``top_k_index``/``router_indices``, then the
+    weights): the integer tensor is the per-token expert choice (None: no choice, every expert runs on every token,
+    as in a stack of shared experts), a floating one beside it the weights."""
+    tensors = [value for value in (*args, *kwargs.values()) if isinstance(value, torch.Tensor)]
+    index = next((t for t in tensors if not t.is_floating_point()), None)
+    weights = next((t for t in tensors if t.is_floating_point()), None)
+    return index, weights
+
+
+def _stacked(module: nn.Module, name: str) -> torch.Tensor | None:
+    """A per-expert weight stack (experts, ., .), or None."""
+    value = getattr(module, name, None)
+    return value if isinstance(value, torch.Tensor) and value.dim() == 3 else None
+
+
+def _expert_ffn(self, x: torch.Tensor, slot: int) -> torch.Tensor:
+    """One expert's FFN on every token: fused gate+up (SwiGLU, a soft-capped or biased variant), separate gate and up,
+    or up alone (a plain MLP), then down; biases where the block keeps them."""
+    act = getattr(self, "act_fn", None) or getattr(self, "activation_fn", None) or nn.functional.silu
+
+    def bias(name: str) -> torch.Tensor | float:
+        stack = getattr(self, name, None)
+        return stack[slot] if isinstance(stack, torch.Tensor) else 0.0
+
+    fused = _stacked(self, "gate_up_proj")
+    if fused is not None:
+        gate_up = _project(x, fused[slot]) + bias("gate_up_proj_bias")
+        if hasattr(self, "_apply_gate"):
+            gated = self._apply_gate(gate_up)
+        else:
+            gate, up = gate_up.chunk(2, dim=-1)
+            gated = act(gate, up) if _takes_two(act) else act(gate) * up
+    elif _stacked(self, "gate_proj") is not None:
+        gated = act(_project(x, self.gate_proj[slot])) * _project(x, self.up_proj[slot])
+    else:
+        gated = act(_project(x, self.up_proj[slot]) + bias("up_proj_bias"))
+    return _project(gated, self.down_proj[slot]) + bias("down_proj_bias")
+
+
+def _fused_experts_forward(self, hidden_states, *args, **kwargs):
+    index, weights = _routing(args, kwargs)
+    if index is None:
+        top_k = self.down_proj.shape[0]
+    else:
+        top_k = index.shape[-1] if index.dim() > 1 else 1
     out = torch.zeros_like(hidden_states)
-    for slot in range(top_k_index.shape[-1]):
-        gate, up = _project(hidden_states, self.gate_up_proj[slot]).chunk(2, dim=-1)
-        expert_out = _project(self.act_fn(gate) * up, self.down_proj[slot])
-        out = out + expert_out * top_k_weights[:, slot, None]
+    for slot in range(top_k):
+        expert_out = _expert_ffn(self, hidden_states, slot)
+        if weights is not None and weights.dim() == 2 and weights.shape[-1] == top_k:
+            expert_out = expert_out * weights[:, slot, None]
+        out = out + expert_out
     return out
 
 
 def _per_token_forward(module: nn.Module):
     if isinstance(module, nn.ModuleDict) and "expert_0" in module:
         return _switch_experts_forward
-    if hasattr(module, "gate_up_proj") and hasattr(module, "down_proj") and hasattr(module, "act_fn"):
+    has_up = any(_stacked(module, name) is not None for name in ("gate_up_proj", "up_proj"))
+    if has_up and _stacked(module, "down_proj") is not None and _routed(module):
         return _fused_experts_forward
     return None
+
+
+def _routed(module: nn.Module) -> bool:
+    """Whether the block's forward takes the routing (index and weights) beside the hidden states; Llama 4's runs
+    every expert on score-weighted copies of every token and takes none."""
+    params = [p for p in inspect.signature(module.forward).parameters.values() if p.kind != p.VAR_KEYWORD]
+    return len(params) >= 2
 
 
 def _dense(module: nn.Module) -> bool:

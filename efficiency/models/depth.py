@@ -61,6 +61,19 @@ BACKBONE_STAGE_KEYS = ("stage_names", "out_features", "out_indices")
 SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config", "backbone_config")
 
 
+def _prefix_with_every_kind(config: dict[str, Any], layers: int) -> int:
+    """The shortest prefix of the per-layer lists that holds every kind of layer they name (five sliding-window
+    layers then a full one: 6), so a cut copy still has each kind transformers checks for."""
+    needed = 0
+    for values in per_layer_lists(config, layers).values():
+        seen: list = []
+        for index, value in enumerate(values):
+            if value not in seen:
+                seen.append(value)
+                needed = max(needed, index + 1)
+    return needed
+
+
 def shallow_config(config: dict[str, Any], depth: int) -> dict[str, Any]:
     """``config`` with each depth field above ``depth`` cut to it and its per-layer lists with it, sub-configs
     included: a quick copy of an architecture (the coverage benchmark and the tests build these)."""
@@ -68,7 +81,8 @@ def shallow_config(config: dict[str, Any], depth: int) -> dict[str, Any]:
     for key in LAYER_FIELDS:
         layers = out.get(key)
         if isinstance(layers, int) and not isinstance(layers, bool) and layers > depth:
-            out.update({**reduced_depth(config, (key,), layers, depth)})
+            kept = max(depth, _prefix_with_every_kind(config, layers))  # e.g. keep one full-attention layer
+            out.update({**reduced_depth(config, (key,), layers, kept)})
             for derived in BACKBONE_STAGE_KEYS:  # named per layer; transformers derives them again
                 out.pop(derived, None)
     for sub in SUB_CONFIGS:

@@ -114,12 +114,13 @@ def _audio(config: Any, main: str, seconds: float, batch: int, shapes: dict) -> 
         shapes[main] = (shape, "float")
         return f"audio {seconds:.1f} s at {rate / 1000:g} kHz"
     mels = _find(config, ("num_mel_bins",), ("audio_config", "encoder_config"))
-    if isinstance(mels, int):  # Whisper-like: (batch, mel bins, frames)
+    if isinstance(mels, int) and fixed_audio_frames(config, main):  # Whisper-like: (batch, mel bins, frames)
         shapes[main] = ((batch, mels, frames), "float")
         return f"audio {seconds:.1f} s as {mels} mel bins x {frames} frames"
     per_channel = _find(config, ("input_feat_per_channel",))
     width = per_channel * (_find(config, ("input_channels",)) or 1) if per_channel else None
-    width = int(width or _find(config, ("feature_size", "num_mel_bins", "input_dim")) or 80)
+    keys = ("input_dim", "input_feat_size", "feature_size", "num_mel_bins", "n_mels")  # input width before mel count
+    width = int(width or _find(config, keys, ("audio_config", "encoder_config")) or 80)
     shapes[main] = ((batch, frames, width), "float")
     return f"audio {seconds:.1f} s as {frames} frames x {width} features"
 
@@ -186,7 +187,8 @@ def _series(config: Any, params: dict, batch: int, shapes: dict) -> str:
         if future and "future_values" in params:
             shapes["future_values"] = ((batch, future, *variate), "float")
             shapes["future_time_features"] = ((batch, future, time_features), "float")
-        return f"series {steps} past steps + {future} future steps x {channels or 1} variates"
+        variates = int(channels or 1)
+        return f"series {steps} past steps + {future} future steps x {variates} variate{'s' * (variates != 1)}"
     channels = int(_find(config, ("num_input_channels",)) or 1)
     if "past_values_padding" in params:  # TimesFM: (batch, steps) with a padding mask and a frequency class
         shapes["past_values"] = ((batch, context), "float")
@@ -194,7 +196,24 @@ def _series(config: Any, params: dict, batch: int, shapes: dict) -> str:
         shapes["freq"] = ((batch, 1), "ids")
         return f"series {context} steps"
     shapes["past_values"] = ((batch, context, channels), "float")
-    return f"series {context} steps x {channels} channels"
+    return f"series {context} steps x {channels} channel{'s' * (channels != 1)}"
+
+
+def _patch_grid(config: Any, workload: Workload, params: dict, batch: int, shapes: dict) -> str:
+    """A vision encoder fed flattened patches and their grid (``grid_thw``: Qwen-VL, GLM-V and kin): an image of the
+    workload's size cut into patches (rounded down to whole merge windows), each patch flattened over channels and
+    the temporal patch (an image is one frame repeated)."""
+    towers = ("vision_config",)
+    patch = int(_find(config, ("patch_size",), towers) or 14)
+    merge = int(_find(config, ("spatial_merge_size",), towers) or 1)
+    temporal = int(_find(config, ("temporal_patch_size",), towers) or 1)
+    channels = int(_find(config, ("in_channels", "in_chans", "num_channels"), towers) or 3)
+    side = max(merge, workload.image_size // patch // merge * merge)
+    name = next(n for n in ("hidden_states", "pixel_values") if n in params)
+    grid = next(n for n in params if n.endswith("grid_thw"))  # grid_thw, image_grid_thw
+    shapes[name] = ((batch * side * side, channels * temporal * patch * patch), "float")
+    shapes[grid] = ((batch, 3), f"grid:1,{side},{side}")
+    return f"image {side * patch}x{side * patch} as {side}x{side} patches of {patch} px"
 
 
 def _trajectory(config: Any, workload: Workload, batch: int, shapes: dict) -> str:
@@ -208,6 +227,21 @@ def _trajectory(config: Any, workload: Workload, batch: int, shapes: dict) -> st
     shapes["timesteps"] = ((batch, steps), "zeros_ids")
     shapes["attention_mask"] = ((batch, steps), "ids")
     return f"trajectory {steps} steps (3 tokens each)"
+
+
+def _companions(wanted: set[str], shapes: dict, batch: int, length: int, parts: list[str]) -> None:
+    """Arguments that go with inputs already planned: a mask per input (``input_features_mask``, ``audio_mel_mask``:
+    a boolean per position, shaped like its input without the feature axis) and a second tower's token ids
+    (``qformer_input_ids``)."""
+    for name in sorted(wanted - set(shapes)):
+        if name.endswith("_mask"):
+            source = shapes.get(name.removesuffix("_mask"))
+            if source is not None:
+                shape = source[0]
+                shapes[name] = ((shape[0], shape[1]) if len(shape) > 2 else shape, "bool")
+        elif name.endswith("input_ids"):
+            shapes[name] = ((batch, length), "ids")
+            parts.append(f"{length} {name.removesuffix('_input_ids').replace('_', ' ')} tokens")
 
 
 def plan_inputs(spec: ModelSpec, workload: Workload) -> InputPlan:
@@ -224,11 +258,13 @@ def plan_inputs(spec: ModelSpec, workload: Workload) -> InputPlan:
     parts: list[str] = []
     image_tokens = any(_find(config, (key,)) is not None for key in IMAGE_TOKEN_KEYS)
     required = {name for name, p in params.items() if p.default is p.empty}
-    if main == "past_values":
+    if any(name.endswith("grid_thw") for name in required):
+        parts.append(_patch_grid(config, workload, params, batch, plan["shapes"]))
+    elif main == "past_values":
         parts.append(_series(config, params, batch, plan["shapes"]))
     elif main == "states":
         parts.append(_trajectory(config, workload, batch, plan["shapes"]))
-    elif main in {"input_values", "input_features"}:
+    elif main in {"input_values", "input_features", "audio_mel"}:
         parts.append(_audio(config, main, workload.audio_seconds, batch, plan["shapes"]))
     elif (
         main == "pixel_values"
@@ -238,7 +274,8 @@ def plan_inputs(spec: ModelSpec, workload: Workload) -> InputPlan:
         and not image_tokens
     ):
         parts.append(_image(config, spec, workload, params, batch, plan))
-    if main == "input_ids" or "input_ids" in params and main == "pixel_values" and _sub(config, "text_config"):
+    text_main = main == "input_ids" and ("input_ids" in params or not plan["shapes"])  # not a vision tower's default
+    if text_main or "input_ids" in params and main == "pixel_values" and _sub(config, "text_config"):
         length = _text_length(config, spec, workload, notes)
         plan["shapes"]["input_ids"] = ((batch, length), "ids")
         if "bbox" in params:  # layout models: one box per token (zeros are valid boxes)
@@ -253,6 +290,8 @@ def plan_inputs(spec: ModelSpec, workload: Workload) -> InputPlan:
             length = limit
         plan["shapes"]["decoder_input_ids"] = ((batch, length), "ids")
         parts.append(f"{length} decoder tokens")
+    speech_mask = {f"{main}_mask"} & set(params) if main in {"input_features", "audio_mel"} else set()
+    _companions(required | speech_mask, plan["shapes"], batch, workload.seq_len, parts)
     generative = spec.task in {"causal-lm", "seq2seq-lm"}  # their heads take it, some through **kwargs
     if ("use_cache" in params or generative) and "encoder" not in spec.families:
         plan["flags"]["use_cache"] = False
@@ -272,6 +311,11 @@ def make_inputs(spec: ModelSpec, workload: Workload, device: str | torch.device 
         if kind in {"ids", "zeros_ids"}:
             filler = torch.zeros if name == "bbox" or kind == "zeros_ids" else torch.ones
             inputs[name] = filler(shape, dtype=torch.long, device=device)
+        elif kind.startswith("grid:"):  # a patch grid (frames, height, width) per item: values, not just a shape
+            row = [int(v) for v in kind.removeprefix("grid:").split(",")]
+            inputs[name] = torch.tensor([row] * shape[0], dtype=torch.long, device=device)
+        elif kind == "bool":  # a per-position mask: every position set
+            inputs[name] = torch.ones(shape, dtype=torch.bool, device=device)
         elif kind == "ones":  # masks: every value observed
             inputs[name] = torch.ones(shape, dtype=dtype, device=device)
         else:

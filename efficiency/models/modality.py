@@ -14,13 +14,14 @@ TASK_MAPPINGS = {
     "seq2seq-lm": "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
     "image-classification": "MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",
 }
-AUDIO_INPUTS = {"input_values", "input_features", "audio_values"}
+AUDIO_INPUTS = {"input_values", "input_features", "audio_values", "audio_mel"}
 IMAGE_TOKEN_KEYS = ("image_token_id", "image_token_index")
 
 
 @lru_cache(maxsize=1024)
 def _base_class_declares(model_type: str) -> tuple[str, bool, bool] | None:
-    """(main input, takes input_ids, takes pixel_values) of transformers' base class, or None if it has none."""
+    """(main input, takes input_ids, takes pixel values) of transformers' base class, or None if it has none. A
+    vision tower fed flattened patches and their grid (``grid_thw``) takes pixel values too."""
     import transformers  # lazy: imports torch
     from transformers.models.auto import modeling_auto  # lazy: imports torch
 
@@ -34,7 +35,8 @@ def _base_class_declares(model_type: str) -> tuple[str, bool, bool] | None:
     if cls is None:
         return None
     params = inspect.signature(cls.forward).parameters
-    return getattr(cls, "main_input_name", "input_ids"), "input_ids" in params, "pixel_values" in params
+    pixels = "pixel_values" in params or any(name.endswith("grid_thw") for name in params)
+    return getattr(cls, "main_input_name", "input_ids"), "input_ids" in params, pixels
 
 
 def infer_modality(model_type: str, config: dict, vision_types: set[str]) -> str:

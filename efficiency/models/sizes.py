@@ -18,6 +18,7 @@ LAYER_FIELDS = (
     "num_decoder_layers",
     "encoder_layers",
     "decoder_layers",
+    "depth",  # vision towers of Qwen-VL, GLM-V and kin: blocks in the encoder
 )
 WIDTH_FIELDS = (
     "hidden_size",
