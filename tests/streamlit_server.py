@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +64,24 @@ def stop_server(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def serving(data_dir: Path, log_path: Path) -> Iterator[str]:
+    """A started, healthy dashboard's URL for the length of the block, stopped after it."""
+    process, url = start_server(data_dir, log_path)
+    try:
+        wait_healthy(url, process, STARTUP_TIMEOUT_S)
+        yield url
+    finally:
+        stop_server(process)
+
+
+def settled(page, timeout_s: float = 60) -> None:
+    """Wait until the script run is over: no element is marked stale any more (``page``: a Playwright page)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if page.locator('[data-stale="true"]').count() == 0:
+            return
+        time.sleep(0.05)
+    raise TimeoutError("the page still shows stale elements")

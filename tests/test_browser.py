@@ -6,13 +6,12 @@ A screenshot of the page is saved under artifacts/ (gitignored) whatever the out
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.streamlit_server import ROOT, STARTUP_TIMEOUT_S, start_server, stop_server, wait_healthy
+from tests.streamlit_server import ROOT, serving, settled
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts"
@@ -36,22 +35,8 @@ if not CHROMIUM.exists():
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    process, url = start_server(tmp_path / "data", tmp_path / "streamlit.log")
-    try:
-        wait_healthy(url, process, STARTUP_TIMEOUT_S)
+    with serving(tmp_path / "data", tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        stop_server(process)
-
-
-def settled(page, timeout_s: float = 60) -> None:
-    """Wait until the script run is over: no element is marked stale any more."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if page.locator('[data-stale="true"]').count() == 0:
-            return
-        time.sleep(0.25)
-    raise TimeoutError("the page still shows stale elements")
 
 
 def test_static_comparison_renders_charts_without_errors(server: str) -> None:

@@ -25,7 +25,7 @@ from efficiency.specs import Workload
 from efficiency.store.store import ResultStore
 from efficiency.ui import common, views
 from tests.compare_view import compare_table
-from tests.streamlit_server import STARTUP_TIMEOUT_S, start_server, stop_server, wait_healthy
+from tests.streamlit_server import serving
 from tests.test_pages import app, figures, no_problems, param
 
 SMALL = ["electra-small-discriminator", "gpt2"]
@@ -271,12 +271,8 @@ def browser_server(tmp_path_factory, small_profiles) -> Iterator[str]:
     for profile in small_profiles:
         assert common.save_static(store, profile) is None
     store.close()
-    process, url = start_server(folder / "data", folder / "streamlit.log")
-    try:
-        wait_healthy(url, process, STARTUP_TIMEOUT_S)
+    with serving(folder / "data", folder / "streamlit.log") as url:
         yield url
-    finally:
-        stop_server(process)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 from efficiency.charts.story import Fact, Headline, contradictions, drawn_values, relative_points
 from efficiency.experiments.bundled import load_bundled
 from efficiency.experiments.story import STEPS, slide
+from tests.streamlit_server import serving, settled
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -157,29 +158,14 @@ TEXT_SIZES_JS = """() => {
 
 @pytest.fixture
 def story_server(tmp_path: Path) -> Iterator[str]:
-    from tests.streamlit_server import STARTUP_TIMEOUT_S, start_server, stop_server, wait_healthy
-
-    process, url = start_server(tmp_path / "data", tmp_path / "streamlit.log")
-    try:
-        wait_healthy(url, process, STARTUP_TIMEOUT_S)
+    with serving(tmp_path / "data", tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        stop_server(process)
-
-
-def _settled(page, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if page.locator('[data-stale="true"]').count() == 0:
-            return
-        time.sleep(0.05)
-    raise TimeoutError("the page still shows stale elements")
 
 
 def _wait_for_step(page, number: int) -> None:
     page.wait_for_selector(f"text=Step {number} of {len(STEPS)}", timeout=30_000)
     page.wait_for_selector(f".st-key-story_chart_{number} .js-plotly-plot", timeout=30_000)
-    _settled(page)
+    settled(page)
 
 
 def _measure(page, width: int, height: int, number: int) -> dict:
@@ -233,7 +219,7 @@ def test_presenter_mode_steps_through_the_story_with_a_clicker(story_server, tmp
                 assert switch_s < ONE_SWITCH_S, f"step {number + 1} took {switch_s:.2f} s"
             page.keyboard.press("ArrowRight")  # the last step stays the last
             time.sleep(0.5)
-            _settled(page)
+            settled(page)
             assert page.get_by_text(f"Step {len(STEPS)} of {len(STEPS)}").count() == 1
             for key, number in (("ArrowLeft", len(STEPS) - 1), ("PageUp", len(STEPS) - 2)):
                 page.keyboard.press(key)
@@ -244,7 +230,7 @@ def test_presenter_mode_steps_through_the_story_with_a_clicker(story_server, tmp
             page.keyboard.press("Space")  # Space must still move exactly one step, not also press that button
             _wait_for_step(page, len(STEPS) - 2)
             time.sleep(1.0)
-            _settled(page)
+            settled(page)
             assert f"step={len(STEPS) - 2}" in page.url
             assert page.locator(".st-key-story_notes_panel").count() == 0, "notes are hidden by default"
             page.keyboard.press("n")
