@@ -41,16 +41,14 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import (  # noqa: E402 - the same server and browser setup as the browser test
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from tests.streamlit_server import (  # noqa: E402 - the same server setup as the browser tests
     STARTUP_TIMEOUT_S,
-    VIEWPORT,
     settled,
     start_server,
     stop_server,
     wait_healthy,
 )
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT  # noqa: E402 - and the same browser
 
 STORED = [
     "distilbert-base-uncased",
