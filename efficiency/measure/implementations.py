@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from efficiency.measure.memory import MemoryBreakdown, PeakMemory, inference_breakdown, remainder
+from efficiency.measure.memory import MemoryBreakdown, PeakMemory, inference_breakdown
 from efficiency.measure.timing import device_kind, num_threads
 from efficiency.results import IMPLEMENTATIONS
 
@@ -267,21 +267,5 @@ def memory_breakdown(prepared: Prepared, peak: PeakMemory, baseline: int) -> Mem
     """The inference breakdown with the weights as this implementation holds them."""
     if prepared.module is not None and prepared.weights_bytes is None:
         return inference_breakdown(prepared.module, peak, baseline)
-    above = max(0, peak.peak_bytes - baseline)
-    weights = prepared.weights_bytes or 0
-    buffers = 0 if prepared.module is None else sum(b.numel() * b.element_size() for b in prepared.module.buffers())
-    activations, how = remainder(above, weights + buffers, "weights and buffers")
-    return MemoryBreakdown(
-        kind=peak.kind,
-        peak_bytes=above,
-        baseline_bytes=baseline,
-        weights_bytes=weights,
-        buffers_bytes=buffers,
-        activations_bytes=activations,
-        sources={
-            "peak_bytes": f"measured ({peak.kind})",
-            "weights_bytes": prepared.weights_source or "measured",
-            "buffers_bytes": "measured (buffer tensors)",
-            "activations_bytes": how,
-        },
-    )
+    source = prepared.weights_source or "measured"
+    return inference_breakdown(prepared.module, peak, baseline, prepared.weights_bytes or 0, source)

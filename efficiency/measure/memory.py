@@ -219,11 +219,22 @@ def _measured_sources(peak: PeakMemory) -> dict[str, str]:
     }
 
 
-def inference_breakdown(model: torch.nn.Module, peak: PeakMemory, baseline: int) -> MemoryBreakdown:
-    """Weights measured from the parameters; activations = peak above baseline - weights - buffers."""
+def inference_breakdown(
+    model: torch.nn.Module | None,
+    peak: PeakMemory,
+    baseline: int,
+    weights: int | None = None,
+    weights_source: str | None = None,
+) -> MemoryBreakdown:
+    """Weights measured from the parameters (or ``weights`` bytes as another runtime holds them, said by
+    ``weights_source``); activations = peak above baseline - weights - buffers."""
     above = max(0, peak.peak_bytes - baseline)
-    weights, buffers = parameter_bytes(model), buffer_bytes(model)
+    weights = parameter_bytes(model) if weights is None and model is not None else weights or 0
+    buffers = buffer_bytes(model) if model is not None else 0
     activations, how = remainder(above, weights + buffers, "weights and buffers")
+    sources = {**_measured_sources(peak), "activations_bytes": how}
+    if weights_source:
+        sources["weights_bytes"] = weights_source
     return MemoryBreakdown(
         kind=peak.kind,
         peak_bytes=above,
@@ -231,7 +242,7 @@ def inference_breakdown(model: torch.nn.Module, peak: PeakMemory, baseline: int)
         weights_bytes=weights,
         buffers_bytes=buffers,
         activations_bytes=activations,
-        sources={**_measured_sources(peak), "activations_bytes": how},
+        sources=sources,
     )
 
 
