@@ -12,7 +12,7 @@ from efficiency.counters.fvcore_counter import count_fvcore
 from efficiency.counters.params import CallCounter, count_params
 from efficiency.counters.static import profile_static
 from efficiency.counters.trace import OpTracer, torch_flop_counter
-from efficiency.models.loading import resolve
+from efficiency.models.loading import build_model, resolve
 from efficiency.specs import ModelSpec, Workload
 
 
@@ -323,3 +323,26 @@ def test_a_data_dependent_op_is_named_and_sends_counting_to_real_tensors():
 @pytest.mark.parametrize("depth", [-3, -1])
 def test_the_closed_form_never_reports_a_negative_count(depth):
     assert analytic_count(TINY["bert"], TINY_WORKLOAD, {**TINY["bert"].config, "num_hidden_layers": depth}) is None
+
+
+def test_one_pass_counts_equal_two_passes_for_a_convolutional_model(monkeypatch):
+    """The one-pass shortcut for convolutional models without attention counts exactly what the forward pass and
+    the separate forward+backward pass count."""
+    from efficiency.counters import forward
+
+    spec = ModelSpec(
+        id="tiny-resnet",
+        model_type="resnet",
+        task="base",
+        modality="vision",
+        config={"embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1], "layer_type": "basic"},
+    )
+    workload = Workload(batch_size=2, image_size=32)
+    assert forward._one_pass_fits(build_model(spec, device="meta"))
+    one = profile_static(spec, workload)
+    monkeypatch.setattr(forward, "ONE_PASS", False)
+    two = profile_static(spec, workload)
+    for field in ("flops", "training_flops", "memory_traffic_bytes", "training_memory_traffic_bytes", "params"):
+        assert getattr(one, field) == getattr(two, field), field
+    assert one.training_flops > 2 * one.flops
+    assert [(r.op, r.flops) for r in one.op_records] == [(r.op, r.flops) for r in two.op_records]

@@ -21,8 +21,8 @@ from efficiency.specs import ModelSpec, Workload
 
 # Fake tensors have no values: an op that needs them (.item(), nonzero) fails with one of these.
 DATA_DEPENDENT_MARKERS = ("DataDependent", "DynamicOutputShape", "_local_scalar_dense", "nonzero", "data-dependent")
-REAL_TENSOR_LIMIT_BYTES = 2_000_000_000
-ONE_PASS = True  # conv models without attention: forward and training counts from one forward and its backward
+REAL_TENSOR_LIMIT_BYTES = 2_000_000_000  # the largest (reduced-depth) copy counted on real tensors instead
+ONE_PASS = True  # conv models without attention: one forward and its backward (tests compare it with two passes)
 
 
 def first_tensor(output: Any) -> torch.Tensor:
