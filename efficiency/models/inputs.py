@@ -11,6 +11,7 @@ fvcore's trace, ``cpu`` inside FakeTensorMode for the static counters, a real de
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,6 +34,37 @@ class InputPlan:
     flags: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     notes: tuple[str, ...] = ()
+
+
+@dataclass
+class InputContext:
+    """What a layout sees when it plans a model's main inputs: the config, the fitted workload, the class's
+    ``forward`` parameters (``required``: those without a default) and its ``main_input_name``. A layout fills
+    ``shapes`` (name -> (shape, kind), kinds as ``make_inputs`` builds them), ``flags`` and ``notes``."""
+
+    spec: ModelSpec
+    config: Any
+    cls: type
+    workload: Workload
+    params: dict[str, inspect.Parameter]
+    required: set[str]
+    main: str
+    batch: int
+    shapes: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
+    flags: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+Layout = Callable[[InputContext], "str | None"]
+
+
+def special_layouts() -> tuple[Layout, ...]:
+    """Layouts for families whose inputs the generic rules below cannot derive (stacked speech frames, image pairs,
+    video clips, codec latents, ...), tried in order before them; each returns its description, or None when the
+    model is not one of its own. Imported here, not at the top: they build on this module's helpers."""
+    from efficiency.models import input_layouts_audio, input_layouts_other, input_layouts_vision
+
+    return (*input_layouts_audio.LAYOUTS, *input_layouts_vision.LAYOUTS, *input_layouts_other.LAYOUTS)
 
 
 def forward_parameters(cls: type) -> dict[str, inspect.Parameter]:
@@ -258,7 +290,12 @@ def plan_inputs(spec: ModelSpec, workload: Workload) -> InputPlan:
     parts: list[str] = []
     image_tokens = any(_find(config, (key,)) is not None for key in IMAGE_TOKEN_KEYS)
     required = {name for name, p in params.items() if p.default is p.empty}
-    if any(name.endswith("grid_thw") for name in required):
+    context = InputContext(spec, config, cls, workload, params, required, main, batch, plan["shapes"], plan["flags"])
+    special = next((d for d in (layout(context) for layout in special_layouts()) if d is not None), None)
+    notes.extend(context.notes)
+    if special is not None:
+        parts.append(special)
+    elif any(name.endswith("grid_thw") for name in required):
         parts.append(_patch_grid(config, workload, params, batch, plan["shapes"]))
     elif main == "past_values":
         parts.append(_series(config, params, batch, plan["shapes"]))
@@ -275,6 +312,7 @@ def plan_inputs(spec: ModelSpec, workload: Workload) -> InputPlan:
     ):
         parts.append(_image(config, spec, workload, params, batch, plan))
     text_main = main == "input_ids" and ("input_ids" in params or not plan["shapes"])  # not a vision tower's default
+    text_main = text_main and "input_ids" not in plan["shapes"] and "inputs_embeds" not in plan["shapes"]
     if text_main or "input_ids" in params and main == "pixel_values" and _sub(config, "text_config"):
         length = _text_length(config, spec, workload, notes)
         plan["shapes"]["input_ids"] = ((batch, length), "ids")
