@@ -62,9 +62,19 @@ def special_layouts() -> tuple[Layout, ...]:
     """Layouts for families whose inputs the generic rules below cannot derive (stacked speech frames, image pairs,
     video clips, codec latents, ...), tried in order before them; each returns its description, or None when the
     model is not one of its own. Imported here, not at the top: they build on this module's helpers."""
-    from efficiency.models import input_layouts_audio, input_layouts_other, input_layouts_vision
+    from efficiency.models import (
+        input_layouts_audio,
+        input_layouts_other,
+        input_layouts_video,
+        input_layouts_vision,
+    )
 
-    return (*input_layouts_audio.LAYOUTS, *input_layouts_vision.LAYOUTS, *input_layouts_other.LAYOUTS)
+    return (
+        *input_layouts_audio.LAYOUTS,
+        *input_layouts_vision.LAYOUTS,
+        *input_layouts_video.LAYOUTS,
+        *input_layouts_other.LAYOUTS,
+    )
 
 
 def forward_parameters(cls: type) -> dict[str, inspect.Parameter]:
