@@ -11,7 +11,16 @@ import re
 
 import pytest
 
-from efficiency.analysis.report import Estimate, Row, latex_escape, make_setup, rows_of, to_latex, to_markdown
+from efficiency.analysis.report import (
+    Estimate,
+    Row,
+    frontier_table,
+    latex_escape,
+    make_setup,
+    rows_of,
+    to_latex,
+    to_markdown,
+)
 from efficiency.counters.static import profile_static
 from efficiency.results import Result
 from efficiency.specs import Workload
@@ -173,3 +182,50 @@ def test_cli_report_prints_markdown_and_latex(capsys):
     assert check_latex(capsys.readouterr().out) == 2
     assert _cli(["report", "no-such-model-xyz", "--seq-len", "16"]) == 1
     assert "failed" in capsys.readouterr().out
+
+
+def quality_row(static: Row, model: str, params: float, latency: float | None, quality: list[dict]) -> Row:
+    """A result with made-up costs and quality figures (only the frontier rule is tested)."""
+    data = {**static.result.to_dict(), "model": model, "label": model, "params": params, "quality": quality}
+    if latency is not None:
+        data |= {"measured": True, "latency_ms": {"median": latency, "p10": latency, "p90": latency, "n": 5}}
+    return Row(Result.from_dict(data))
+
+
+def figure(benchmark: str, value: float, unit: str = "") -> dict:
+    return {"benchmark": benchmark, "value": value, "unit": unit, "source": "given by the user"}
+
+
+def test_frontier_table_names_the_models_on_each_frontier(static_rows):
+    base = static_rows[0]
+    rows = [
+        quality_row(base, "a", 1e6, 10.0, [figure("score", 70)]),
+        quality_row(base, "b", 2e6, 1.0, [figure("score", 80)]),
+        quality_row(base, "c", 3e6, None, [figure("score", 75)]),
+        quality_row(base, "d", 4e6, 2.0, []),  # no figure: not on any frontier, not listed
+    ]
+    rows[2] = Row(rows[2].result, Estimate(latency_ms=5.0, chip="t4"))
+    (title, body), *others = frontier_table(rows)
+    assert not others and title.startswith("score (given by the user), no unit, higher is better")
+    by_indicator = {line[0]: line[1:] for line in body}
+    assert by_indicator["Parameters"] == ["counted", "a, b", "—"]  # c is dominated by b (costlier, worse)
+    assert by_indicator["Latency"] == ["per model", "b", "—"]  # b is fastest and best: alone on the frontier
+    assert "Memory traffic" in by_indicator and "Peak memory" not in by_indicator  # no model has a peak memory
+    text = to_markdown(rows, SETUP)
+    assert "**Pareto frontier of quality against cost: score (given by the user)" in text
+    assert "| Parameters | counted | a, b | — |" in text
+    assert check_latex(to_latex(rows, SETUP)) == 3
+
+
+def test_frontier_table_follows_a_lower_is_better_benchmark_and_needs_two_models(static_rows):
+    base = static_rows[0]
+    ppl = "lambada-zero-shot-ppl"
+    rows = [
+        quality_row(base, "small", 1e6, None, [figure(ppl, 30.0, "perplexity"), figure("alone", 1.0)]),
+        quality_row(base, "big", 2e6, None, [figure(ppl, 20.0, "perplexity")]),
+        quality_row(base, "worse", 3e6, None, [figure(ppl, 40.0, "perplexity")]),
+    ]
+    (title, body), *others = frontier_table(rows)
+    assert not others  # "alone" has one model: no frontier to draw
+    assert title.endswith("perplexity, lower is better")
+    assert body[0] == ["Parameters", "counted", "small, big", "—"]  # worse: costlier and higher perplexity

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from efficiency import units
+from efficiency.analysis.frontier import pareto_frontier
 from efficiency.hardware.detect import environment_fingerprint, package_version
 from efficiency.results import Latency, Result
 
@@ -181,6 +182,86 @@ def _table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]], list[str]]:
     return header, body, notes
 
 
+# (indicator, label, cost of a row and its source or None): the frontier table's costs, in the chart's order
+FRONTIER_COSTS: list[tuple[str, str, Callable[[Row], tuple[float | None, str | None]]]] = [
+    ("params", "Parameters", lambda r: (_number(r.result.params), COUNTED)),
+    ("flops", "FLOPs", lambda r: (_number(r.result.flops), COUNTED)),
+    ("memory_traffic_bytes", "Memory traffic", lambda r: (_number(r.result.memory_traffic_bytes), COUNTED)),
+    ("latency_ms", "Latency", lambda r: _latency_cost(r)),
+    ("peak_memory_bytes", "Peak memory", lambda r: (_number(r.result.peak_memory_bytes), MEASURED)),
+]
+
+
+def _latency_cost(row: Row) -> tuple[float | None, str | None]:
+    if row.result.latency_ms is not None:
+        return _number(row.result.latency_ms.median), MEASURED
+    if row.estimate is not None:
+        return _number(row.estimate.latency_ms), ESTIMATED
+    return None, None
+
+
+def _quality_of(row: Row) -> list[dict[str, Any]]:
+    """A row's quality figures: those its result carries, else the bundled ones of its model."""
+    if row.result.quality:
+        return list(row.result.quality)
+    from efficiency.models.quality import figures_for  # lazy: reads the quality file only for a report
+
+    return [figure.to_dict() for figure in figures_for(row.result.model)]
+
+
+def frontier_table(rows: Sequence[Row]) -> list[tuple[str, list[list[str]]]]:
+    """Per benchmark that at least two models carry: (title, rows of indicator, source, models on the Pareto
+    frontier of quality against that cost, models without that cost). The rules are
+    :mod:`efficiency.analysis.frontier`'s (lower cost is better; the benchmark says which quality is)."""
+    from efficiency.models.quality import benchmarks  # lazy: as above
+
+    known = benchmarks()
+    scores: dict[str, dict[str, float]] = {}
+    units_of: dict[str, str] = {}
+    for row in rows:
+        if row.result.error:
+            continue
+        for figure in _quality_of(row):
+            scores.setdefault(figure["benchmark"], {})[row.result.label] = float(figure["value"])
+            units_of[figure["benchmark"]] = figure.get("unit") or ""
+    sections = []
+    for benchmark, by_model in scores.items():
+        if len(by_model) < 2:
+            continue
+        higher = known[benchmark].higher_is_better if benchmark in known else True
+        name = known[benchmark].name if benchmark in known else f"{benchmark} (given by the user)"
+        title = f"{name}, {units_of[benchmark] or 'no unit'}, {'higher' if higher else 'lower'} is better"
+        body = []
+        for indicator, label, cost in FRONTIER_COSTS:
+            costs, sources = {}, set()
+            for row in rows:
+                if row.result.label in by_model:
+                    value, source = cost(row)
+                    costs[row.result.label] = value
+                    if value is not None:
+                        sources.add(source)
+            frontier = pareto_frontier(costs, by_model, higher, indicator)
+            if len(frontier.compared) < 2:
+                continue
+            source = sources.pop() if len(sources) == 1 else "per model"
+            body.append([label, source, ", ".join(frontier.models), ", ".join(frontier.missing) or MISSING])
+        if body:
+            sections.append((title, body))
+    return sections
+
+
+def _frontier_lines(rows: Sequence[Row]) -> list[str]:
+    out = []
+    for title, body in frontier_table(rows):
+        out += ["", f"**Pareto frontier of quality against cost: {title}**", ""]
+        out += [
+            "| Cost indicator | Source | On the frontier (cheapest first) | Without this cost |",
+            "| --- | --- | --- | --- |",
+        ]
+        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in body]
+    return out
+
+
 def _setup_lines(rows: Sequence[Row], setup: dict[str, Any], body: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
     dtypes = sorted({str(r.result.workload.get("dtype") or r.result.dtype or "float32") for r in rows})
     software = ", ".join(f"{k} {v}" for k, v in (setup.get("software") or {}).items() if v)
@@ -209,6 +290,7 @@ def to_markdown(rows: Sequence[Row], setup: dict[str, Any]) -> str:
 
     out = [line(header), "| " + " | ".join(["---"] * 3 + ["---:"] * len(rows)) + " |"]
     out += [line(r) for r in body]
+    out += _frontier_lines(rows)
     out += ["", "**Setup**", ""]
     out += [f"- {k}: {v}" for k, v in _setup_lines(rows, setup, body)]
     out += [f"- Note: {n}" for n in notes]
@@ -218,6 +300,23 @@ def to_markdown(rows: Sequence[Row], setup: dict[str, Any]) -> str:
 def latex_escape(text: str) -> str:
     """Escape LaTeX's special characters (and a few non-ASCII signs) so any text compiles in a tabular."""
     return "".join(LATEX_SPECIALS.get(ch, ch) for ch in text)
+
+
+def _frontier_latex(rows: Sequence[Row]) -> list[str]:
+    out = []
+    for title, body in frontier_table(rows):
+        out += [
+            r"\par\medskip",
+            latex_escape(f"Pareto frontier of quality against cost: {title}") + r"\\",
+            r"\begin{tabular}{llp{0.4\linewidth}l}",
+            r"\hline",
+            " & ".join(["Cost indicator", "Source", "On the frontier (cheapest first)", "Without this cost"]) + r" \\",
+            r"\hline",
+            *[" & ".join(latex_escape(c) for c in line) + r" \\" for line in body],
+            r"\hline",
+            r"\end{tabular}",
+        ]
+    return out
 
 
 def to_latex(rows: Sequence[Row], setup: dict[str, Any]) -> str:
@@ -246,6 +345,7 @@ def to_latex(rows: Sequence[Row], setup: dict[str, Any]) -> str:
         *[line(["Note", n]) for n in notes],
         r"\hline",
         r"\end{tabular}",
+        *_frontier_latex(rows),
         r"\caption{" + latex_escape(f"Cost indicators of {len(rows)} models, with units, sources and setup.") + "}",
         r"\end{table}",
     ]
