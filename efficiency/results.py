@@ -23,6 +23,14 @@ WEIGHTS_NOTE = "random (built from config; no weights loaded)"
 # runtime. "sdpa" (PyTorch eager with SDPA attention) is what every result used before the axis existed.
 IMPLEMENTATIONS = ("eager", "sdpa", "compile", "int8", "onnxruntime")
 DEFAULT_IMPLEMENTATION = "sdpa"
+# How a person reads each implementation where models are named ("BERT-base (uncased) (torch.compile)").
+IMPLEMENTATION_LABELS = {
+    "eager": "eager attention",
+    "sdpa": "SDPA",
+    "compile": "torch.compile",
+    "int8": "int8 dynamic",
+    "onnxruntime": "ONNX Runtime",
+}
 FRAME_COLUMNS = (
     "model",
     "model_id",
@@ -43,6 +51,7 @@ FRAME_COLUMNS = (
     "image_size",
     "mode",
     "obtained",
+    "implementation",
 )
 
 
@@ -98,7 +107,11 @@ class MeasuredOn:
     def describe(self) -> str:
         """ "AMD EPYC (cpu, 2 threads)": the hardware line that goes with a measured number."""
         name = self.name or self.id or "unknown hardware"
-        detail = ", ".join(str(p) for p in (self.device or "", f"{self.threads} threads" if self.threads else "") if p)
+        detail = ", ".join(
+            str(p)
+            for p in (self.device or "", f"{self.threads} thread{'s' * (self.threads != 1)}" if self.threads else "")
+            if p
+        )
         return f"{name} ({detail})" if detail else str(name)
 
 
@@ -306,23 +319,34 @@ def _number(value: Any) -> float:
     return number if math.isfinite(number) else math.nan
 
 
+def implementation_label(name: str) -> str:
+    """ "torch.compile": an implementation as a person reads it (an unknown one as it is named)."""
+    return IMPLEMENTATION_LABELS.get(name, name)
+
+
 def results_frame(results: Iterable[Result]) -> pd.DataFrame:
-    """One row per model (first wins), raw values, in the column contract of ``analysis`` and ``charts``.
+    """One row per model and implementation (first wins), raw values, in the column contract of ``analysis`` and
+    ``charts``.
 
     Failed results are left out; latency and training step are medians in ms; in training mode
-    ``peak_memory_bytes`` is the training step's peak.
+    ``peak_memory_bytes`` is the training step's peak. Where the rows hold more than one implementation, each row's
+    ``model`` is "<model> (<implementation label>)", so every table, chart and legend tells the rows apart.
     """
     import pandas as pd  # lazy: ~0.5 s to import, and the CLI and the workers never draw a table
 
-    records, seen_ids, seen_names = [], set(), set()
-    for result in results:
+    kept = [result for result in results if result.model and not result.error]
+    several = len({result.implementation for result in kept}) > 1
+    records, seen_keys, seen_names = [], set(), set()
+    for result in kept:
         model_id = result.model
-        if not model_id or result.error or model_id in seen_ids:
+        if (model_id, result.implementation) in seen_keys:
             continue
-        seen_ids.add(model_id)
+        seen_keys.add((model_id, result.implementation))
         name = result.name or model_id
-        name = model_id if name in seen_names else name
-        seen_names.add(name)
+        name = model_id if (name, result.implementation) in seen_names else name
+        seen_names.add((name, result.implementation))
+        if several:
+            name = f"{name} ({implementation_label(result.implementation)})"
         hardware = result.hardware_text()
         records.append(
             {
@@ -342,6 +366,7 @@ def results_frame(results: Iterable[Result]) -> pd.DataFrame:
                 "image_size": result.workload.get("image_size"),
                 "mode": result.mode,
                 "obtained": f"measured on {hardware}" if result.measured else "counted (static)",
+                "implementation": result.implementation,
             }
         )
     frame = pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS))

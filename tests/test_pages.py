@@ -309,7 +309,7 @@ def test_measured_run_is_marked_measured(data_dir, monkeypatch, stored_profiles,
         assert not figures(at) and any("No measured results yet" in i.value for i in at.info), "not shown as ours"
         return
     table = compare_table(at)
-    assert set(table["How obtained"]) == {f"measured on {cpu_name} (cpu, 1 threads)"}
+    assert set(table["How obtained"]) == {f"measured on {cpu_name} (cpu, 1 thread)"}
     assert "Latency" in table.columns
     assert any(cpu_name in c.value for c in at.caption)
 

@@ -70,3 +70,9 @@ def test_the_frame_takes_medians_and_the_training_peak_in_training() -> None:
     assert second["peak_memory_bytes"] == 1_400_000_000 and second["training_step_ms"] == 900.0
     assert first["obtained"] == "measured on Test CPU (cpu, 2 threads)" and third["obtained"] == "counted (static)"
     assert math.isnan(third["latency_ms"]) and pd.isna(third["hardware"])
+
+
+def test_hardware_line_says_one_thread_in_the_singular():
+    from efficiency.results import MeasuredOn
+
+    assert MeasuredOn(id="local-cpu", name="Test CPU", device="cpu", threads=1).describe() == "Test CPU (cpu, 1 thread)"

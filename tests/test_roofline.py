@@ -212,6 +212,9 @@ def test_cli_hardware_list_json(cli, capsys):
     h100 = next(r for r in rows if r["id"] == "h100-sxm")
     assert h100["ridge_point_float32"] == pytest.approx(67e12 / 3.35e12)
     assert h100["overhead_s"] == roofline.OVERHEAD_S_BY_KIND["gpu"]
+    assert "cpu_cores" not in h100  # an accelerator's peak is not a count of CPU cores
+    pi = next(r for r in rows if r["id"] == "raspberry-pi-5")  # its peak assumes all four cores busy
+    assert (pi["cpu_cores"], pi["cpu_threads"]) == (4, 4) and pi["cpu_assumption"].startswith("all 4 cores")
 
 
 def test_cli_hardware_calibrate_passes_options(cli, capsys, monkeypatch):

@@ -14,7 +14,7 @@ from typing import Any
 
 from efficiency import units
 from efficiency.cli.args import Command, add_output_args, add_workload_args, emit, positive, progress, workload_from
-from efficiency.hardware import get_hardware, load_hardware
+from efficiency.hardware import cpu_assumption, get_hardware, load_hardware
 from efficiency.specs import HardwareSpec, Workload
 
 
@@ -74,7 +74,8 @@ def select_hardware(ids: list[str]) -> list[HardwareSpec]:
 
 
 def hardware_rows() -> list[dict[str, Any]]:
-    """Every chip as a flat record, with its ridge point and the per-op overhead estimates assume."""
+    """Every chip as a flat record, with its ridge point, the per-op overhead estimates assume and, for a CPU, the
+    cores and threads its peak stands for (``cpu_cores``, ``cpu_threads``; None where the entry does not say)."""
     from efficiency.hardware.roofline import overhead_for  # lazy: imports torch and pandas; --help stays fast
 
     rows = []
@@ -82,6 +83,11 @@ def hardware_rows() -> list[dict[str, Any]]:
         row = spec.to_dict()
         row["ridge_point_float32"] = spec.peak_for("float32") / spec.memory_bandwidth_bytes_per_s
         row["overhead_s"] = overhead_for(spec)
+        assumption = cpu_assumption(spec)  # CPU cores behind the peak, also an edge board's (Raspberry Pi)
+        if assumption is not None or spec.kind == "cpu":
+            row["cpu_cores"] = assumption.cores if assumption else None
+            row["cpu_threads"] = assumption.threads if assumption else None
+            row["cpu_assumption"] = assumption.describe() if assumption else "not stated by the entry"
         rows.append(row)
     return rows
 
