@@ -132,3 +132,24 @@ def test_roofline_plot_roofs_points_and_measured(table):
 
 def test_presentation_flag_enlarges_fonts(table):
     assert latency_heatmap(table, presentation=True).layout.font.size > latency_heatmap(table).layout.font.size
+
+
+def test_catalog_chips_are_named_not_given_by_id():
+    from efficiency.hardware import get_hardware
+
+    t4, pi = get_hardware("t4"), get_hardware("raspberry-pi-5")
+    table = estimate_table(
+        [
+            row("big", t4, 1.0, 40.0),
+            row("small", t4, 3.0, 3.0),
+            row("big", pi, 90.0, 40.0),
+            row("small", pi, 20.0, 3.0),
+        ],
+        {},
+    )
+    heat = latency_heatmap(table)
+    assert list(heat.data[0].x) == [t4.name, pi.name]
+    assert f"on {t4.name}" in caption(heat) and "t4" not in caption(heat).split()
+    ranks = hardware_rank_chart(table)
+    assert all(list(trace.x) == [t4.name, pi.name] for trace in ranks.data)
+    assert f"On {t4.name} big is faster than small" in caption(ranks)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from efficiency import units
-from efficiency.hardware import cpu_assumption
+from efficiency.hardware import cpu_assumption, load_catalog
 from efficiency.specs import HardwareSpec
 
 ESTIMATED = "estimated"
@@ -197,14 +197,22 @@ def how_text(kinds: set[str]) -> str:
     return " and ".join(sorted(kinds, reverse=True)) if kinds else ESTIMATED  # "measured and estimated"
 
 
+def chip_name(chip: str) -> str:
+    """A chip's catalog name for axes and sentences ("NVIDIA T4" for ``t4``); any other column (a user's chip, a
+    measured one, "This CPU (measured)") keeps its own label. Only the shipped catalog is read: a broken user or
+    calibration file is reported where it is loaded, not here."""
+    return next((spec.name for spec in load_catalog() if spec.id == chip), chip)
+
+
 def describe_latency_flip(flip: Mapping[str, Any]) -> str:
-    """ "On h100-sxm A is faster than B (0.56 ms vs 1.53 ms); on raspberry-pi-5 B is faster (18.5 ms vs 76.2 ms),
+    """ "On NVIDIA H100 SXM A is faster than B (0.56 ms vs 1.53 ms); on Raspberry Pi 5 B is faster (18.5 ms vs 76.2 ms),
     estimated." """
     a_there, b_there = units.duration(flip["a_on_chip_a_ms"]), units.duration(flip["b_on_chip_a_ms"])
     b_here, a_here = units.duration(flip["b_on_chip_b_ms"]), units.duration(flip["a_on_chip_b_ms"])
+    chip_a, chip_b, how = chip_name(flip["chip_a"]), chip_name(flip["chip_b"]), flip.get("how", ESTIMATED)
     return (
-        f"On {flip['chip_a']} {flip['model_a']} is faster than {flip['model_b']} ({a_there} vs {b_there}); "
-        f"on {flip['chip_b']} {flip['model_b']} is faster ({b_here} vs {a_here}), {flip.get('how', ESTIMATED)}."
+        f"On {chip_a} {flip['model_a']} is faster than {flip['model_b']} ({a_there} vs {b_there}); "
+        f"on {chip_b} {flip['model_b']} is faster ({b_here} vs {a_here}), {how}."
     )
 
 

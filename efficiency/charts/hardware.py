@@ -17,6 +17,7 @@ from efficiency import units
 from efficiency.analysis.hardware import (
     ESTIMATED,
     MEASURED,
+    chip_name,
     cpu_figures_note,
     describe_latency_flip,
     drawable_rows,
@@ -94,7 +95,7 @@ def latency_heatmap(df: pd.DataFrame, presentation: bool = False) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=np.where(np.isnan(logs), None, logs).tolist(),
-            x=list(matrix.columns),
+            x=[chip_name(c) for c in matrix.columns],
             y=list(matrix.index),
             zmin=low,
             zmax=high,
@@ -118,7 +119,7 @@ def latency_heatmap(df: pd.DataFrame, presentation: bool = False) -> go.Figure:
         )
     )
     measured_only = kinds == {MEASURED}
-    fig.update_xaxes(title_text="Hardware" if MEASURED in kinds else "Hardware (chip id)", side="bottom")
+    fig.update_xaxes(title_text="Hardware", side="bottom")
     fig.update_yaxes(title_text="Model", autorange="reversed")
     fig.update_layout(height=max(360, 140 + 48 * len(matrix)))
     if kinds == {ESTIMATED}:
@@ -131,8 +132,8 @@ def latency_heatmap(df: pd.DataFrame, presentation: bool = False) -> go.Figure:
 
 
 def _heatmap_caption(df: pd.DataFrame, matrix: pd.DataFrame, fits: dict[tuple[str, str], bool]) -> str:
-    fastest_chip = matrix.min(axis=0).idxmin()
-    slowest_chip = matrix.max(axis=0).idxmax()
+    fastest_chip = chip_name(matrix.min(axis=0).idxmin())
+    slowest_chip = chip_name(matrix.max(axis=0).idxmax())
     spread = matrix.max().max() / matrix.min().min()
     unfit = sum(1 for ok in fits.values() if not ok)
     obtained = obtained_by_cell(df)
@@ -172,14 +173,14 @@ def hardware_rank_chart(df: pd.DataFrame, presentation: bool = False) -> go.Figu
         last = max((i for i, c in enumerate(chips) if pd.notna(row[c])), default=0)
         how = [obtained.get((model, c), ESTIMATED) for c in chips]
         hover = [
-            f"{model}<br>{c}: rank {row[c]:g}, {units.duration(matrix.loc[model, c])} ({h})"
+            f"{model}<br>{chip_name(c)}: rank {row[c]:g}, {units.duration(matrix.loc[model, c])} ({h})"
             if pd.notna(row[c])
-            else f"{model}<br>{c}: n/a"
+            else f"{model}<br>{chip_name(c)}: n/a"
             for c, h in zip(chips, how)
         ]
         fig.add_trace(
             go.Scatter(
-                x=chips,
+                x=[chip_name(c) for c in chips],
                 y=ys,
                 name=f"{model} ({how_text({h for h, y in zip(how, ys) if y is not None})})",
                 mode="lines+markers+text",
@@ -198,7 +199,7 @@ def hardware_rank_chart(df: pd.DataFrame, presentation: bool = False) -> go.Figu
                 hoverinfo="text",
             )
         )
-    x_title = "Hardware (chip id)" if kinds == {ESTIMATED} else "Hardware (filled: measured, open: estimated)"
+    x_title = "Hardware" if kinds == {ESTIMATED} else "Hardware (filled: measured, open: estimated)"
     fig.update_xaxes(title_text=x_title, type="category", range=[-0.3, len(chips) - 0.7], showgrid=False)
     fig.update_yaxes(autorange="reversed", dtick=1, title_text=f"Rank (1 = fastest of {len(ranked)})")
     flips = latency_flips(df)
