@@ -56,7 +56,8 @@ def test_story_opens_on_step_one_from_bundled_results():
 
 
 def test_story_speaker_notes_are_hidden_until_asked_for():
-    at = app("pages/4_Story.py", step="8")
+    training = next(number for number, step in enumerate(STEPS, start=1) if step.title == "Training vs inference")
+    at = app("pages/4_Story.py", step=str(training))
     no_problems(at)
     assert not any(m.value.startswith("**Speaker notes") for m in at.markdown)
     assert not any(b.label.startswith("Re-measure") for b in at.button)

@@ -26,6 +26,7 @@ from efficiency.charts.story import Fact, Headline, contradictions, relative_poi
 from efficiency.charts.style import PRESENTATION_FONT_PX
 from efficiency.charts.sweeps import line_sweep
 from efficiency.experiments import ExperimentResult
+from efficiency.experiments.frontier_story import quality_frontier
 
 NOT_SHOWN = "The expected effect did not appear in this run"
 
@@ -314,6 +315,7 @@ STEPS: list[Step] = [
     Step("CNNs vs vision transformers", "cnn-vs-transformer", _pair_step(
         "flops", ["latency_ms", "peak_memory_bytes"], ["peak_memory_bytes", "latency_ms"],
         ["params", "flops", "latency_ms", "peak_memory_bytes"])),
+    Step("Quality vs cost", "cnn-vs-transformer", quality_frontier),
     Step("Latency vs throughput", "batch-size", _batch),
     Step("Training vs inference", "training-vs-inference", _pair_step(
         "latency_ms", ["training_step_ms"], [], ["flops", "latency_ms", "training_flops", "training_step_ms"])),
