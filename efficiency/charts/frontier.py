@@ -39,11 +39,13 @@ def frontier_chart(
     higher_is_better: bool = True,
     quality_title: str = "Quality",
     kinds: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """One panel per cost column of ``df`` (``model``, ``quality`` and cost columns, one row per model).
 
     ``kinds`` overrides a panel's marking ("counted", "measured", "estimated"), e.g. for a column of roofline
-    estimates. The frontiers and their changes are in ``fig.layout.meta`` with the caption."""
+    estimates; ``labels`` names a column that is not an indicator (its panel title and its phrase in the caption).
+    The frontiers and their changes are in ``fig.layout.meta`` with the caption."""
     if quality not in df.columns or "model" not in df.columns:
         raise ValueError(f"frontier chart: needs the columns 'model' and {quality!r}")
     wanted = [c for c in (panels or DEFAULT_PANELS) if c in df.columns]
@@ -52,7 +54,8 @@ def frontier_chart(
         raise ValueError(f"frontier chart: none of the cost columns {list(panels or DEFAULT_PANELS)} has a value")
     scores = dict(zip(df["model"], pd.to_numeric(df[quality], errors="coerce"), strict=True))
     kind_of = {c: (kinds or {}).get(c) or panel_kind(df, c) for c in columns}
-    titles = [f"{INDICATORS[c].label if c in INDICATORS else axis_title(c)} ({kind_of[c]})" for c in columns]
+    names = {c: (labels or {}).get(c) or (INDICATORS[c].label if c in INDICATORS else axis_title(c)) for c in columns}
+    titles = [f"{names[c]} ({kind_of[c]})" for c in columns]
     fig = make_subplots(rows=1, cols=len(columns), shared_yaxes=True, subplot_titles=titles, horizontal_spacing=0.04)
     found = []
     for index, column in enumerate(columns, start=1):
@@ -92,8 +95,8 @@ def frontier_chart(
     direction = "higher is better" if higher_is_better else "lower is better"
     fig.update_yaxes(title_text=f"{quality_title} ({direction})", row=1, col=1)
     changes = frontier_changes(found)
-    labels = {c: INDICATORS[c].phrase if c in INDICATORS else c for c in columns}
-    text = " ".join(change_sentence(change, labels) for change in changes) or "One cost indicator: nothing to compare."
+    phrases = {c: (labels or {}).get(c) or (INDICATORS[c].phrase if c in INDICATORS else c) for c in columns}
+    text = " ".join(change_sentence(change, phrases) for change in changes) or "One cost indicator: nothing to compare."
     fig.update_layout(
         meta={
             "caption": text,

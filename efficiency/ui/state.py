@@ -57,6 +57,8 @@ CHART_OPTIONS = {
     "color": "cmp_color",
     "ref": "cmp_ref",
     "scale": "cmp_scale",
+    "bench": "cmp_bench",  # Quality vs cost: the benchmark and the chip of the estimate panel
+    "qchip": "cmp_qchip",
 }
 INTEGERS = {"batch": (1, MAX_BATCH_SIZE), "seq": (1, MAX_SEQ_LEN), "image": (8, MAX_IMAGE_SIZE)}
 QUERY_PARAMS_LOGGER = "streamlit.runtime.state.query_params"  # where Streamlit says it dropped a query string

@@ -136,7 +136,8 @@ CHART_TABS = {
     "Relative to a model": "relative",
 }
 TABLE_TAB = "Table"
-TABS = [*CHART_TABS, TABLE_TAB]
+QUALITY_TAB = "Quality vs cost"  # its own controls and figures (efficiency.ui.quality)
+TABS = [*CHART_TABS, QUALITY_TAB, TABLE_TAB]
 CHART_TAB_KEY = "cmp_chart"
 _OPTION_KEYS = ("cmp_method", "cmp_x", "cmp_y", "cmp_size", "cmp_color", "cmp_ref", "cmp_scale")
 
@@ -257,6 +258,12 @@ def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> Callable[[], l
             if label == TABLE_TAB:
                 render_table(df, indicators)
                 st.caption('Every value with its unit, one unit per column; "How obtained" says measured or counted.')
+                continue
+            if label == QUALITY_TAB:
+                from efficiency.hardware import load_catalog  # lazy: the tab is drawn only when open
+                from efficiency.ui.quality import render_quality_tab
+
+                render_quality_tab(df, list(load_catalog()))
                 continue
             name = CHART_TABS[label]
             _chart_controls(name, df, columns)
