@@ -91,3 +91,27 @@ def test_the_benchmark_and_the_estimate_chip_are_kept_in_the_link(data_dir, prof
     no_problems(again)
     assert again.selectbox(key=quality.CHIP_KEY).value == quality.NO_CHIP  # an unknown chip falls back, unsaid
     assert figures(again), "the link opens the Quality vs cost tab with its chart"
+
+
+def test_a_figure_kept_with_the_stored_results_is_found_by_a_later_visit(data_dir, profiles):
+    stored(profiles)
+    store = ResultStore()
+    (row,) = store.list(model=WITHOUT)
+    figure = quality.with_user_figure(row.quality, "mnli-m-dev", 80.0)
+    assert store.set_quality(row.store_id, figure) and not store.set_quality(10**9, figure)
+    (kept,) = store.list(model=WITHOUT)
+    assert kept.quality == [{"benchmark": "mnli-m-dev", "value": 80.0, "unit": "%", "source": USER_SOURCE}]
+    assert kept.flops == row.flops  # nothing else changes
+    at = open_quality_tab(app(models=["electra-small-discriminator", WITHOUT], run="static"))
+    (fig,) = figures(at)
+    assert "Quality given by the user: GPT-2 (124M)." in fig["layout"]["meta"]["caption"]
+    assert at.session_state[quality.USER_KEY][WITHOUT] == {"mnli-m-dev": 80.0}
+
+
+def test_a_users_figure_replaces_only_their_own_on_that_benchmark():
+    published = {"benchmark": "mnli-m-dev", "value": 84.6, "unit": "%", "source": "https://example.org"}
+    mine = quality.with_user_figure([published], "mnli-m-dev", 90.0)
+    assert mine[0] == published and mine[1]["value"] == 90.0 and mine[1]["source"] == USER_SOURCE
+    again = quality.with_user_figure(mine, "mnli-m-dev", 91.0)
+    assert [f["value"] for f in again] == [84.6, 91.0]
+    assert quality.with_user_figure(again, "mnli-m-dev", None) == [published]

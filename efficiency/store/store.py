@@ -300,6 +300,19 @@ class ResultStore:
             )
         return listed
 
+    def set_quality(self, store_id: int, quality: list[dict[str, Any]]) -> bool:
+        """Replace the quality figures the stored result ``store_id`` carries (a visitor's own, typed on Compare,
+        kept with the result it was typed against); False when no such row exists. Nothing else changes."""
+        table = results_table
+        with self._write() as conn:
+            text = conn.execute(sa.select(table.c.result).where(table.c.id == int(store_id))).scalar()
+            if text is None:
+                return False
+            data = _stored_json(text, f"result {store_id}")
+            data["quality"] = [dict(figure) for figure in quality] or None
+            conn.execute(table.update().where(table.c.id == int(store_id)).values(result=canonical_json(data)))
+        return True
+
     def delete(self, ids: Iterable[int]) -> int:
         """Remove rows by id; returns how many went."""
         wanted = [int(i) for i in ids]

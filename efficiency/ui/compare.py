@@ -14,7 +14,7 @@ import streamlit as st
 from efficiency.analysis.table import NOISE_COLUMN, with_spread
 from efficiency.results import results_frame
 from efficiency.specs import MODES
-from efficiency.ui import cluster, common, lookup, pickers, runs, state, views
+from efficiency.ui import cluster, common, lookup, pickers, quality, runs, state, views
 
 RUN_KEY = "cmp_go"
 EDIT_KEY = "cmp_edit"
@@ -174,6 +174,7 @@ def comparison(run: bool, extras: list[tuple[str, str]], hardware_labels: dict[s
     heading, export = st.columns([4, 1], vertical_alignment="bottom")
     heading.subheader("What disagrees")
     views.render_findings(frame, indicators)
+    st.session_state[quality.RESULTS_KEY] = results  # the Quality vs cost tab keeps the visitor's figures with them
     every_figure = views.render_charts(frame, indicators)
     with export:
         setup = views.setup_sentence(frame, kind, where)

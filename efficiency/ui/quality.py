@@ -1,16 +1,17 @@
 """Compare's "Quality vs cost" tab: quality against each cost indicator, the Pareto frontier in each panel.
 
 Quality comes from the bundled, sourced figures (:mod:`efficiency.models.quality`) or from the visitor, who may
-type a figure for any model in view (marked "given by the user" wherever it appears, never mixed up with a
-published one). The tab offers the benchmarks that at least two models in view share; a model without a figure
-on the picked benchmark is left off the chart and named under it. An estimated-latency panel (roofline, on a
-picked chip) is drawn beside the counted and measured ones and marked as estimated.
+type a figure for any model in view: marked "given by the user" wherever it appears, never mixed up with a
+published one, and kept with that model's stored results, so a later visit finds it. The tab offers the
+benchmarks that at least two models in view share; a model without a figure on the picked benchmark is left off
+the chart and named under it. An estimated-latency panel (roofline, on a picked chip) is drawn beside the
+counted and measured ones and marked as estimated.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -19,11 +20,14 @@ import streamlit as st
 
 from efficiency.charts.frontier import DEFAULT_PANELS, frontier_chart
 from efficiency.models.quality import USER_SOURCE, Benchmark, benchmarks, figures_for
+from efficiency.results import Result
+from efficiency.store.schema import StoreError
 from efficiency.ui import common
 
 BENCH_KEY = "cmp_bench"
 CHIP_KEY = "cmp_qchip"
 USER_KEY = "cmp_quality_user"  # model id -> {benchmark id: value}, typed on this page
+RESULTS_KEY = "cmp_results_in_view"  # the results the page drew (set by efficiency.ui.compare), with store ids
 NO_CHIP = "none"
 ESTIMATE_COLUMN = "estimated_latency_ms"
 
@@ -44,6 +48,40 @@ def shared_benchmarks(figures: Mapping[str, Mapping[str, tuple]]) -> list[str]:
     """Benchmarks at least two models in view carry, the most widely shared first."""
     shared = [b for b, by_model in figures.items() if len(by_model) >= 2]
     return sorted(shared, key=lambda b: (-len(figures[b]), b))
+
+
+def stored_user_figures(results: Sequence[Result]) -> dict[str, dict[str, float]]:
+    """The visitor's figures kept with the results in view (source "given by the user"), by model id."""
+    found: dict[str, dict[str, float]] = {}
+    for result in results:
+        for figure in result.quality or []:
+            if figure.get("source") == USER_SOURCE:
+                found.setdefault(result.model, {})[str(figure["benchmark"])] = float(figure["value"])
+    return found
+
+
+def with_user_figure(quality: list[dict] | None, benchmark: str, value: float | None) -> list[dict]:
+    """``quality`` with the user's figure on ``benchmark`` replaced by ``value`` (None: removed); published figures
+    are kept as they are."""
+    kept = [f for f in quality or [] if not (f.get("source") == USER_SOURCE and f.get("benchmark") == benchmark)]
+    if value is None:
+        return kept
+    bench = benchmark_of(benchmark)
+    return [*kept, {"benchmark": benchmark, "value": value, "unit": bench.unit, "source": USER_SOURCE}]
+
+
+def keep_user_figure(model_id: str, benchmark: str, value: float | None) -> str | None:
+    """Store the visitor's figure with every stored result of ``model_id`` in view; an error line, or None."""
+    store = common.open_store()
+    if store is None:
+        return "not stored: no results store"
+    for result in st.session_state.get(RESULTS_KEY) or []:
+        if result.model == model_id and result.store_id is not None:
+            try:
+                store.set_quality(result.store_id, with_user_figure(result.quality, benchmark, value))
+            except (StoreError, ValueError) as error:
+                return f"not stored: {common.one_line(error)}"
+    return None
 
 
 def benchmark_of(benchmark: str) -> Benchmark:
@@ -144,16 +182,23 @@ def _user_editor(df: pd.DataFrame, benchmark: str, figures: Mapping[str, Mapping
     )
     for model_id, value in zip(dict.fromkeys(df["model_id"]), edited["Your figure"], strict=False):
         mine = user.setdefault(model_id, {})
-        if value is None or pd.isna(value) or not math.isfinite(float(value)):
+        wanted = None if value is None or pd.isna(value) or not math.isfinite(float(value)) else float(value)
+        if mine.get(benchmark) == wanted:
+            continue
+        if wanted is None:
             mine.pop(benchmark, None)
         else:
-            mine[benchmark] = float(value)
+            mine[benchmark] = wanted
+        problem = keep_user_figure(model_id, benchmark, wanted)
+        if problem:
+            st.warning(f"Your figure for {common.escape_md(common.display_name(model_id))}: {problem}")
 
 
 def render_quality_tab(df: pd.DataFrame, chips: list[Any]) -> go.Figure | None:
     """The tab's controls, chart and caption; returns the figure drawn (None: nothing to draw, said why)."""
-    user = st.session_state.setdefault(USER_KEY, {})
-    figures = figures_in_view(df, user)
+    if USER_KEY not in st.session_state:  # a new visit: the figures kept with the results in view
+        st.session_state[USER_KEY] = stored_user_figures(st.session_state.get(RESULTS_KEY) or [])
+    figures = figures_in_view(df, st.session_state[USER_KEY])
     shared = shared_benchmarks(figures)
     offered = shared or sorted(benchmarks())
     if st.session_state.get(BENCH_KEY) not in offered:
