@@ -94,6 +94,18 @@ def test_chart_draws_each_frontier_marks_panels_and_names_changes_in_the_caption
     assert "From parameters to FLOPs: A leaves." in caption and "From FLOPs to latency: A joins." in caption
 
 
+def test_chart_labels_sit_off_the_points_inside_panels_with_short_ticks():
+    crowded = _frame().assign(params=[1e6, 1.1e6, 1e8], quality=[70.0, 70.2, 80.0])  # A and B nearly coincide
+    fig = frontier_chart(crowded, labels={"flops": "Work"})
+    points = [t for t in fig.data if t.mode == "markers+text"]
+    assert all(t.cliponaxis is False and len(set(t.textposition)) >= 2 for t in points[:1])  # A and B apart
+    assert not any("From parameters" in (a.text or "") for a in fig.layout.annotations)  # caption: under the chart
+    assert all(not text.endswith("params") for text in fig.layout.xaxis.ticktext)  # the unit is in the title
+    assert fig.layout.annotations[1].text == "Work (counted)"
+    low, high = fig.layout.yaxis.range
+    assert low < 70.0 and high > 80.0  # room above and below the outer points for their labels
+
+
 def test_chart_marks_estimated_panels_and_lower_is_better_quality():
     frame = _frame().assign(measured=[True, False, True])
     fig = frontier_chart(frame, panels=["params", "latency_ms"], higher_is_better=False)

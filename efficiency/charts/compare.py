@@ -34,6 +34,7 @@ from efficiency.charts.style import (
     log_ticks_1_2_5,
     model_colors,
     needs_log,
+    padded_axis,
     place_labels,
     round_ticks,
     scale_threshold,
@@ -261,16 +262,6 @@ SCATTER_PLOT_WIDTH_PX = 820  # the narrowest plot area labels are placed for: 12
 SCATTER_PAD = (0.07, 0.12)  # of each axis's span, added at both ends: room for the labels of the outer points
 
 
-def _padded(data: pd.Series, log: bool, pad: float) -> tuple[pd.Series, list[float]]:
-    """Each value's place on an axis padded by ``pad`` of its span at both ends (0..1), and that axis's range (in
-    log10 units on a log axis, as plotly wants it)."""
-    spaced = np.log10(data.astype(float)) if log else data.astype(float)
-    low, high = float(spaced.min()), float(spaced.max())
-    span = high - low or (1.0 if log else abs(high) or 1.0)
-    start, end = low - pad * span, high + pad * span
-    return (spaced - start) / (end - start), [start, end]
-
-
 @escape_model_names
 def scatter(
     df: pd.DataFrame,
@@ -310,14 +301,15 @@ def scatter(
     threshold = log_ratio if log is None else (0 if log else float("inf"))
     both = raw[[x, y]].dropna()
     (u, x_range), (v, y_range) = (
-        _padded(both[x], needs_log(raw[x], threshold), SCATTER_PAD[0]),
-        _padded(both[y], needs_log(raw[y], threshold), SCATTER_PAD[1]),
+        padded_axis(both[x], needs_log(raw[x], threshold), SCATTER_PAD[0]),
+        padded_axis(both[y], needs_log(raw[y], threshold), SCATTER_PAD[1]),
     )
     font = PRESENTATION_FONT_PX if presentation else BASE_FONT_PX
     plot_px = (SCATTER_PLOT_WIDTH_PX, SCATTER_HEIGHT_PX - (90 + 2 * font) - 80)  # finish_figure's margins
     radius = (16 if bubble is None else bubble[both.index]) / 2 + 1
     positions = place_labels(pd.DataFrame({"u": u, "v": v, "radius_px": radius}), plot_px, font)
     fig = go.Figure()
+    several = len(pd.unique(keys)) > 1  # one kind of point ("measured"): a legend would tell nothing apart
     for key in pd.unique(keys):
         models = [m for m in raw.index if keys[m] == key and raw.loc[m, [x, y]].notna().all()]
         if not models:
@@ -344,6 +336,7 @@ def scatter(
                 y=raw.loc[models, y].tolist(),
                 mode="markers+text",
                 name=key,
+                showlegend=several,
                 text=models,
                 textposition=[positions[m] for m in models],
                 marker=marker,

@@ -2,11 +2,14 @@
 
 The frontier rules (direction, ties, missing costs) are :mod:`efficiency.analysis.frontier`'s; this module only
 draws them. Each panel says whether its cost is counted, measured or estimated; a cost axis is logarithmic when
-its values span more than 10x; the caption names the models that join or leave the frontier between panels.
+its values span more than 10x; labels are placed off every point and inside the panel; the caption (in
+``fig.layout.meta``, shown under the chart by the page) names the models that join or leave the frontier between
+panels.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -15,9 +18,23 @@ from plotly.subplots import make_subplots
 
 from efficiency.analysis.frontier import change_sentence, frontier_changes, pareto_frontier
 from efficiency.analysis.rankings import INDICATORS, measured_mask
-from efficiency.charts.style import PALETTE, axis_title, escape_model_names, value_axis
+from efficiency.charts.style import (
+    BASE_FONT_PX,
+    PALETTE,
+    PRESENTATION_FONT_PX,
+    axis_title,
+    escape_model_names,
+    needs_log,
+    padded_axis,
+    place_labels,
+    value_axis,
+)
 
 FRONTIER_LOG_RATIO = 10  # the issue's rule: log cost axes where the range spans more than 10x
+HEIGHT_PX, PRESENTATION_HEIGHT_PX = 460, 560
+PLOT_WIDTH_PX = 900  # the narrowest width all panels share: Compare at 1280 px
+PAD = (0.1, 0.12)  # of each axis's span, at both ends: room for the outer points' labels
+MAX_TICKS = 4
 DEFAULT_PANELS = ("params", "flops", "memory_traffic_bytes", "latency_ms", "peak_memory_bytes")
 
 
@@ -40,6 +57,7 @@ def frontier_chart(
     quality_title: str = "Quality",
     kinds: Mapping[str, str] | None = None,
     labels: Mapping[str, str] | None = None,
+    presentation: bool = False,
 ) -> go.Figure:
     """One panel per cost column of ``df`` (``model``, ``quality`` and cost columns, one row per model).
 
@@ -56,20 +74,30 @@ def frontier_chart(
     kind_of = {c: (kinds or {}).get(c) or panel_kind(df, c) for c in columns}
     names = {c: (labels or {}).get(c) or (INDICATORS[c].label if c in INDICATORS else axis_title(c)) for c in columns}
     titles = [f"{names[c]} ({kind_of[c]})" for c in columns]
-    fig = make_subplots(rows=1, cols=len(columns), shared_yaxes=True, subplot_titles=titles, horizontal_spacing=0.04)
+    fig = make_subplots(rows=1, cols=len(columns), shared_yaxes=True, subplot_titles=titles, horizontal_spacing=0.07)
     found = []
+    font = PRESENTATION_FONT_PX if presentation else BASE_FONT_PX
+    height = PRESENTATION_HEIGHT_PX if presentation else HEIGHT_PX
+    plot_px = (max(120.0, PLOT_WIDTH_PX / len(columns) - 40), height - 200.0)  # the narrowest a panel is drawn
+    qualities = pd.to_numeric(df[quality], errors="coerce")
+    v_all, y_range = padded_axis(qualities.dropna(), False, PAD[1])
     for index, column in enumerate(columns, start=1):
         costs = dict(zip(df["model"], pd.to_numeric(df[column], errors="coerce"), strict=True))
         frontier = pareto_frontier(costs, scores, higher_is_better, column)
         found.append(frontier)
         shown = df[df["model"].isin(frontier.compared)]
+        log = needs_log(pd.to_numeric(shown[column], errors="coerce"), FRONTIER_LOG_RATIO)
+        u, x_range = padded_axis(pd.to_numeric(shown[column], errors="coerce"), log, PAD[0])
+        points = pd.DataFrame({"u": u.to_numpy(), "v": v_all[shown.index].to_numpy(), "radius_px": 6.0})
+        positions = place_labels(points.set_axis(list(shown["model"])), plot_px, font)
         fig.add_trace(
             go.Scatter(
                 x=shown[column],
                 y=shown[quality],
                 mode="markers+text",
                 text=shown["model"],
-                textposition="top center",
+                textposition=[positions[m] for m in shown["model"]],
+                cliponaxis=False,
                 marker={"color": [PALETTE[0] if m in frontier.models else "#9A9A9A" for m in shown["model"]]},
                 name=f"models ({column})",
                 showlegend=False,
@@ -92,7 +120,12 @@ def frontier_chart(
             col=index,
         )
         value_axis(fig, "x", column, shown[column], FRONTIER_LOG_RATIO, row=1, col=index)
+        fig.update_xaxes(range=x_range, tickangle=0, row=1, col=index)
+        if column not in INDICATORS:
+            fig.update_xaxes(title_text=names[column], row=1, col=index)
+        _thin_ticks(fig, index)
     direction = "higher is better" if higher_is_better else "lower is better"
+    fig.update_yaxes(range=y_range)
     fig.update_yaxes(title_text=f"{quality_title} ({direction})", row=1, col=1)
     changes = frontier_changes(found)
     phrases = {c: (labels or {}).get(c) or (INDICATORS[c].phrase if c in INDICATORS else c) for c in columns}
@@ -106,7 +139,20 @@ def frontier_chart(
                 {"from": c.before, "to": c.after, "joined": list(c.joined), "left": list(c.left)} for c in changes
             ],
         },
-        margin={"b": 90},
+        height=height,
+        font={"size": font},
+        margin={"b": 70, "l": 70, "r": 30},
     )
-    fig.add_annotation(text=text, xref="paper", yref="paper", x=0, y=-0.22, showarrow=False, xanchor="left")
     return fig
+
+
+def _thin_ticks(fig: go.Figure, index: int) -> None:
+    """At most four labelled ticks on a panel's log axis, without the unit word the title already gives: a narrow
+    panel cannot hold a 1-2-5 row of "20 M params" without tilting or overlapping its neighbour's labels."""
+    axis = fig.layout["xaxis" if index == 1 else f"xaxis{index}"]
+    values, texts = axis.tickvals, axis.ticktext
+    if values is None:
+        return
+    step = math.ceil(len(values) / MAX_TICKS)
+    short = [text.removesuffix(" params") for text in texts]  # the unit is in the axis title; ticks stay narrow
+    fig.update_xaxes(tickvals=list(values)[::step], ticktext=short[::step], row=1, col=index)

@@ -214,6 +214,16 @@ def finish_figure(
     return fig
 
 
+def padded_axis(data: pd.Series, log: bool, pad: float) -> tuple[pd.Series, list[float]]:
+    """Each value's place on an axis padded by ``pad`` of its span at both ends (0..1), and that axis's range (in
+    log10 units on a log axis, as plotly wants it)."""
+    spaced = np.log10(data.astype(float)) if log else data.astype(float)
+    low, high = float(spaced.min()), float(spaced.max())
+    span = high - low or (1.0 if log else abs(high) or 1.0)
+    start, end = low - pad * span, high + pad * span
+    return (spaced - start) / (end - start), [start, end]
+
+
 def label_positions(
     xs: pd.Series, ys: pd.Series, log_x: bool, log_y: bool, near_x: float = 0.2, near_y: float = 0.15
 ) -> dict:

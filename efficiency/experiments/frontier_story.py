@@ -72,9 +72,7 @@ def quality_frontier(result: ExperimentResult, presentation: bool) -> tuple[Head
     if len(table) < 2:
         raise ValueError(f"the {result.name} run has fewer than two models with a published {BENCHMARK} figure")
     panels = [p for p in PANELS if p in table.columns and table[p].notna().any()]
-    figure = frontier_chart(table, panels=panels, quality_title="ImageNet-1k top-1 (%)")
-    if presentation:
-        figure.update_layout(font={"size": 18})
+    figure = frontier_chart(table, panels=panels, quality_title="ImageNet-1k top-1 (%)", presentation=presentation)
     scores = dict(zip(table["model"], table["quality"], strict=True))
     found = {p: pareto_frontier(dict(zip(table["model"], table[p], strict=True)), scores, True, p) for p in panels}
     first = found[panels[0]]
