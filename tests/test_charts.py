@@ -298,3 +298,23 @@ def test_model_names_are_escaped_for_plotly():
         text = fig.to_json()
         assert "<a href" not in text
         assert "&lt;a href" in text
+
+
+def test_scatter_draws_p10_p90_of_measured_times_as_error_bars():
+    df = pd.DataFrame(
+        {
+            "model": ["a", "b", "c"],
+            "params": [1e6, 2e6, 4e6],
+            "latency_ms": [10.0, 12.0, 30.0],
+            "latency_p10_ms": [9.0, 11.5, 25.0],
+            "latency_p90_ms": [14.0, 12.5, 31.0],
+            "measured": True,
+        }
+    )
+    fig = charts.scatter(df, "params", "latency_ms")
+    (trace,) = [t for t in fig.data if t.mode == "markers+text"]
+    assert trace.error_x.visible is False  # counted: no spread
+    assert trace.error_y.visible and list(trace.error_y.array) == pytest.approx([4.0, 0.5, 1.0])
+    assert list(trace.error_y.arrayminus) == pytest.approx([1.0, 0.5, 5.0])
+    static = charts.scatter(df.drop(columns=["latency_p10_ms", "latency_p90_ms"]), "params", "latency_ms")
+    assert all(t.error_y.visible is False for t in static.data)

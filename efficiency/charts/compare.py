@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from efficiency import units
+from efficiency.analysis.findings import SPREAD
 from efficiency.analysis.rankings import (
     INDICATORS,
     rank_correlations,
@@ -262,6 +263,23 @@ SCATTER_PLOT_WIDTH_PX = 820  # the narrowest plot area labels are placed for: 12
 SCATTER_PAD = (0.07, 0.12)  # of each axis's span, added at both ends: room for the labels of the outer points
 
 
+def spread_bars(df: pd.DataFrame, column: str, models: Sequence[str]) -> dict:
+    """p10-p90 of a measured time as error bars for ``models`` (rows of ``df`` by ``model``), or invisible where the
+    frame holds no spread for ``column`` (counted indicators, static results)."""
+    prefix = SPREAD.get(column)
+    low, high = f"{prefix}_p10_ms", f"{prefix}_p90_ms"
+    if prefix is None or low not in df.columns or high not in df.columns:
+        return {"visible": False}
+    rows = df.drop_duplicates("model").set_index(df.drop_duplicates("model")["model"].astype(str))
+    values = pd.to_numeric(rows[column], errors="coerce")
+    lows, highs = pd.to_numeric(rows[low], errors="coerce"), pd.to_numeric(rows[high], errors="coerce")
+    if lows.reindex(models).isna().all():
+        return {"visible": False}
+    plus = (highs - values).reindex(models).fillna(0).clip(lower=0).tolist()
+    minus = (values - lows).reindex(models).fillna(0).clip(lower=0).tolist()
+    return {"type": "data", "array": plus, "arrayminus": minus, "visible": True, "thickness": 1.5, "color": "#555"}
+
+
 @escape_model_names
 def scatter(
     df: pd.DataFrame,
@@ -334,6 +352,8 @@ def scatter(
             go.Scatter(
                 x=raw.loc[models, x].tolist(),
                 y=raw.loc[models, y].tolist(),
+                error_x=spread_bars(df, x, models),
+                error_y=spread_bars(df, y, models),
                 mode="markers+text",
                 name=key,
                 showlegend=several,
