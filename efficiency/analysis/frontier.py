@@ -6,6 +6,8 @@ indicator. The rules, stated once here and nowhere else:
 - lower cost is better; quality is better when higher, or when lower for a "lower is better" benchmark
   (perplexity): ``higher_is_better=False`` flips the quality direction, never the cost's;
 - model A dominates model B when A costs no more and scores no worse, and is strictly better on one of the two;
+  a chart may say that two different costs count as equal (its "about equal" rule), and then A dominates B when
+  it scores better;
 - the frontier is every model that no other model dominates. Ties: two models with equal cost and equal quality
   do not dominate each other, so both are on the frontier (or both off it); equal cost with unequal quality
   leaves only the better one on;
@@ -18,7 +20,7 @@ indicator. The rules, stated once here and nowhere else:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -56,12 +58,17 @@ def _finite(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def dominates(a: tuple[float, float], b: tuple[float, float], higher_is_better: bool = True) -> bool:
-    """Whether (cost, quality) ``a`` dominates ``b``: no costlier, no worse, strictly better on one."""
+def dominates(
+    a: tuple[float, float], b: tuple[float, float], higher_is_better: bool = True, same_cost: bool = False
+) -> bool:
+    """Whether (cost, quality) ``a`` dominates ``b``: no costlier, no worse, strictly better on one. ``same_cost``:
+    the two costs count as equal (e.g. measured latencies within their spread), whatever their values."""
     cost_a, quality_a = a
     cost_b, quality_b = b
     if not higher_is_better:
         quality_a, quality_b = -quality_a, -quality_b
+    if same_cost:
+        return quality_a > quality_b
     return cost_a <= cost_b and quality_a >= quality_b and (cost_a < cost_b or quality_a > quality_b)
 
 
@@ -70,8 +77,13 @@ def pareto_frontier(
     quality: Mapping[str, float | None],
     higher_is_better: bool = True,
     indicator: str = "cost",
+    same_cost: Callable[[str, str], bool] | None = None,
 ) -> Frontier:
-    """The models of ``quality`` that no other model dominates under ``costs`` (see the module's rules)."""
+    """The models of ``quality`` that no other model dominates under ``costs`` (see the module's rules).
+
+    ``same_cost(a, b)``: whether two models' costs count as equal although their values differ (a chart passes the
+    app's "about equal" rule, so its frontier never rests on a difference its sentences call a tie); None: only
+    equal values are."""
     points: dict[str, tuple[float, float]] = {}
     missing = []
     for model, score in quality.items():
@@ -82,7 +94,14 @@ def pareto_frontier(
         if cost < 0:
             raise ValueError(f"{indicator}: negative cost {cost} for {model!r}")
         points[model] = (cost, value)
-    on = [m for m, p in points.items() if not any(dominates(q, p, higher_is_better) for q in points.values())]
+    def beaten(model: str) -> bool:
+        return any(
+            dominates(points[other], points[model], higher_is_better, bool(same_cost and same_cost(other, model)))
+            for other in points
+            if other != model
+        )
+
+    on = [m for m in points if not beaten(m)]
     sign = 1.0 if higher_is_better else -1.0
     on.sort(key=lambda m: (points[m][0], -sign * points[m][1], m))
     return Frontier(indicator, tuple(on), tuple(points), tuple(missing))

@@ -2,20 +2,22 @@
 
 The frontier rules (direction, ties, missing costs) are :mod:`efficiency.analysis.frontier`'s; this module only
 draws them. Each panel says whether its cost is counted, measured or estimated; a cost axis is logarithmic when
-its values span more than 10x; labels are placed off every point and inside the panel; the caption (in
-``fig.layout.meta``, shown under the chart by the page) names the models that join or leave the frontier between
-panels.
+its values span more than 10x; two costs the app calls "about equal" (its tolerance, or measured times whose
+p10-p90 ranges overlap, drawn as whiskers) count as equal for the frontier; labels are placed off every point and
+inside the panel; the caption (in ``fig.layout.meta``, shown under the chart by the page) names the models that
+join or leave the frontier between panels.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from efficiency.analysis.findings import SPREAD, compare
 from efficiency.analysis.frontier import change_sentence, frontier_changes, pareto_frontier
 from efficiency.analysis.rankings import INDICATORS, measured_mask
 from efficiency.charts.style import (
@@ -30,11 +32,12 @@ from efficiency.charts.style import (
     value_axis,
 )
 
+FRONTIER_KIND = "frontier"  # meta["kind"]: what efficiency.charts.story.drawn_values reads back
 FRONTIER_LOG_RATIO = 10  # the issue's rule: log cost axes where the range spans more than 10x
 HEIGHT_PX, PRESENTATION_HEIGHT_PX = 460, 560
 PLOT_WIDTH_PX = 900  # the narrowest width all panels share: Compare at 1280 px
 PAD = (0.1, 0.12)  # of each axis's span, at both ends: room for the outer points' labels
-MAX_TICKS = 4
+MAX_TICKS = 3
 DEFAULT_PANELS = ("params", "flops", "memory_traffic_bytes", "latency_ms", "peak_memory_bytes")
 
 
@@ -83,9 +86,10 @@ def frontier_chart(
     v_all, y_range = padded_axis(qualities.dropna(), False, PAD[1])
     for index, column in enumerate(columns, start=1):
         costs = dict(zip(df["model"], pd.to_numeric(df[column], errors="coerce"), strict=True))
-        frontier = pareto_frontier(costs, scores, higher_is_better, column)
+        frontier = pareto_frontier(costs, scores, higher_is_better, column, about_equal(df, column))
         found.append(frontier)
         shown = df[df["model"].isin(frontier.compared)]
+        low, high = spread_of(shown, column)
         log = needs_log(pd.to_numeric(shown[column], errors="coerce"), FRONTIER_LOG_RATIO)
         u, x_range = padded_axis(pd.to_numeric(shown[column], errors="coerce"), log, PAD[0])
         points = pd.DataFrame({"u": u.to_numpy(), "v": v_all[shown.index].to_numpy(), "radius_px": 6.0})
@@ -99,6 +103,9 @@ def frontier_chart(
                 textposition=[positions[m] for m in shown["model"]],
                 cliponaxis=False,
                 marker={"color": [PALETTE[0] if m in frontier.models else "#9A9A9A" for m in shown["model"]]},
+                error_x=_whiskers(shown[column], low, high),
+                customdata=list(zip(low, high, strict=True)),
+                meta={"panel": column},
                 name=f"models ({column})",
                 showlegend=False,
             ),
@@ -132,6 +139,8 @@ def frontier_chart(
     text = " ".join(change_sentence(change, phrases) for change in changes) or "One cost indicator: nothing to compare."
     fig.update_layout(
         meta={
+            "kind": FRONTIER_KIND,
+            "panels": columns,
             "caption": text,
             "frontiers": {f.indicator: list(f.models) for f in found},
             "kinds": kind_of,
@@ -143,16 +152,49 @@ def frontier_chart(
         font={"size": font},
         margin={"b": 70, "l": 70, "r": 30},
     )
+    fig.update_annotations(font_size=font)  # the panel titles: plotly sets their own size otherwise
     return fig
 
 
+def about_equal(df: pd.DataFrame, column: str) -> Callable[[str, str], bool] | None:
+    """The app's "about equal" rule for two models' costs under ``column`` (its tolerance, or measured times whose
+    p10-p90 ranges overlap: :func:`efficiency.analysis.findings.compare`), so a frontier never rests on a
+    difference the app's sentences call a tie; None for a column that is not an indicator (only equal values)."""
+    if column not in INDICATORS:
+        return None
+    rows = df[df[column].notna()].reset_index(drop=True)
+
+    def same(a: str, b: str) -> bool:
+        return column in compare(rows, "model", a, b, [column]).equal
+
+    return same
+
+
+def spread_of(df: pd.DataFrame, column: str) -> tuple[list[float], list[float]]:
+    """Each row's p10 and p90 under ``column`` where the frame holds them (measured times), else NaN."""
+    prefix = SPREAD.get(column)
+    low, high = f"{prefix}_p10_ms", f"{prefix}_p90_ms"
+    if prefix is None or low not in df.columns or high not in df.columns:
+        return [math.nan] * len(df), [math.nan] * len(df)
+    return [float(v) for v in pd.to_numeric(df[low])], [float(v) for v in pd.to_numeric(df[high])]
+
+
+def _whiskers(values: pd.Series, low: list[float], high: list[float]) -> dict:
+    """p10-p90 as horizontal error bars on a measured cost (none where no spread is known)."""
+    if all(math.isnan(v) for v in low):
+        return {"visible": False}
+    plus = [h - v if not math.isnan(h) else 0.0 for v, h in zip(values, high, strict=True)]
+    minus = [v - lo if not math.isnan(lo) else 0.0 for v, lo in zip(values, low, strict=True)]
+    return {"type": "data", "array": plus, "arrayminus": minus, "visible": True, "color": "#666", "thickness": 1.5}
+
+
 def _thin_ticks(fig: go.Figure, index: int) -> None:
-    """At most four labelled ticks on a panel's log axis, without the unit word the title already gives: a narrow
+    """At most three labelled ticks on a panel's log axis, without the unit word the title already gives: a narrow
     panel cannot hold a 1-2-5 row of "20 M params" without tilting or overlapping its neighbour's labels."""
     axis = fig.layout["xaxis" if index == 1 else f"xaxis{index}"]
     values, texts = axis.tickvals, axis.ticktext
     if values is None:
         return
     step = math.ceil(len(values) / MAX_TICKS)
-    short = [text.removesuffix(" params") for text in texts]  # the unit is in the axis title; ticks stay narrow
+    short = [text.removesuffix(" params").removesuffix("FLOPs").strip() for text in texts]  # the unit: in the title
     fig.update_xaxes(tickvals=list(values)[::step], ticktext=short[::step], row=1, col=index)

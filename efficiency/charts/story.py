@@ -154,11 +154,17 @@ def relative_points(
 def drawn_values(figure: go.Figure) -> dict[tuple[str, str], tuple[float, float, float]]:
     """What a story chart draws, read back from its traces: ``(series, category) -> (value, low, high)``.
 
-    Relative charts give ratios to the reference (its own points are 1); line sweeps give the raw value per
+    Relative charts give ratios to the reference (its own points are 1); frontier charts each model's cost per
+    panel, keyed ``(model, panel's indicator)``; line sweeps give the raw value per
     panel, keyed ``(f"{x:g}", panel's indicator)`` via ``meta["panels"]``. ``low``/``high`` are NaN where no
     range is drawn."""
     meta = figure.layout.meta if isinstance(figure.layout.meta, dict) else {}
     out: dict[tuple[str, str], tuple[float, float, float]] = {}
+    if meta.get("kind") == "frontier":  # efficiency.charts.frontier: each model's cost per panel, with its p10-p90
+        for trace in (t for t in figure.data if isinstance(t.meta, dict) and "panel" in t.meta):
+            for name, x, (low, high) in zip(trace.text, trace.x, trace.customdata):
+                out[(html.unescape(str(name)), trace.meta["panel"])] = (float(x), float(low), float(high))
+        return out
     if meta.get("kind") == RELATIVE_KIND:
         ranges = {}
         for trace in (t for t in figure.data if t.meta.get("whiskers")):

@@ -3,10 +3,11 @@ cost indicator (the paper's strongest picture).
 
 It draws the vision models of a run (the CNN-vs-transformer experiment's, bundled or live) against their
 published ImageNet-1k top-1 (:mod:`efficiency.models.quality`, every figure with its source), one panel per cost
-with its Pareto frontier (:func:`efficiency.charts.frontier.frontier_chart`). The headline is read from the
-frontiers the chart draws; a model joins or leaves the measured-latency frontier only when its latency differs
-from the models that decide its place beyond their p10-p90 spreads, and the sentence says so plainly when no frontier
-changed.
+with its Pareto frontier (:func:`efficiency.charts.frontier.frontier_chart`, which counts costs the app calls
+"about equal" as equal). The headline is read from the frontiers the chart draws: each model that joins or
+leaves against the model that decides it, as a ratio the chart draws (a typed :class:`Fact`, checked by
+:func:`efficiency.charts.story.contradictions`); a measured latency too close to call is "about the same"; and
+it says plainly when no frontier changed.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from efficiency.analysis.frontier import FrontierChange, frontier_change, pareto_frontier
+from efficiency import units
+from efficiency.analysis.findings import compare
 from efficiency.analysis.rankings import INDICATORS
-from efficiency.charts.frontier import frontier_chart
-from efficiency.charts.story import Headline
+from efficiency.charts.frontier import about_equal, frontier_chart
+from efficiency.charts.story import Fact, Headline
 from efficiency.experiments import ExperimentResult
 from efficiency.models.quality import benchmarks, figure_for
 
 BENCHMARK = "imagenet-1k-top1"
-PANELS = ("params", "flops", "latency_ms")
+PANELS = ("params", "flops", "memory_traffic_bytes", "latency_ms")
 NOT_SHOWN = "The expected effect did not appear in this run"
 
 
@@ -38,70 +40,102 @@ def quality_table(data: pd.DataFrame, benchmark: str = BENCHMARK) -> tuple[pd.Da
     return pd.DataFrame.from_records(rows), sources
 
 
-def _spread(table: pd.DataFrame, model: str) -> tuple[float, float]:
-    row = table.loc[table["model"] == model].iloc[0]
-    low, high = row.get("latency_p10_ms"), row.get("latency_p90_ms")
-    median = float(row["latency_ms"])
-    return (float(low) if pd.notna(low) else median, float(high) if pd.notna(high) else median)
+def _fact(table: pd.DataFrame, column: str, a: str, b: str) -> Fact:
+    """``a`` against ``b`` under ``column``, as the chart draws it: a ratio, or "about the same" by the app's rule."""
+    values = dict(zip(table["model"], table[column], strict=True))
+    tie = column in compare(table.reset_index(drop=True), "model", a, b, [column]).equal
+    ratio = values[a] / values[b]
+    relation = "equal" if tie else "lower" if ratio < 1 else "higher"
+    return Fact(
+        column,
+        column,
+        a,
+        b,
+        float(values[a]),
+        float(values[b]),
+        relation,
+        "about the same" if tie else units.times(ratio),
+    )
 
 
-def _overlap(table: pd.DataFrame, a: str, b: str) -> bool:
-    (a_low, a_high), (b_low, b_high) = _spread(table, a), _spread(table, b)
-    return not (a_high < b_low or b_high < a_low)
+def _beaten_by(table: pd.DataFrame, column: str, model: str, scores: dict[str, float]) -> str | None:
+    """The best-scoring model that keeps ``model`` off the frontier under ``column``: at least as good, and
+    cheaper or about as cheap (the chart's rule)."""
+    same = about_equal(table, column)
+    costs = dict(zip(table["model"], table[column], strict=True))
+    beaters = [
+        other
+        for other in costs
+        if other != model
+        and scores[other] >= scores[model]
+        and (costs[other] <= costs[model] or (same is not None and same(other, model)))
+        and (scores[other] > scores[model] or costs[other] < costs[model])
+    ]
+    return max(beaters, key=lambda m: (scores[m], -costs[m]), default=None)
 
 
-def _clear_of_noise(table: pd.DataFrame, scores: dict[str, float], change: FrontierChange) -> bool:
-    """Whether the latency frontier's changes hold beyond the measurements' spread: no better-scoring model whose
-    p10-p90 latency overlaps a joining model's (about equal latency would dominate it), and a model that leaves is
-    beaten by one clearly faster (p10-p90 apart) that scores at least as well."""
-    latency = dict(zip(table["model"], table["latency_ms"], strict=True))
-    for joined in change.joined:
-        if any(scores[m] > scores[joined] and _overlap(table, m, joined) for m in latency if m != joined):
-            return False
-    for left in change.left:
-        beaters = [m for m in latency if m != left and scores[m] >= scores[left] and latency[m] <= latency[left]]
-        if not any(_spread(table, m)[1] < _spread(table, left)[0] for m in beaters):
-            return False
-    return True
+def _tie_that_held(table: pd.DataFrame, column: str, frontier: list[str], scores: dict[str, float]) -> Fact | None:
+    """A model off the frontier only because its cost is about that of a better model although lower: the case a
+    sentence must call a tie, not a ranking."""
+    costs = dict(zip(table["model"], table[column], strict=True))
+    for model in (m for m in costs if m not in frontier):
+        better = _beaten_by(table, column, model, scores)
+        if better is not None and costs[better] > costs[model]:
+            return _fact(table, column, model, better)
+    return None
 
 
 def quality_frontier(result: ExperimentResult, presentation: bool) -> tuple[Headline, go.Figure]:
-    """The step: small multiples of top-1 against parameters, FLOPs and measured latency, and one sentence naming
-    the models that join or leave the frontier between counted and measured costs."""
+    """The step: small multiples of top-1 against parameters, FLOPs, memory traffic and measured latency; the
+    sentence names each model that joins or leaves the frontier against the one that decides it (a ratio the chart
+    draws), and a latency too close to call as "about the same"."""
     table, sources = quality_table(result.data)
     if len(table) < 2:
         raise ValueError(f"the {result.name} run has fewer than two models with a published {BENCHMARK} figure")
     panels = [p for p in PANELS if p in table.columns and table[p].notna().any()]
     figure = frontier_chart(table, panels=panels, quality_title="ImageNet-1k top-1 (%)", presentation=presentation)
-    scores = dict(zip(table["model"], table["quality"], strict=True))
-    found = {p: pareto_frontier(dict(zip(table["model"], table[p], strict=True)), scores, True, p) for p in panels}
-    first = found[panels[0]]
-    last = found[panels[-1]]
-    change = frontier_change(first, last)
-    name = benchmarks()[BENCHMARK].name
-    on_first = ", ".join(first.models)
-    kinds = figure.layout.meta["kinds"]
-    cost_first, cost_last = (
-        f"{'measured ' if kinds[p] == 'measured' else ''}{INDICATORS[p].phrase}" for p in (panels[0], panels[-1])
-    )
-    noisy = last.indicator == "latency_ms" and not _clear_of_noise(table, scores, change)
-    if not change.changed or noisy:
-        why = " (some latencies on it are within each other's p10-p90 spread)" if noisy and change.changed else ""
-        text = (
-            f"{NOT_SHOWN}: the models with the best {name} for their cost are the same by {cost_first} and by "
-            f"{cost_last}{why}: {on_first}."
-        )
-        return Headline(text, shown=False), figure
-    parts = []
-    if change.joined:
-        verb = "joins" if len(change.joined) == 1 else "join"
-        parts.append(f"{' and '.join(change.joined)} {verb} it")
-    if change.left:
-        verb = "leaves" if len(change.left) == 1 else "leave"
-        parts.append(f"{' and '.join(change.left)} {verb}")
-    text = (
-        f"The 'most efficient for its accuracy' depends on the cost: by {cost_first} the {name} frontier is "
-        f"{on_first}; by {cost_last} {' and '.join(parts)}."
-    )
     figure.update_layout(meta={**figure.layout.meta, "sources": sources})
-    return Headline(text), figure
+    meta = figure.layout.meta
+    frontiers, kinds = meta["frontiers"], meta["kinds"]
+    scores = dict(zip(table["model"], table["quality"], strict=True))
+    base = panels[0]
+
+    def phrase(column: str) -> str:
+        return f"{'measured ' if kinds[column] == 'measured' else ''}{INDICATORS[column].phrase}"
+
+    facts: list[Fact] = []
+    clauses: list[str] = []
+    for column in panels[1:]:
+        joined = [m for m in frontiers[column] if m not in frontiers[base]]
+        left = [m for m in frontiers[base] if m not in frontiers[column]]
+        parts = []
+        for model in joined:
+            keeper = _beaten_by(table, base, model, scores)
+            if keeper is not None:
+                fact = _fact(table, column, model, keeper)
+                facts.append(fact)
+                parts.append(f"{model} joins the frontier ({fact.stated} {keeper}'s)")
+        for model in left:
+            beater = _beaten_by(table, column, model, scores)
+            if beater is not None:
+                fact = _fact(table, column, beater, model)
+                facts.append(fact)
+                if fact.relation == "equal":  # a tie with a better-scoring model takes it off
+                    parts.append(f"{model} leaves ({fact.stated} as {beater}, which scores higher)")
+                else:
+                    parts.append(f"{model} leaves ({beater} has {fact.stated} its)")
+        if parts:
+            clauses.append(f"by {phrase(column)} " + " and ".join(parts))
+        elif kinds[column] == "measured":
+            tie = _tie_that_held(table, column, frontiers[column], scores)
+            if tie is not None:
+                facts.append(tie)
+                clauses.append(f"by {phrase(column)} {tie.a} and {tie.b} take {tie.stated} time")
+    name = benchmarks()[BENCHMARK].name
+    changed = [c for c in clauses if " joins " in c or " leaves " in c]
+    if not changed:
+        on = ", ".join(frontiers[base])
+        text = f"{NOT_SHOWN}: the models with the best {name} for their cost are the same by every cost here: {on}."
+        return Headline(text, tuple(facts), shown=False), figure
+    text = f"The {name} frontier moves with the cost: " + "; ".join(clauses) + "."
+    return Headline(text, tuple(facts)), figure
