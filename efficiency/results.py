@@ -25,7 +25,7 @@ IMPLEMENTATIONS = ("eager", "sdpa", "compile", "int8", "onnxruntime")
 DEFAULT_IMPLEMENTATION = "sdpa"
 # How a person reads each implementation where models are named ("BERT-base (uncased) (torch.compile)").
 IMPLEMENTATION_LABELS = {
-    "eager": "eager attention",
+    "eager": "eager",
     "sdpa": "SDPA",
     "compile": "torch.compile",
     "int8": "int8 dynamic",

@@ -36,7 +36,7 @@ for column, wanted in (("Model", models), ("Hardware", hardware), ("Workload", w
 shown = table[keep].reset_index(drop=True)
 
 units = {"Parameters": "%.1f M params", "FLOPs": "%.2f GFLOPs", "Latency": "%.2f ms", "Peak memory": "%.1f MiB"}
-hidden = ["id"] + ([] if shown["Error"].astype(bool).any() else ["Error"])
+hidden = ["id"] + [column for column in ("Noise", "Error") if not shown[column].astype(bool).any()]
 event = st.dataframe(
     shown.drop(columns=hidden),
     hide_index=True,
@@ -49,6 +49,12 @@ event = st.dataframe(
 )
 selected = [int(shown.loc[i, "id"]) for i in event.selection.rows if i < len(shown)]
 st.caption(f"{len(shown)} shown · {len(selected)} selected · weights random (built from config) in every profile")
+if shown["Noise"].astype(bool).any():
+    st.warning(
+        "Some timings were measured under load or with a wide spread: see the Noise column. Compare never reuses "
+        "them for a fresh run; measure them again there on a quieter machine.",
+        icon=":material/warning:",
+    )
 
 actions = st.container(horizontal=True)
 if actions.button("Open on Compare", icon=":material/open_in_new:", disabled=not selected):

@@ -1,11 +1,11 @@
 """Experiments: pick a named experiment, see its bundled run (measured on a named machine), or run it live."""
 
-import pandas as pd
 import streamlit as st
 
 from efficiency.experiments import EXPERIMENTS, MeasurementError
 from efficiency.experiments.bundled import BundleError, load_bundled
 from efficiency.ui import common
+from efficiency.ui.experiment_numbers import render_numbers
 
 LIVE_KEY = "exp_live"
 
@@ -77,9 +77,7 @@ else:
     st.warning(f"**Verdict:** {common.escape_md(result.verdict)}", icon=":material/info:")
 
 with st.expander("Numbers, and where each column comes from"):
-    sources = pd.DataFrame({"column": list(result.sources), "source": list(result.sources.values())})
-    st.dataframe(result.data, hide_index=True)
-    st.dataframe(sources, hide_index=True)
+    render_numbers(result.data, result.sources)
     st.caption(
         "measured: timed here · counted: from the model's computation, exact for its input · estimated: roofline "
         "model of a chip · per-row: see the 'measured' column · derived: computed from other columns"

@@ -6,7 +6,10 @@ indicators span more than 10x), opens each page in headless Chromium (and each c
 PNGs of the first screen and of the whole page. For each shot it prints where the first chart starts and how tall
 the empty band above the page's title is, in CSS px of the 1280x800 first screen.
 
-Run: .venv/bin/python scripts/screenshots.py [--out DIR] [--only compare] [--models ID ...]
+With ``--only experiments`` it shoots the Experiments page once per experiment (bundled results), with the
+numbers table unfolded in the whole-page shot.
+
+Run: .venv/bin/python scripts/screenshots.py [--out DIR] [--only compare|experiments] [--models ID ...]
 (needs /usr/bin/chromium and playwright)
 """
 
@@ -84,10 +87,22 @@ def shoot(page, url: str | None, path: Path, wait_for: str = "[data-testid='stMa
     print(f"{path.name}: {where}; {'ERRORS SHOWN: ' + str(errors) if errors else 'no error box'}")
 
 
+def shoot_experiments(page, base: str, out: Path) -> None:
+    """Each experiment's page from its bundled results; the numbers expander open for the whole-page shot."""
+    from efficiency.experiments import EXPERIMENTS
+
+    for name in EXPERIMENTS:
+        page.set_viewport_size(VIEWPORT)
+        page.goto(f"{base}/Experiments?{urlencode({'experiment': name})}")
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        page.get_by_text("Numbers, and where each column comes from").click()
+        shoot(page, None, out / f"experiment_{name}.png", "[data-testid='stDataFrame']")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "screenshots")
-    parser.add_argument("--only", choices=["compare"], help="only the Compare page's shots")
+    parser.add_argument("--only", choices=["compare", "experiments"], help="only that page's shots")
     parser.add_argument("--models", nargs="+", default=FIVE_MODELS, help="catalog ids stored and compared")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +117,9 @@ def main() -> None:
         page = browser.new_page(viewport=VIEWPORT)
 
         def visit(base: str) -> None:
+            if args.only == "experiments":
+                shoot_experiments(page, base, args.out)
+                return
             for name, path in {} if args.only else PAGES.items():
                 shoot(page, f"{base}/{path}", args.out / f"{name}.png", PAGE_READY.get(name, ".js-plotly-plot"))
             query = urlencode([("models", m) for m in args.models] + [("run", "static")])

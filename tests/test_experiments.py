@@ -36,7 +36,10 @@ NAMES = {
     "token-count",
     "cnn-vs-transformer",
     "training-vs-inference",
+    "implementation",
     "hardware",
+    "paper-transformers",
+    "paper-vit-scaling",
 }
 # Columns each quick run must hold, beyond the setup columns every run has.
 EXPECTED = {
@@ -48,7 +51,10 @@ EXPECTED = {
     "token-count": {"image_size", "patch_size", "tokens", "params", "flops", "latency_ms"},
     "cnn-vs-transformer": {"params", "flops", "memory_traffic_bytes", "latency_ms"},
     "training-vs-inference": {"flops", "training_flops", "latency_ms", "training_step_ms"},
+    "implementation": {"implementation", "params", "flops", "int8_ops", "latency_ms", "preparation_s"},
     "hardware": {"hardware", "hardware_id", "measured", "latency_ms", "bound"},
+    "paper-transformers": {"params", "params_as_used", "params_active", "flops", "latency_ms"},
+    "paper-vit-scaling": {"layers", "hidden_size", "scaled", "params", "flops", "latency_ms"},
 }
 SETUP = {"model", "model_id", "hardware", "dtype", "batch_size", "measured"}
 
@@ -111,7 +117,7 @@ def test_quick_run_has_numbers_sources_figure_notice_and_verdict(name, quick_res
     assert result.notice and any(text in result.notice for text in _formatted_values(data)), result.notice
     assert result.verdict
     if result.shows_effect:
-        assert "disagreement" in result.verdict
+        assert "disagree" in result.verdict
     else:
         assert result.verdict.startswith("Not shown in this run")
     assert result.machine["cpu_model"] and result.machine["torch"] and result.elapsed_s > 0
@@ -163,7 +169,7 @@ def _table(**columns) -> pd.DataFrame:
 
 def test_no_disagreement_is_said_honestly():
     line, shown = verdict_line(None, "they agree")
-    assert line == "Not shown in this run: they agree" and not shown
+    assert line == "Not shown in this run: they agree." and not shown
 
 
 def test_verdict_warns_when_timings_rest_on_one_sample():
@@ -222,7 +228,7 @@ def test_bundled_result_loads_with_its_machine_and_verdict(name):
 
 
 def test_story_steps_reference_bundled_experiments_and_say_something_numeric():
-    assert 6 <= len(STEPS) <= 10
+    assert 6 <= len(STEPS) <= 14
     names = set(bundled_names())
     for step in STEPS:
         assert step.experiment in names

@@ -87,8 +87,8 @@ def test_rank_caption_names_the_strongest_flip(table):
         "slow-edge",
     )
     text = caption(hardware_rank_chart(table))
-    assert text.startswith("On fast-gpu Big &lt;b&gt;model&lt;/b&gt; is faster than small (500 µs vs 1.5 ms)")
-    assert "on slow-edge small is faster (18 ms vs 80 ms)" in text
+    assert text.startswith("On fast-gpu, Big &lt;b&gt;model&lt;/b&gt; is faster than small (500 µs vs 1.5 ms)")
+    assert "on slow-edge, small is faster (18 ms vs 80 ms)" in text
 
 
 def test_rank_caption_without_flip():
@@ -152,4 +152,4 @@ def test_catalog_chips_are_named_not_given_by_id():
     assert f"on {t4.name}" in caption(heat) and "t4" not in caption(heat).split()
     ranks = hardware_rank_chart(table)
     assert all(list(trace.x) == [t4.name, pi.name] for trace in ranks.data)
-    assert f"On {t4.name} big is faster than small" in caption(ranks)
+    assert f"On {t4.name}, big is faster than small" in caption(ranks)

@@ -286,10 +286,8 @@ def data_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("noisy", [True, False])
-def test_compare_marks_a_stored_result_measured_under_load(data_dir, noisy):
-    """A measured result with a planted high load, stored as a run on this machine stores it: Compare's table shows
-    its p10-p90 and a Noise column with the reason, and a one-line note offers to measure again."""
+def store_two(noisy: bool) -> None:
+    """GPT-2 and ELECTRA-small measured "here" at 1 thread; GPT-2's run had a planted high load when ``noisy``."""
     from efficiency.run.jobs import _hardware_entry
 
     store, workload = ResultStore(), Workload().to_dict()
@@ -310,6 +308,13 @@ def test_compare_marks_a_stored_result_measured_under_load(data_dir, noisy):
             }
         )
         store.put(result, runner.key_fields(Job(model, workload, threads=1, metrics="all")))
+
+
+@pytest.mark.parametrize("noisy", [True, False])
+def test_compare_marks_a_stored_result_measured_under_load(data_dir, noisy):
+    """A measured result with a planted high load, stored as a run on this machine stores it: Compare's table shows
+    its p10-p90 and a Noise column with the reason, and a one-line note offers to measure again."""
+    store_two(noisy)
     at = AppTest.from_file(str(ROOT / "pages/1_Compare.py"), default_timeout=90)
     for name, value in {"models": ["gpt2", "electra-small-discriminator"], "run": "measured", "threads": "1"}.items():
         at.query_params[name] = value
@@ -329,3 +334,50 @@ def test_compare_marks_a_stored_result_measured_under_load(data_dir, noisy):
         "a run never reuses a noisy stored result."
     ]
     assert at.button(key="cmp_go"), "the Run button is in view to measure again"
+
+
+@pytest.mark.parametrize("noisy", [True, False])
+def test_the_results_page_marks_a_noisy_stored_result(data_dir, noisy):
+    store_two(noisy)
+    at = AppTest.from_file(str(ROOT / "pages/2_Results.py"), default_timeout=90).run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    (table,) = at.dataframe
+    warned = [w.value for w in at.warning if "see the Noise column" in w.value]
+    if not noisy:
+        assert "Noise" not in table.value.columns and not warned
+        return
+    marks = dict(zip(table.value["Model"], table.value["Noise"]))
+    assert marks["GPT-2 (124M)"].startswith("noisy: load by other processes 3.0 on 2 cores before the run")
+    assert marks["ELECTRA-small discriminator"] == "" and warned
+
+
+@pytest.mark.browser
+def test_browser_compare_shows_the_noisy_mark_of_a_planted_load(tmp_path, monkeypatch):
+    """In Chromium against `streamlit run app.py`: the note naming the noisy model shows beside the table."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from playwright.sync_api import sync_playwright
+
+    from tests.streamlit_server import serving, settled
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(data))
+    store_two(noisy=True)
+    query = "models=gpt2&models=electra-small-discriminator&run=measured&threads=1&chart=Table"
+    with serving(data, tmp_path / "streamlit.log") as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(f"{url}/Compare?{query}")
+            page.wait_for_selector("text=Noisy measurement", timeout=90_000)
+            settled(page)
+            note = page.locator("[data-testid='stAlert']", has_text="Noisy measurement").inner_text()
+            assert "gpt2" in note and "measure again" in note
+            grid = page.locator("[data-testid='stDataFrame']").first
+            grid.wait_for(timeout=30_000)
+            assert grid.is_visible()
+        finally:
+            browser.close()

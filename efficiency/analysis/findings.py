@@ -17,6 +17,7 @@ import pandas as pd
 
 from efficiency import units
 from efficiency.analysis.rankings import INDICATORS, cost_ratio, measured_mask, pair_text, rank_flips, values
+from efficiency.results import implementation_label
 
 # Two values closer than this are "about equal" for a verdict: counts are exact, so 2% is a real
 # difference of design; measured times also need their p10-p90 ranges apart (see ``_noise_overlap``).
@@ -32,6 +33,7 @@ TOLERANCE = {
     "peak_memory_bytes": 0.10,
 }
 SPREAD = {"latency_ms": "latency", "training_step_ms": "training_step"}
+NO_FLIP_START = "No indicator disagrees"  # how ``findings`` starts when no pair of rows swaps order
 
 
 # ---- findings: the most striking disagreements among many models ----------------------------------
@@ -75,7 +77,7 @@ def findings(
     flips = rank_flips(df, comparable)
     if not flips:
         labels = ", ".join(INDICATORS[c].phrase for c in comparable)
-        return [f"No indicator disagrees: {labels} all rank these {len(raw)} models in the same order."]
+        return [f"{NO_FLIP_START}: {labels} all rank these {len(raw)} models in the same order."]
     measured = measured_mask(df)
     sentences, seen_pairs = [], set()
     for flip in flips:
@@ -188,3 +190,54 @@ def strongest(data: pd.DataFrame, label: str, indicators: Sequence[str], needs: 
 def _rank(verdict: Verdict) -> tuple[bool, float]:
     """Opposite orders beat "equal by one, apart by another"; then the wider spread of cost ratios wins."""
     return bool(verdict.a_better and verdict.b_better), verdict.strength
+
+
+# ---- the implementation axis: one model, the same arithmetic, different code ------------------------
+
+
+def _implementation_pair(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series, float] | None:
+    """(faster row, slower row, latency ratio) of one model's rows whose measured latencies differ most beyond
+    the tolerance and their p10-p90 spreads; None when every pair is about equal (or nothing was measured)."""
+    timed = rows[rows["measured"].astype(bool) & rows["latency_ms"].notna()]
+    best = None
+    for a, b in combinations(list(timed.index), 2):
+        verdict = compare(timed, "model", str(timed.loc[a, "model"]), str(timed.loc[b, "model"]), ["latency_ms"])
+        if "latency_ms" in verdict.equal or "latency_ms" not in verdict.details:
+            continue
+        fast, slow = (a, b) if timed.loc[a, "latency_ms"] < timed.loc[b, "latency_ms"] else (b, a)
+        speedup = float(timed.loc[slow, "latency_ms"] / timed.loc[fast, "latency_ms"])
+        if best is None or speedup > best[2]:
+            best = (timed.loc[fast], timed.loc[slow], speedup)
+    return best
+
+
+def implementation_sentence(fast: pd.Series, slow: pd.Series, speedup: float) -> str:
+    """ "BERT-base (uncased): same FLOPs (22.4 GFLOPs), 2.4x faster under torch.compile than under SDPA
+    (12.0 vs 29.0 ms, measured)." Int8 work is not FLOPs, so a row with it says so instead of "same FLOPs"."""
+    fast_label, slow_label = implementation_label(fast["implementation"]), implementation_label(slow["implementation"])
+    name = str(fast["model"]).removesuffix(f" ({fast_label})")
+    latency = f"({pair_text('latency_ms', fast['latency_ms'], slow['latency_ms'])}, measured)"
+    faster = f"{units.times(speedup)} faster under {fast_label} than under {slow_label} {latency}"
+    if "int8" in (fast["implementation"], slow["implementation"]):
+        return f"{name}: {faster}; int8 runs the linear layers as int8 operations, counted apart from FLOPs."
+    same = pd.notna(fast["flops"]) and fast["flops"] == slow["flops"]
+    flops_text = INDICATORS["flops"].format(fast["flops"]) if same else pair_text("flops", fast["flops"], slow["flops"])
+    flops = f"same FLOPs ({flops_text})" if same else f"FLOPs {flops_text}"
+    return f"{name}: {flops}, {faster}."
+
+
+def implementation_findings(df: pd.DataFrame, max_items: int = 3) -> list[str]:
+    """For each model shown under several implementations, the pair of its rows whose measured latencies differ
+    most (beyond 10% and their p10-p90 spreads): the same model, different code, different speed. Largest first."""
+    needed = {"model", "model_id", "implementation", "measured", "latency_ms", "flops"}
+    if not needed <= set(df.columns):
+        return []
+    found = []
+    for _, rows in df.reset_index(drop=True).groupby("model_id", sort=False):
+        if rows["implementation"].nunique() < 2:
+            continue
+        pair = _implementation_pair(rows)
+        if pair is not None:
+            found.append(pair)
+    found.sort(key=lambda pair: pair[2], reverse=True)
+    return [implementation_sentence(*pair) for pair in found[:max_items]]

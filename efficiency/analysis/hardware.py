@@ -205,14 +205,14 @@ def chip_name(chip: str) -> str:
 
 
 def describe_latency_flip(flip: Mapping[str, Any]) -> str:
-    """ "On NVIDIA H100 SXM A is faster than B (0.56 ms vs 1.53 ms); on Raspberry Pi 5 B is faster (18.5 ms vs 76.2 ms),
-    estimated." """
+    """ "On NVIDIA H100 SXM, A is faster than B (0.56 ms vs 1.53 ms); on Raspberry Pi 5, B is faster (18.5 ms vs
+    76.2 ms), estimated." """
     a_there, b_there = units.duration(flip["a_on_chip_a_ms"]), units.duration(flip["b_on_chip_a_ms"])
     b_here, a_here = units.duration(flip["b_on_chip_b_ms"]), units.duration(flip["a_on_chip_b_ms"])
     chip_a, chip_b, how = chip_name(flip["chip_a"]), chip_name(flip["chip_b"]), flip.get("how", ESTIMATED)
     return (
-        f"On {chip_a} {flip['model_a']} is faster than {flip['model_b']} ({a_there} vs {b_there}); "
-        f"on {chip_b} {flip['model_b']} is faster ({b_here} vs {a_here}), {how}."
+        f"On {chip_a}, {flip['model_a']} is faster than {flip['model_b']} ({a_there} vs {b_there}); "
+        f"on {chip_b}, {flip['model_b']} is faster ({b_here} vs {a_here}), {how}."
     )
 
 

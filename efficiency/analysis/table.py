@@ -71,7 +71,8 @@ def workload_text(workload: Mapping[str, Any]) -> str:
 
 def stored_table(results: Sequence[Result], display_name: Callable[[str], str]) -> pd.DataFrame:
     """One row per stored result, failures included: when, model, hardware, workload, and the main indicators in
-    fixed units (parameters in M, FLOPs in G, latency in ms, peak memory in MiB) so the columns sort as numbers."""
+    fixed units (parameters in M, FLOPs in G, latency in ms, peak memory in MiB) so the columns sort as numbers;
+    ``Noise`` marks a timing measured under load or with a wide spread, with the reason."""
     import pandas as pd  # lazy: the CLI's CSV export needs no pandas
 
     rows = []
@@ -89,6 +90,7 @@ def stored_table(results: Sequence[Result], display_name: Callable[[str], str]) 
                 "FLOPs": values.get("flops", float("nan")) / 1e9,
                 "Latency": values.get("latency_ms", float("nan")),
                 "Peak memory": values.get("peak_memory_bytes", float("nan")) / units.MIB,
+                "Noise": noise_text(result),
                 "Error": result.error or "",
             }
         )
@@ -107,13 +109,17 @@ def noise_text(result: Result) -> str:
 
 
 def with_spread(frame: pd.DataFrame, results: Sequence[Result]) -> pd.DataFrame:
-    """``frame`` (``results_frame(results)``) with the latency's p10-p90 and the noisy mark of each row's result."""
-    by_id = {result.model: result for result in reversed(results) if not result.error}  # first wins, as the frame
-    spreads, marks = [], []
-    for model_id in frame["model_id"]:
-        result = by_id.get(model_id)
+    """``frame`` (``results_frame(results)``) with the latency's p10-p90 (as text, and in ms as ``latency_p10_ms``
+    and ``latency_p90_ms``, which the verdicts read) and the noisy mark of each row's result."""
+    by_key = {(r.model, r.implementation): r for r in reversed(results) if not r.error}  # first wins, as the frame
+    spreads, marks, lows, highs = [], [], [], []
+    for model_id, implementation in zip(frame["model_id"], frame["implementation"]):
+        result = by_key.get((model_id, implementation))
         latency = result.latency_ms if result is not None and result.measured else None
         known = latency is not None and latency.p10 is not None and latency.p90 is not None
         spreads.append(f"{units.duration(latency.p10)} – {units.duration(latency.p90)}" if known else "")
+        lows.append(latency.p10 if known else float("nan"))
+        highs.append(latency.p90 if known else float("nan"))
         marks.append(noise_text(result) if result is not None else "")
-    return frame.assign(**{SPREAD_COLUMN: spreads, NOISE_COLUMN: marks})
+    columns = {SPREAD_COLUMN: spreads, NOISE_COLUMN: marks, "latency_p10_ms": lows, "latency_p90_ms": highs}
+    return frame.assign(**columns)

@@ -32,6 +32,13 @@ def _numeric(df: pd.DataFrame, x: str | None, ys: Sequence[str]) -> pd.DataFrame
     return df.assign(**{c: pd.to_numeric(df[c]).astype(float) for c in [x, *ys] if c})
 
 
+def _point_names(part: pd.DataFrame, series: str, group: str) -> list[str]:
+    """Who each point is, for its hover: the series, or (one unnamed series) each row's model."""
+    if group not in part.columns and "model" in part.columns:
+        return [str(m) for m in part["model"]]
+    return [series] * len(part)
+
+
 @escape_model_names
 def line_sweep(
     df: pd.DataFrame,
@@ -45,7 +52,8 @@ def line_sweep(
     """One panel per indicator over a swept setting (sequence length, batch size, ...), one line per group.
 
     Panels, not one shared axis, because the indicators have different units. ``text`` overrides the
-    generated caption (experiments write their own from the same numbers).
+    generated caption (experiments write their own from the same numbers). Without a ``group`` column the
+    points are one series, drawn without a legend.
     """
     data = _numeric(df, x, ys).sort_values(x)
     keys = data[group].astype(str) if group in data.columns else pd.Series("all", index=data.index)
@@ -62,11 +70,14 @@ def line_sweep(
                     y=part[y],
                     name=name + (" (open: estimated)" if name in flagged else ""),
                     legendgroup=name,
-                    showlegend=row == 1,
+                    showlegend=row == 1 and group in data.columns,  # one unnamed series: nothing to tell apart
                     mode="lines+markers",
                     line={"color": color, "width": 3},
                     marker={"size": 10, "symbol": np.where(est, "circle-open", "circle").tolist()},
-                    hovertext=[f"{name}<br>{x} {u:g}: {INDICATORS[y].format(v)}" for u, v in zip(part[x], part[y])],
+                    hovertext=[
+                        f"{who}<br>{axis_title(x)} {u:g}: {INDICATORS[y].format(v)}"
+                        for who, u, v in zip(_point_names(part, name, group), part[x], part[y])
+                    ],
                     hoverinfo="text",
                 ),
                 row=row,

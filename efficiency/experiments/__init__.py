@@ -23,7 +23,9 @@ from efficiency.experiments.comparisons import (
     SPARSE_MOE,
     TRAINING_VS_INFERENCE,
 )
+from efficiency.experiments.implementation import IMPLEMENTATION
 from efficiency.experiments.measure import MeasurementError
+from efficiency.experiments.paper import PAPER_TRANSFORMERS, PAPER_VIT_SCALING
 from efficiency.experiments.sweeps import BATCH_SIZE, DEPTH_VS_WIDTH, SEQUENCE_LENGTH
 from efficiency.experiments.tokens import TOKEN_COUNT
 
@@ -38,7 +40,10 @@ EXPERIMENTS: dict[str, Experiment] = {
         TOKEN_COUNT,
         CNN_VS_TRANSFORMER,
         TRAINING_VS_INFERENCE,
+        IMPLEMENTATION,
         HARDWARE,
+        PAPER_TRANSFORMERS,
+        PAPER_VIT_SCALING,
     )
 }
 

@@ -231,14 +231,38 @@ def verdict_line(verdict: Verdict | None, fallback: str, data: pd.DataFrame | No
     """The verdict sentence and whether the run shows the misnomer; honest when it does not, and when the
     timings behind it rest on fewer than ``FEW_SAMPLES`` timed runs (``latency_samples`` in ``data``)."""
     if verdict is None or not verdict.disagrees:
-        return f"Not shown in this run: {fallback}", False
-    line = verdict.line()
+        return f"Not shown in this run: {fallback}.", False
+    noise = ""
     timed = [c for c in ("latency_ms", "throughput_per_s") if c in verdict.a_better + verdict.b_better + verdict.equal]
     if data is not None and timed and "latency_samples" in data.columns:
         fewest = data["latency_samples"].min()
         if pd.notna(fewest) and fewest < FEW_SAMPLES:
-            line += f" (latency from as few as {fewest:g} timed run(s): noisy)"
-    return line, True
+            noise = f" (latency from as few as {fewest:g} timed run(s): noisy)"
+    return verdict_sentence(verdict, noise), True
+
+
+def verdict_sentence(verdict: Verdict, note: str = "") -> str:
+    """The verdict as one plain sentence: "A comes out ahead of B by parameters (...), but B comes out ahead by
+    latency (...), and the two are about equal by FLOPs (...): the indicators disagree." ``note`` goes before
+    the full stop."""
+
+    def names(columns: list[str]) -> str:
+        items = [f"{INDICATORS[c].phrase} {verdict.details[c]}" for c in columns]
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+    clauses = []
+    if verdict.a_better:
+        clauses.append(f"{verdict.a} comes out ahead of {verdict.b} by {names(verdict.a_better)}")
+    if verdict.b_better:
+        lead, other = (f"but {verdict.b}", "") if clauses else (verdict.b, f" of {verdict.a}")
+        clauses.append(f"{lead} comes out ahead{other} by {names(verdict.b_better)}")
+    if verdict.equal:
+        pair = "the two" if clauses else f"{verdict.a} and {verdict.b}"
+        clauses.append(f"{'while ' if clauses else ''}{pair} are about equal by {names(verdict.equal)}")
+    if not clauses:
+        return f"Not shown in this run: no indicator has values for both {verdict.a} and {verdict.b}{note}."
+    outcome = "the indicators disagree" if verdict.disagrees else "the indicators agree in this run"
+    return ", ".join(clauses) + f": {outcome}{note}."
 
 
 def ratio(new: float, old: float) -> str:

@@ -42,7 +42,7 @@ def _collect(setup: dict[str, Any], progress: Progress) -> tuple[pd.DataFrame, d
     workload = Workload(seq_len=setup["seq_len"], image_size=setup["image_size"])
     here, rows = local_hardware(setup["threads"]), []
     for i, spec in enumerate(specs):
-        progress(0.3 * i / len(specs), f"counting {spec.id}")
+        progress(0.3 * i / len(specs), f"counting {spec.display_name}")
         profile = static_profile(spec, workload)
         base = {**setup_columns(spec, workload, setup["threads"], True), **static_columns(spec, workload)}
         rows.append({**base, "hardware_id": "this-cpu"})
@@ -107,10 +107,10 @@ def _analyse(data: pd.DataFrame) -> Analysis:
     a, b, chip = flip["a"], flip["b"], flip["chip"]
     there = data[data["hardware"] == chip].set_index("model")["latency_ms"]
     line = (
-        f"latency on this CPU (measured) ranked {a} < {b} ({fmt('latency_ms', here[a])} vs "
-        f"{fmt('latency_ms', here[b])}, {ratio(here[b], here[a])}); latency on {chip} (estimated, roofline) ranked "
-        f"{b} < {a} ({fmt('latency_ms', there[b])} vs {fmt('latency_ms', there[a])}, {ratio(there[a], there[b])}): "
-        "disagreement"
+        f"{a} is faster than {b} on {here_name} (measured: {fmt('latency_ms', here[a])} vs "
+        f"{fmt('latency_ms', here[b])}, {ratio(here[b], here[a])}), but slower on {chip} (estimated, roofline: "
+        f"{fmt('latency_ms', there[a])} vs {fmt('latency_ms', there[b])}, {ratio(there[a], there[b])}): "
+        "the two chips disagree on which is faster."
     )
     parts.append(f"{len(flips)} (model pair, chip) orders reverse against this CPU.")
     return Analysis(" ".join(parts), line, True)

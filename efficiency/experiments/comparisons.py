@@ -21,14 +21,16 @@ from efficiency.experiments.measure import (
     static_profile,
 )
 from efficiency.experiments.sweeps import QUICK, THREADS, TIMING
-from efficiency.specs import Workload
+from efficiency.specs import ModelSpec, Workload
 
 
 def collect_models(
-    setup: dict[str, Any], progress: Progress, training: bool = False
+    setup: dict[str, Any], progress: Progress, training: bool = False, specs: list[ModelSpec] | None = None
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """One row per model: setup, counted indicators, and (``measure``, default on) measured ones."""
-    specs = resolve_all(setup["models"])
+    """One row per model: setup, counted indicators, and (``measure``, default on) measured ones.
+
+    ``specs``: custom configurations to profile instead of resolving the catalog names of ``setup["models"]``."""
+    specs = specs if specs is not None else resolve_all(setup["models"])
     workload = Workload(
         batch_size=setup.get("batch_size", 1),
         seq_len=setup.get("seq_len", 128),
@@ -37,7 +39,7 @@ def collect_models(
     do_measure = setup.get("measure", True)
     rows = []
     for i, spec in enumerate(specs):
-        progress(0.3 * i / len(specs) if do_measure else i / len(specs), f"counting {spec.id}")
+        progress(0.3 * i / len(specs) if do_measure else i / len(specs), f"counting {spec.display_name}")
         profile = static_profile(spec, workload)
         row = {**setup_columns(spec, workload, setup["threads"], do_measure), **static_columns(spec, workload)}
         row["params_as_used"] = profile.params.as_used if profile.params else None
@@ -55,9 +57,9 @@ def measured(data: pd.DataFrame, column: str = "latency_ms") -> bool:
 
 
 def order(data: pd.DataFrame, column: str) -> str:
-    """ "a (12 ms) < b (30 ms)" by a column, cheapest first."""
+    """ "cheapest first, a (12 ms), b (30 ms)" by a column: words a room reads aloud, not "a < b"."""
     ranked = data.dropna(subset=[column]).sort_values(column, ascending=INDICATORS[column].lower_is_better)
-    return " < ".join(f"{m} ({fmt(column, v)})" for m, v in zip(ranked["model"], ranked[column]))
+    return "cheapest first, " + ", ".join(f"{m} ({fmt(column, v)})" for m, v in zip(ranked["model"], ranked[column]))
 
 
 def _indicators(data: pd.DataFrame, wanted: list[str]) -> list[str]:

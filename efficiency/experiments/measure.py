@@ -180,12 +180,13 @@ def measure(
     ]
     low, high = span
     done: list[str] = []
+    names = {spec.id: spec.display_name for spec, _ in runs}  # progress names the model as the page does
 
     def on_progress(model: str, phase: str, fraction: float) -> None:
         if phase in {"finished", "failed"}:
             done.append(model)
         share = (len(done) + (0.0 if phase in {"finished", "failed"} else fraction)) / max(len(jobs), 1)
-        progress(low + (high - low) * min(share, 1.0), f"measuring {model}: {phase}")
+        progress(low + (high - low) * min(share, 1.0), f"measuring {names.get(model, model)}: {phase}")
 
     if isolated:
         results: list[dict[str, Any]] = [{}] * len(jobs)
@@ -198,7 +199,7 @@ def measure(
                 {"model": job.model, **measure_points(job.to_dict(), lambda p, f, m=job.model: on_progress(m, p, f))}
             )
             on_progress(job.model, "finished", 1.0)
-    failures = [f"{r['model']}: {r['error']}" for r in results if r.get("error")]
+    failures = [f"{names.get(r['model'], r['model'])}: {r['error']}" for r in results if r.get("error")]
     if failures:
         raise MeasurementError("measurement failed for " + "; ".join(failures))
     return [r["points"] for r in results]

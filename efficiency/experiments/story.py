@@ -27,6 +27,7 @@ from efficiency.charts.style import PRESENTATION_FONT_PX
 from efficiency.charts.sweeps import line_sweep
 from efficiency.experiments import ExperimentResult
 from efficiency.experiments.frontier_story import quality_frontier
+from efficiency.experiments.implementation import story_rows
 
 NOT_SHOWN = "The expected effect did not appear in this run"
 
@@ -302,6 +303,35 @@ def _hardware(result: ExperimentResult, presentation: bool) -> tuple[Headline, g
     return Headline(text, best), figure
 
 
+def _side(fact: Fact) -> str:
+    """ "1.1x the latency of B" or "about the same latency as B (3.4 vs 3.1 s)", for a sentence about a's cost."""
+    if fact.relation == "equal":
+        return f"about the same {_phrase(fact)} as {fact.b} ({_values(fact)})"
+    return f"{fact.stated} the {_phrase(fact)} of {fact.b}"
+
+
+def _deeper_or_wider(result: ExperimentResult, presentation: bool) -> tuple[Headline, go.Figure]:
+    """The deepest ViT against the widest (the paper's depth-or-width question at equal FLOPs): the wider one is
+    the chart's reference; the sentence says plainly when their latencies did not come apart here."""
+    table = _labelled(result.data, "model")
+    deep = str(table.loc[table["layers"].idxmax(), "label"])
+    wide = str(table.loc[table["hidden_size"].idxmax(), "label"])
+    columns = _indicators(table, ["params", "flops", "latency_ms", "peak_memory_bytes"])
+    figure = _relative_figure(table, wide, columns, f"Relative to {wide}", presentation)
+    flops, params = _fact(table, deep, wide, "flops"), _fact(table, deep, wide, "params")
+    latency = _fact(table, deep, wide, "latency_ms") if "latency_ms" in columns else None
+    if latency is None or flops is None or params is None:
+        return Headline(f"{NOT_SHOWN}: no latency was measured for {deep} and {wide}.", shown=False), figure
+    if flops.relation != "equal" or latency.relation == "equal":
+        text = f"{NOT_SHOWN}: {deep} has {_side(flops)} and {_side(latency)}."
+        if flops.relation == latency.relation == "equal":
+            same = f"FLOPs ({_values(flops)}) and latency ({_values(latency)})"
+            text = f"{NOT_SHOWN}: {deep} and {wide} have about the same {same}."
+        return Headline(text, (flops, latency), shown=False), figure
+    equals = [params] if params.relation == "equal" else []
+    return Headline(_pair_sentence(flops, latency, [], equals), (flops, latency, *equals)), figure
+
+
 STEPS: list[Step] = [
     Step("Parameter sharing", "parameter-sharing", _pair_step(
         "params", ["latency_ms", "flops"], ["flops", "latency_ms", "peak_memory_bytes"],
@@ -319,7 +349,12 @@ STEPS: list[Step] = [
     Step("Latency vs throughput", "batch-size", _batch),
     Step("Training vs inference", "training-vs-inference", _pair_step(
         "latency_ms", ["training_step_ms"], [], ["flops", "latency_ms", "training_flops", "training_step_ms"])),
+    Step("Implementation", "implementation", _pair_step(
+        "flops", ["latency_ms"], [], ["params", "flops", "latency_ms"], story_rows)),
     Step("Hardware", "hardware", _hardware),
+    Step("The paper: Transformer, Universal Transformer, Switch", "paper-transformers", _pair_step(
+        "params", ["latency_ms", "flops"], ["flops", "latency_ms"], ["params", "flops", "latency_ms"])),
+    Step("The paper: ViT deeper or wider", "paper-vit-scaling", _deeper_or_wider),
 ]  # fmt: skip
 
 

@@ -15,7 +15,16 @@ import plotly.graph_objects as go
 from efficiency.analysis.findings import compare, strongest
 from efficiency.analysis.rankings import pair_text
 from efficiency.charts.sweeps import line_sweep
-from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, grew, ratio, verdict_line
+from efficiency.experiments.base import (
+    Analysis,
+    Experiment,
+    Progress,
+    fmt,
+    grew,
+    ratio,
+    verdict_line,
+    verdict_sentence,
+)
 from efficiency.experiments.measure import (
     measure,
     measured_columns,
@@ -184,7 +193,7 @@ def _analyse_batch(data: pd.DataFrame) -> Analysis:
     verdict = compare(data, "point", str(first.point), str(last.point), ["latency_ms", "throughput_per_s"])
     shown = "latency_ms" in verdict.a_better and "throughput_per_s" in verdict.b_better
     if shown:
-        return Analysis(text, verdict.line(), True)
+        return Analysis(text, verdict_sentence(verdict), True)
     why = (
         f"throughput at batch {last.batch_size:g} was not clearly above batch {first.batch_size:g} "
         f"({fmt('throughput_per_s', last.throughput_per_s)} vs {fmt('throughput_per_s', first.throughput_per_s)}), "
@@ -293,9 +302,7 @@ def _figure_depth(data: pd.DataFrame, presentation: bool) -> go.Figure:
     panels = panels_with_values(data, ["params", "flops", "latency_ms"])
     title = "Depth vs width at equal parameters"
     text = _analyse_depth(data).notice
-    figure = line_sweep(
-        data.assign(model="same parameters"), "layers", panels, title=title, text=text, presentation=presentation
-    )
+    figure = line_sweep(data, "layers", panels, group="series", title=title, text=text, presentation=presentation)
     return steady_from_zero(figure, data, panels)
 
 

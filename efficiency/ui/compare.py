@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from efficiency.analysis.table import NOISE_COLUMN, with_spread
-from efficiency.results import results_frame
+from efficiency.results import DEFAULT_IMPLEMENTATION, implementation_label, results_frame
 from efficiency.specs import MODES
 from efficiency.ui import cluster, common, lookup, pickers, quality, runs, state, views
 
@@ -104,6 +104,7 @@ def pickers_box(
             "peak memory timed here, each model in its own process (tens of seconds per model).",
         )
         if st.session_state["cmp_run"] == "measured":
+            pickers.implementation_picker("cmp_impl")
             st.checkbox("Measure again, ignore stored results", key="cmp_fresh")
         st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key=RUN_KEY)
 
@@ -118,35 +119,55 @@ def hardware_text(hardware_labels: dict[str, str], device: str, threads: int | N
     )
 
 
+def implementations_in_view(kind: str) -> list[str]:
+    """The implementations a view shows: those picked for a measured view, the default for static counts (a count
+    is the model's arithmetic, the same under every float implementation)."""
+    if kind != "measured":
+        return [DEFAULT_IMPLEMENTATION]
+    return list(st.session_state.get("cmp_impl") or [])
+
+
+def shown_name(name: str, implementation: str, several: bool) -> str:
+    """A picked model as the page names it: with its implementation's label when the view holds several."""
+    return common.display_name(name) + (f" ({implementation_label(implementation)})" if several else "")
+
+
 def comparison(run: bool, extras: list[tuple[str, str]], hardware_labels: dict[str, str]) -> tuple[str, bool]:
     """Run if asked, then the comparison in view; returns the kind of run in view and whether it is finished: two
-    or more models, each with a result of the kind chosen (a measured view whose models are not all measured yet,
-    or with a noisy measurement, is a run still to make, so the page keeps its Run button in view)."""
+    or more rows (a model under each implementation picked), each with a result of the kind chosen (a measured
+    view whose rows are not all measured yet, or with a noisy measurement, is a run still to make, so the page
+    keeps its Run button in view)."""
     picked = [(name, name) for name in st.session_state["cmp_models"]] + extras
     kind, device, threads = st.session_state["cmp_run"], st.session_state["cmp_device"], st.session_state["cmp_threads"]
     workload = pickers.workload_from_state("cmp", st.session_state["cmp_mode"])
+    codes = implementations_in_view(kind)
     store = common.open_store()
-    if workload is None or not picked:
+    if workload is None or not picked or not codes:
         if not picked:
             st.info("Pick at least one model (two or more to see them disagree).", icon=":material/touch_app:")
+        elif not codes:
+            st.info("Pick at least one implementation to measure.", icon=":material/touch_app:")
         return kind, False
-    names = [name for name, _ in picked]
+    names, several = [name for name, _ in picked], len(codes) > 1
     if run and kind == "static":
         runs.run_static(names, workload, store)
     elif run:
-        runs.run_measured(names, workload, device, threads, store, fresh=bool(st.session_state.get("cmp_fresh")))
+        fresh = bool(st.session_state.get("cmp_fresh"))
+        runs.run_measured(names, workload, device, threads, store, fresh=fresh, implementations=codes)
     else:
         for name in names:
-            error = lookup.error_for(lookup.view_key(name, workload, kind, device, threads))
-            if error:
-                common.show_error(common.display_name(name), error, name)
+            for code in codes:
+                error = lookup.error_for(lookup.view_key(name, workload, kind, device, threads, code))
+                if error:
+                    common.show_error(shown_name(name, code, several), error, name)
     results, missing = [], []
     for name, model_id in picked:
-        result = lookup.find(model_id, workload, kind, device, threads, store)
-        if result is None:
-            missing.append(common.display_name(name))
-        else:
-            results.append(result)
+        for code in codes:
+            result = lookup.find(model_id, workload, kind, device, threads, store, code)
+            if result is None:
+                missing.append(shown_name(name, code, several))
+            else:
+                results.append(result)
     frame = with_spread(results_frame(results), results)
     pending = missing + (list(frame.loc[~frame["measured"], "model"]) if kind == "measured" and len(frame) else [])
     if pending:

@@ -57,13 +57,6 @@ class Picked:
     fresh: bool
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def cached_profile(model_id: str, workload_items: tuple) -> Any:
-    """Forward-only static profile, keyed by model id and the workload fields the model uses; traced in a worker
-    (:func:`efficiency.ui.runs.trace_in_worker`), never in the server process."""
-    return runs.trace_in_worker(model_id, Workload(**dict(workload_items)))
-
-
 def chip_list() -> list[HardwareSpec]:
     try:
         return load_hardware()
@@ -188,7 +181,7 @@ def estimates(
             fields = workload.for_modality(spec.modality) if spec else workload.to_dict()
             name = common.display_name(model_id)
             try:
-                profile = cached_profile(model_id, tuple(sorted(fields.items())))
+                profile = runs.cached_trace(model_id, tuple(sorted(fields.items())))
             except Exception as error:  # noqa: BLE001 - this model's error; the others go on
                 common.show_error(name, common.one_line(error), model_id)
                 continue

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from efficiency.results import Result
+from efficiency.results import DEFAULT_IMPLEMENTATION, Result
 from efficiency.specs import Workload
 from efficiency.store.lookup import Wanted, matches
 from efficiency.store.store import ResultStore, StoreError
@@ -35,10 +35,19 @@ def _errors() -> dict[tuple, str]:
     return st.session_state.setdefault(ERRORS_KEY, {})
 
 
-def view_key(name: str, workload: Workload, kind: str, device: str, threads: int | None) -> tuple:
-    """What an error belongs to: the model as picked, the setup, and for measured runs the hardware."""
+def view_key(
+    name: str,
+    workload: Workload,
+    kind: str,
+    device: str,
+    threads: int | None,
+    implementation: str = DEFAULT_IMPLEMENTATION,
+) -> tuple:
+    """What an error belongs to: the model as picked, the setup, and for measured runs the hardware and the
+    implementation (the default one keeps the key it had before implementations existed)."""
     hardware = (device, threads) if kind == "measured" else ()
-    return (name, tuple(sorted(workload.to_dict().items())), kind, *hardware)
+    code = (implementation,) if kind == "measured" and implementation != DEFAULT_IMPLEMENTATION else ()
+    return (name, tuple(sorted(workload.to_dict().items())), kind, *hardware, *code)
 
 
 def record(name: str, result: Result, key: tuple) -> None:
@@ -64,9 +73,17 @@ def this_machine() -> dict[str, Any]:
     return environment_fingerprint()
 
 
-def wanted(model: str, workload: Workload, measured: bool, device: str, threads: int | None) -> Wanted:
+def wanted(
+    model: str,
+    workload: Workload,
+    measured: bool,
+    device: str,
+    threads: int | None,
+    implementation: str = DEFAULT_IMPLEMENTATION,
+) -> Wanted:
     """What a result must be to stand for this view: cluster hardware by its id, a device of this machine by
-    device, threads (on a CPU) and machine; the rule itself is :func:`efficiency.store.lookup.matches`."""
+    device, threads (on a CPU) and machine, and the implementation that ran it; the rule itself is
+    :func:`efficiency.store.lookup.matches`."""
     on_cluster = cluster.is_cluster(device)
     return Wanted(
         model=model,
@@ -76,15 +93,22 @@ def wanted(model: str, workload: Workload, measured: bool, device: str, threads:
         device=None if on_cluster else device,
         threads=None if on_cluster else threads,
         machine=this_machine(),
+        implementation=implementation,
     )
 
 
 def _find(
-    model: str, workload: Workload, kinds: Sequence[bool], device: str, threads: int | None, store: ResultStore | None
+    model: str,
+    workload: Workload,
+    kinds: Sequence[bool],
+    device: str,
+    threads: int | None,
+    store: ResultStore | None,
+    implementation: str = DEFAULT_IMPLEMENTATION,
 ) -> Result | None:
     """The newest success of the first kind (measured True/False) that has one: this session's, then the store's."""
     for measured in kinds:
-        view = wanted(model, workload, measured, device, threads)
+        view = wanted(model, workload, measured, device, threads, implementation)
         for result in reversed(_session_results()):
             if matches(result, view):
                 return result
@@ -99,12 +123,21 @@ def _find(
 
 
 def find(
-    model: str, workload: Workload, kind: str, device: str, threads: int | None, store: ResultStore | None
+    model: str,
+    workload: Workload,
+    kind: str,
+    device: str,
+    threads: int | None,
+    store: ResultStore | None,
+    implementation: str = DEFAULT_IMPLEMENTATION,
 ) -> Result | None:
     """The newest successful result for this view: this session's first, then the store's.
 
-    ``kind="measured"`` falls back to the static count when nothing was measured at this setup."""
-    return _find(model, workload, (True, False) if kind == "measured" else (False,), device, threads, store)
+    ``kind="measured"`` falls back to the static count when nothing was measured at this setup, for the default
+    implementation only: a page counts under the default, and another implementation's row must not stand on it."""
+    fallback = kind == "measured" and implementation == DEFAULT_IMPLEMENTATION
+    kinds = (True, False) if fallback else (True,) if kind == "measured" else (False,)
+    return _find(model, workload, kinds, device, threads, store, implementation)
 
 
 def find_measured(

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from efficiency.models import catalog
+from efficiency.results import IMPLEMENTATIONS, implementation_label
 from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, Workload
 from efficiency.ui.common import escape_md, one_line
 
@@ -56,6 +57,24 @@ def model_picker(key: str, help_text: str) -> None:
         format_func=lambda model: labels.get(model, model),
         placeholder="Type to search: BERT, decoder, MoE, ViT, CNN …",
         help=help_text,
+    )
+
+
+def implementation_picker(key: str) -> None:
+    """The implementations to measure, several at once: each model gets one row per implementation. Drawn for
+    measured runs only: a static count is the model's arithmetic, the same under every float implementation."""
+    st.multiselect(
+        "Implementations",
+        IMPLEMENTATIONS,
+        key=key,
+        wrap=True,
+        format_func=implementation_label,
+        placeholder="Pick one or more",
+        help="The code that runs each model: eager (PyTorch eager, explicit attention), SDPA (PyTorch eager with its "
+        "fused attention; the default), "
+        "torch.compile, int8 dynamic quantization of the linear layers, ONNX Runtime. One row per model and "
+        "implementation. Offered for measured runs only: parameters and FLOPs are the same under every float "
+        "implementation (int8 counts its linear work apart), so static counts do not change.",
     )
 
 

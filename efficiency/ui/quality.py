@@ -19,10 +19,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from efficiency.charts.frontier import DEFAULT_PANELS, frontier_chart
+from efficiency.hardware import get_hardware
 from efficiency.models.quality import USER_SOURCE, Benchmark, benchmarks, figures_for
 from efficiency.results import Result
+from efficiency.specs import Workload
 from efficiency.store.schema import StoreError
-from efficiency.ui import common
+from efficiency.ui import common, runs
 
 BENCH_KEY = "cmp_bench"
 CHIP_KEY = "cmp_qchip"
@@ -128,10 +130,7 @@ def quality_figure(table: pd.DataFrame, benchmark: str, chip_name: str | None) -
 def estimated_latencies(df: pd.DataFrame, chip_id: str) -> tuple[dict[str, float], str | None]:
     """Roofline latency (ms) of each model in view on one chip, from the Hardware page's cached traces (traced in a
     worker), and the chip's name; a model that cannot be estimated is shown as an error and left out."""
-    from efficiency.hardware import get_hardware
     from efficiency.hardware.roofline import estimate_rows  # lazy: imports torch; the tab draws first
-    from efficiency.specs import Workload
-    from efficiency.ui.hardware import cached_profile
 
     chip = get_hardware(chip_id)
     out: dict[str, float] = {}
@@ -139,7 +138,7 @@ def estimated_latencies(df: pd.DataFrame, chip_id: str) -> tuple[dict[str, float
         fields = {k: v for k, v in {"batch_size": row.batch_size, "dtype": row.dtype}.items() if pd.notna(v)}
         fields |= {k: int(getattr(row, k)) for k in ("seq_len", "image_size") if pd.notna(getattr(row, k))}
         try:
-            profile = cached_profile(row.model_id, tuple(sorted({**Workload().to_dict(), **fields}.items())))
+            profile = runs.cached_trace(row.model_id, tuple(sorted({**Workload().to_dict(), **fields}.items())))
         except Exception as error:  # noqa: BLE001 - this model's estimate fails; the others go on
             common.show_error(row.model, common.one_line(error), row.model_id)
             continue

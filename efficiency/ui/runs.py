@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from efficiency.models import catalog
-from efficiency.results import Result
+from efficiency.results import DEFAULT_IMPLEMENTATION, Result, implementation_label
 from efficiency.run.budget import estimate_job_memory
 from efficiency.run.job import Job
 from efficiency.run.jobs import TRACE_TARGET
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from efficiency.counters.profile import StaticProfile  # imports torch
 
 MAX_EXTRA_MODELS = 10
+ENDED = frozenset({"finished", "failed", "reused", "refused"})  # the runner's last phase of a job
 # A page's static count runs in a worker for at most this long. The slowest count seen is a 1,024-layer ALBERT
 # config (52 s on 2 cores, issue 19); catalog models take 1 to 20 s. Twice the slowest leaves room for a busy
 # machine, and a person does not wait on a page longer than that (a measured job gets DEFAULT_TIMEOUT_S, 300 s).
@@ -141,6 +143,13 @@ def trace_in_worker(name: str, workload: Workload, timeout_s: float | None = Non
     return _static_job_in_worker(name, workload, timeout_s, target=TRACE_TARGET)["profile"]
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_trace(model_id: str, workload_items: tuple) -> Any:
+    """Forward-only static profile (:func:`trace_in_worker`), keyed by model id and the workload fields; what the
+    Hardware page and Compare's estimate panel estimate from. A rerun never traces again."""
+    return trace_in_worker(model_id, Workload(**dict(workload_items)))
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
 def _cached_static(name: str, workload_items: tuple, stamp: float | None) -> Result:
     """``stamp`` only keys the cache (a local config edited since); the fields a model ignores keep defaults."""
@@ -224,27 +233,35 @@ def run_measured(
     threads: int | None,
     store: ResultStore | None,
     fresh: bool = False,
+    implementations: Sequence[str] = (DEFAULT_IMPLEMENTATION,),
 ) -> None:
-    """Each model measured in its own process on ``device``: a progress bar per model, errors beside it."""
-    measure(names, [device], workload, threads, store, fresh)
+    """Each model under each implementation measured in its own process on ``device``: a progress bar per job,
+    errors beside it."""
+    measure(names, [device], workload, threads, store, fresh, implementations)
 
 
 def _jobs(
-    names: Sequence[str], devices: Sequence[str], workload: Workload, threads: int | None
+    names: Sequence[str],
+    devices: Sequence[str],
+    workload: Workload,
+    threads: int | None,
+    implementations: Sequence[str] = (DEFAULT_IMPLEMENTATION,),
 ) -> tuple[dict[str, list[tuple[str, Job]]], int]:
-    """Per device, (name as picked, job) of each model, planned by the one planner; a name that cannot be
-    resolved is shown and recorded."""
+    """Per device, (name as picked, job) of each model and implementation, planned by the one planner; a name
+    that cannot be resolved is shown and recorded."""
     targets = {
         device: Target(cluster.job_device(cluster.hardware_id(device)), cluster.hardware_id(device))
         if cluster.is_cluster(device)
         else Target(device)
         for device in devices
     }
-    plan = plan_jobs(names, workload, list(targets.values()), threads=threads)
+    plan = plan_jobs(names, workload, list(targets.values()), threads=threads, implementations=implementations)
     for name, failure in plan.failures.items():
         show_error(display_name(name), failure.error, name)
         for device in devices:
-            record(name, failure, view_key(name, workload, "measured", device, threads))
+            for implementation in implementations:
+                key = view_key(name, workload, "measured", device, threads, implementation)
+                record(name, failure.with_(implementation=implementation), key)
     return {device: plan.jobs[target] for device, target in targets.items()}, len(plan.failures)
 
 
@@ -298,9 +315,12 @@ def measure(
     threads: int | None,
     store: ResultStore | None,
     fresh: bool = False,
+    implementations: Sequence[str] = (DEFAULT_IMPLEMENTATION,),
 ) -> None:
-    """Each model measured on each device (this machine's, or ``cluster:<id>``), one isolated process per job:
-    a progress bar per job, each failure shown beside its model and hardware while the others go on.
+    """Each model under each implementation measured on each device (this machine's, or ``cluster:<id>``), one
+    isolated process per job: a progress bar per model and device (the runner reports progress by model, so a
+    model's implementations share its bar, which counts them), each failure shown beside its model, implementation
+    and hardware while the others go on.
 
     Cluster hardware first, all of it at once (Ray places each job on a node offering it); this machine's
     devices after, one job at a time under the engine lock, so nothing else here shares the cores being timed.
@@ -308,21 +328,30 @@ def measure(
     began, several = time.perf_counter(), len(devices) > 1
     where = f" on {len(devices)} hardware" if several else ""
     with st.status(f"Measuring {len(names)} model(s){where}, one process each …", expanded=True) as status:
-        groups, failed = _jobs(names, devices, workload, threads)
+        groups, failed = _jobs(names, devices, workload, threads, implementations)
+        codes = len(implementations) > 1
 
-        def label(device: str, model: str) -> str:
-            return display_name(model) + (f" on {cluster.where(device)}" if several else "")
+        def label(device: str, model: str, implementation: str | None = None) -> str:
+            code = f" ({implementation_label(implementation)})" if codes and implementation else ""
+            return display_name(model) + code + (f" on {cluster.where(device)}" if several else "")
 
         bars = {
             (device, job.model): st.progress(0.0, text=f"{escape_md(label(device, job.model))}: waiting")
             for device, pairs in groups.items()
             for _, job in pairs
         }
+        counts = Counter((device, job.model) for device, pairs in groups.items() for _, job in pairs)
+        ended: Counter = Counter()
 
         def update(device: str, model: str, phase: str, fraction: float) -> None:
-            if (device, model) in bars:
-                text = f"{escape_md(label(device, model))}: {escape_md(phase)}"
-                bars[(device, model)].progress(min(max(float(fraction), 0.0), 1.0), text=text)
+            if (device, model) not in bars:
+                return
+            total = counts[(device, model)]
+            ended[(device, model)] += phase in ENDED
+            part = 0.0 if phase in ENDED else min(max(float(fraction), 0.0), 1.0)
+            share = min((ended[(device, model)] + part) / total, 1.0)
+            count = f" ({ended[(device, model)]}/{total} implementations)" if total > 1 else ""
+            bars[(device, model)].progress(share, text=f"{escape_md(label(device, model))}{count}: {escape_md(phase)}")
 
         jobs = {device: [job for _, job in pairs] for device, pairs in groups.items() if pairs}
         outcomes = _run_on_cluster({d: j for d, j in jobs.items() if cluster.is_cluster(d)}, store, fresh, update)
@@ -335,12 +364,14 @@ def measure(
             for (name, job), result in zip(pairs, outcomes.get(device, [])):
                 if result.error:
                     failed += 1
-                    bars[(device, job.model)].empty()
-                    show_error(label(device, job.model), result.error, job.model)
+                    if counts[(device, job.model)] == 1:
+                        bars[(device, job.model)].empty()
+                    show_error(label(device, job.model, job.implementation), result.error, job.model)
                 elif result.reused:
                     reused += 1
                 else:
                     done += 1
-                record(name, result, view_key(name, workload, "measured", device, threads))
-        unit = "model x hardware pair(s)" if several else "model(s)"
+                key = view_key(name, workload, "measured", device, threads, job.implementation)
+                record(name, result.with_(implementation=job.implementation), key)
+        unit = "model x hardware pair(s)" if several else "model x implementation pair(s)" if codes else "model(s)"
         _finish(status, done, failed, "Measured", began, unit, reused)

@@ -24,6 +24,7 @@ from typing import Any
 
 import streamlit as st
 
+from efficiency.results import DEFAULT_IMPLEMENTATION, IMPLEMENTATIONS
 from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, MODES, Workload
 from efficiency.ui import cluster
 from efficiency.ui.common import catalog_id
@@ -47,6 +48,7 @@ PICKERS = {
     "run": "cmp_run",
     "device": "cmp_device",
     "threads": "cmp_threads",
+    "impl": "cmp_impl",
 }
 CHART_OPTIONS = {
     "chart": "cmp_chart",
@@ -81,6 +83,7 @@ def defaults(device_ids: Sequence[str], max_threads: int) -> dict[str, Any]:
         "run": "static",
         "device": device_ids[0],
         "threads": max_threads,
+        "impl": [DEFAULT_IMPLEMENTATION],
     }
 
 
@@ -105,6 +108,8 @@ def parse(
             shown = printable(", ".join(unknown))
             warnings.append(f"models not in the catalog, ignored: {shown} (use the free field for others)")
         values["models"] = list(dict.fromkeys(i for i in ids if i))
+    if "impl" in params:
+        values.update(_implementations(params["impl"], warnings))
     if "extra" in params:
         text = (params["extra"] or [""])[-1]
         if len(text) > MAX_EXTRA_CHARS or any(ord(ch) < 32 for ch in text):
@@ -128,6 +133,17 @@ def parse(
             else:
                 warnings.append(f"{name}: {printable(value)!r} ignored; accepted: {printable(', '.join(accepted))}")
     return values, warnings
+
+
+def _implementations(names: Sequence[str], warnings: list[str]) -> dict[str, list[str]]:
+    """The link's implementations (``impl``, several allowed), each known one once; an unknown one is dropped with a
+    warning, and a link left with none keeps the default."""
+    unknown = [name for name in names if name not in IMPLEMENTATIONS]
+    if unknown:
+        shown = printable(", ".join(unknown))
+        warnings.append(f"impl: {shown!r} ignored; accepted: {', '.join(IMPLEMENTATIONS)}")
+    known = list(dict.fromkeys(name for name in names if name in IMPLEMENTATIONS))
+    return {"impl": known} if known else {}
 
 
 def current_params() -> dict[str, list[str]]:
@@ -190,9 +206,15 @@ def write_url() -> None:
 
 
 def compare_link_params(
-    models: Sequence[str], workload: Mapping[str, Any], run: str, device: str | None, threads: int | None
+    models: Sequence[str],
+    workload: Mapping[str, Any],
+    run: str,
+    device: str | None,
+    threads: int | None,
+    implementations: Sequence[str] = (),
 ) -> dict[str, list[str] | str]:
-    """Query parameters that open Compare on these models and this setup (used by the Results page)."""
+    """Query parameters that open Compare on these models and this setup (used by the Results page); the
+    implementations of measured results (none given: the page's default)."""
     in_catalog = [m for m in models if catalog_id(m)]
     others = [m for m in models if not catalog_id(m)]
     params: dict[str, list[str] | str] = {"models": in_catalog or [""], "run": run}
@@ -208,6 +230,8 @@ def compare_link_params(
         params["device"] = device
     if threads:
         params["threads"] = str(int(threads))
+    if implementations:
+        params["impl"] = list(dict.fromkeys(implementations))
     return params
 
 

@@ -16,11 +16,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from efficiency import units
-from efficiency.analysis.findings import findings
+from efficiency.analysis.findings import NO_FLIP_START, findings, implementation_findings
 from efficiency.analysis.rankings import INDICATORS
 from efficiency.analysis.table import NOISE_COLUMN, SPREAD_COLUMN
 from efficiency.charts import compare as charts
 from efficiency.charts.style import COMPARE_LOG_RATIO, SCALES
+from efficiency.hardware import load_catalog
+from efficiency.results import DEFAULT_IMPLEMENTATION, implementation_label
+from efficiency.ui import quality
 from efficiency.ui.common import escape_md, one_line, setup_text
 from efficiency.ui.state import METHODS, chart_choice
 
@@ -49,8 +52,9 @@ STATIC_LEAD = "Setup: no hardware: static counts · "  # how common.setup_text s
 
 def setup_sentence(df: pd.DataFrame, kind: str = "static", where: str = "") -> str:
     """The setup line, true to the mode chosen: a measured view whose models are not all measured yet says so,
-    and which numbers are static counts meanwhile (never "no hardware" alone when Measured was chosen)."""
-    text = setup_text(df)
+    and which numbers are static counts meanwhile (never "no hardware" alone when Measured was chosen); the
+    implementation when it is not the default (several: each row's name carries its own)."""
+    text = setup_text(df) + implementation_part(df)
     if kind != "measured" or df["measured"].all():
         return text
     if not df["measured"].any():
@@ -60,6 +64,17 @@ def setup_sentence(df: pd.DataFrame, kind: str = "static", where: str = "") -> s
     counted = ", ".join(df.loc[~df["measured"], "model"])
     measured_part = text.removeprefix("Setup: ")
     return f"Setup: Measured chosen ({where}); static counts only (not measured yet): {counted} · {measured_part}"
+
+
+def implementation_part(df: pd.DataFrame) -> str:
+    """ " · implementation: torch.compile" for a view of one implementation other than the default; " · one row per
+    model and implementation" for several; "" for the default alone (the setup as it read before the axis)."""
+    codes = list(dict.fromkeys(df["implementation"].dropna())) if "implementation" in df.columns else []
+    if len(codes) > 1:
+        return f" · one row per model and implementation ({', '.join(implementation_label(c) for c in codes)})"
+    if codes and codes[0] != DEFAULT_IMPLEMENTATION:
+        return f" · implementation: {implementation_label(codes[0])}"
+    return ""
 
 
 def render_setup(df: pd.DataFrame, kind: str = "static", where: str = "") -> None:
@@ -79,9 +94,15 @@ def render_noise_note(df: pd.DataFrame) -> None:
 
 def render_findings(df: pd.DataFrame, indicators: Sequence[str], limit: int = 3) -> None:
     """The most striking disagreements, as sentences computed from the numbers in view, in one callout (one
-    line each: the first chart stays in the first screen)."""
+    line each: the first chart stays in the first screen); first, a model whose implementations differ in measured
+    speed beyond their spread (the same model, the same FLOPs, different code)."""
     try:
-        sentences = findings(df, max_items=limit, indicators=indicators)
+        code = implementation_findings(df, max_items=2)
+        sentences = code + [
+            sentence  # a model's own rows disagree: "no indicator disagrees" (across rows' ranks) would read false
+            for sentence in findings(df, max_items=limit, indicators=indicators)
+            if not (code and sentence.startswith(NO_FLIP_START))
+        ]
     except ValueError as error:
         st.error(f"Findings unavailable: {escape_md(one_line(error))}")
         return
@@ -260,10 +281,7 @@ def render_charts(df: pd.DataFrame, indicators: Sequence[str]) -> Callable[[], l
                 st.caption('Every value with its unit, one unit per column; "How obtained" says measured or counted.')
                 continue
             if label == QUALITY_TAB:
-                from efficiency.hardware import load_catalog  # lazy: the tab is drawn only when open
-                from efficiency.ui.quality import render_quality_tab
-
-                render_quality_tab(df, list(load_catalog()))
+                quality.render_quality_tab(df, list(load_catalog()))
                 continue
             name = CHART_TABS[label]
             _chart_controls(name, df, columns)
