@@ -35,12 +35,61 @@ SUB_CONFIG_KEYS = ("text_config", "vision_config", "audio_config", "encoder_conf
 INCOMPLETE_DEFAULTS = {
     "prediction_length": 24,  # the horizon of Time Series Transformer, Informer, Autoformer (PatchTST's default)
     "num_experts_per_tok": 6,  # DeepSeek-V2's routed experts per token (its default config leaves it None)
+    # BLIP-2's and InstructBLIP's placeholder token for the query outputs (their forward scatters the queries into
+    # the positions holding it); Salesforce/blip2-opt-2.7b's value, within the default OPT text vocabulary (50272)
+    "image_token_index": 50265,
+    # InstructBLIP-Video's placeholder for the per-frame query outputs (its forward scatters them into the positions
+    # holding it; with None it cannot run): the same id, its default text config being the same OPT
+    "video_token_index": 50265,
 }
 # GLM-4V's modeling code splits the rotary frequencies by its default mrope_section [8, 12, 12] (32 frequencies),
 # which only fits head_dim 128 at partial_rotary_factor 0.5; the default config's rope_parameters omit the factor.
 ROPE_FILLS = {
     t: {"partial_rotary_factor": 0.5} for t in ("glm4v", "glm4v_text", "glm46v", "glm_image", "glm_image_text", "glmga")
 }
+
+# Fields one type's default config leaves out although its modeling code cannot run without them (dotted paths
+# into the config; filled only where absent or None):
+TYPE_FILLS = {
+    # the rotary split the modeling code defaults to, mrope_section [8, 12, 12] = 32 frequencies, is head_dim 128 at
+    # partial_rotary_factor 0.5; without head_dim the config derives 4096 / 96 = 42
+    "glm4v_moe": {"text_config.head_dim": 128},
+    "glm4v_moe_text": {"head_dim": 128},
+    # the modeling code's default mrope_section [24, 20, 20] = 64 frequencies = head_dim 128 / 2
+    "qwen3_omni_moe_thinker": {"text_config.head_dim": 128},
+    # its attention always builds a sliding-window mask, although every layer of the default config is full
+    # attention: the window's size never enters the count
+    "step3p7": {"text_config.sliding_window": 4096},
+}
+
+# Default configs that contradict their own modeling code (set, not missing): replaced, and listed as filled.
+TYPE_FIXES = {
+    # its head decodes six feature maps, while the default backbone outputs only the last stage
+    "uvdoc": {
+        "backbone_config.out_features": [f"stage{i}" for i in range(1, 7)],
+        "backbone_config.out_indices": list(range(1, 7)),
+    },
+    # no feature level at all (an empty projector list): one level at scale 1.0, the smallest that decodes anything
+    "lw_detr": {"projector_scale_factors": [1.0], "num_feature_levels": 1},
+}
+
+
+def _fill_type(config: dict, model_type: str) -> tuple[dict, list[str]]:
+    """``config`` with TYPE_FILLS of ``model_type`` applied where absent or None and TYPE_FIXES applied, and the
+    paths filled."""
+    out, filled = dict(config), []
+    fills = [(path, value, False) for path, value in TYPE_FILLS.get(model_type, {}).items()]
+    fixes = [(path, value, True) for path, value in TYPE_FIXES.get(model_type, {}).items()]
+    for path, value, always in fills + fixes:
+        *parents, key = path.split(".")
+        node = out
+        for name in parents:
+            node[name] = dict(node.get(name) or {})
+            node = node[name]
+        if always or node.get(key) is None:
+            node[key] = value
+            filled.append(path)
+    return out, filled
 
 
 def _complete(config: dict, model_type: str) -> tuple[dict, list[str]]:
@@ -72,6 +121,8 @@ def default_config(model_type: str) -> dict:
     config = CONFIG_MAPPING[model_type]().to_dict()
     config = {k: v for k, v in config.items() if k not in {"transformers_version", "architectures"}}
     config, filled = _complete(config, model_type)
+    config, typed = _fill_type(config, model_type)
+    filled += typed
     return {**shallow_config(config, REDUCED_DEPTH), "model_type": model_type, "_filled": filled}
 
 

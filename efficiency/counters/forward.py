@@ -19,8 +19,16 @@ from efficiency.models.inputs import make_inputs
 from efficiency.models.loading import build_model
 from efficiency.specs import ModelSpec, Workload
 
-# Fake tensors have no values: an op that needs them (.item(), nonzero) fails with one of these.
-DATA_DEPENDENT_MARKERS = ("DataDependent", "DynamicOutputShape", "_local_scalar_dense", "nonzero", "data-dependent")
+# Fake tensors have no values: an op that needs them (.item(), nonzero) fails with one of these; Python code that
+# reads a tensor's elements itself (UDOP's ``zip(*indices)``) meets a fake tensor's unallocated data.
+DATA_DEPENDENT_MARKERS = (
+    "DataDependent",
+    "DynamicOutputShape",
+    "_local_scalar_dense",
+    "nonzero",
+    "data-dependent",
+    "data is not allocated",
+)
 REAL_TENSOR_LIMIT_BYTES = 2_000_000_000  # the largest (reduced-depth) copy counted on real tensors instead
 ONE_PASS = True  # conv models without attention: one forward and its backward (tests compare it with two passes)
 

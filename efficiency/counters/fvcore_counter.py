@@ -91,10 +91,14 @@ def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
     analysis.uncalled_modules_warnings(False)
     analysis.tracer_warnings("none")
     hooks = {m: (set(m._forward_pre_hooks), set(m._forward_hooks)) for m in wrapper.modules()}
+    captured = {m for m in wrapper.modules() if getattr(m, "_output_capturing_hooks_installed", False)}
     try:
         by_operator = dict(analysis.by_operator())
     except Exception:
         _remove_hooks_since(hooks)  # fvcore removes its scope hooks only after a trace that succeeded
+        for module in wrapper.modules():  # transformers' output-capturing hooks, installed once during the trace,
+            if module not in captured and getattr(module, "_output_capturing_hooks_installed", False):
+                module._output_capturing_hooks_installed = False  # went with them: let the next forward reinstall
         raise
     total = sum(v for op, v in by_operator.items() if op not in ELEMENTWISE_KEYS)
     skipped = {op: n for op, n in analysis.unsupported_ops().items() if op not in FVCORE_NOT_MATRIX}

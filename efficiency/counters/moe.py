@@ -31,6 +31,23 @@ def _switch_router_forward(self, hidden_states):
     return expert_index, torch.max(router_probs, dim=-1).values.unsqueeze(-1), router_logits
 
 
+def _even_top_k_gating_forward(self, hidden_states):
+    """JetMoE's top-k gating with each expert's token count (``expert_size``, the split of the sorted tokens) set to
+    an even share of the ``tokens x top_k`` routed copies instead of read from the routing (its ``.tolist()`` needs
+    values); the ops are the original's. Every expert then runs its share: ``top_k`` expert FFNs per token."""
+    logits = self.layer(hidden_states).float()
+    top_k_logits, top_k_indices = logits.topk(self.top_k, dim=1)
+    top_k_gates = torch.softmax(top_k_logits, dim=1).type_as(hidden_states)
+    zeros = torch.zeros([top_k_gates.size(0), self.num_experts], dtype=top_k_gates.dtype, device=top_k_gates.device)
+    zeros.scatter(1, top_k_indices, 1).long().sum(0)  # the original's per-expert count, computed and not read
+    routed = top_k_indices.numel()
+    expert_size = [routed // self.num_experts + (i < routed % self.num_experts) for i in range(self.num_experts)]
+    _, index_sorted_experts = top_k_indices.flatten().sort(0)
+    batch_index = index_sorted_experts.div(self.top_k, rounding_mode="trunc")
+    batch_gates = top_k_gates.flatten()[index_sorted_experts]
+    return index_sorted_experts, batch_index, batch_gates, expert_size, logits
+
+
 def _project(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``x`` through one expert's weight, stored (out, in) like ``nn.Linear`` or (in, out) as some models keep it
     (a square weight costs the same either way)."""
@@ -101,6 +118,18 @@ def _fused_experts_forward(self, hidden_states, *args, **kwargs):
     return out
 
 
+def _score_weighted_forward(self, hidden_states):
+    """Llama 4's block gets one copy of every token per expert, (experts x tokens, hidden), each scaled by the
+    router's score for that expert (zero for the experts not chosen), and runs every expert on its copy; per token,
+    only ``top_k`` copies carry a score. Counted as those: ``top_k`` expert FFNs per token, the rest zeros."""
+    experts, width = self.down_proj.shape[0], hidden_states.shape[-1]
+    copies = hidden_states.view(experts, -1, width)
+    top_k = self._counted_top_k
+    chosen = [_expert_ffn(self, copies[slot], slot) for slot in range(top_k)]
+    rest = copies.new_zeros(((experts - top_k) * copies.shape[1], width))
+    return torch.cat([*chosen, rest])
+
+
 def _per_token_forward(module: nn.Module):
     if isinstance(module, nn.ModuleDict) and "expert_0" in module:
         return _switch_experts_forward
@@ -136,9 +165,18 @@ def per_token_experts(model: nn.Module) -> Iterator[int]:
             module.forward = types.MethodType(_switch_router_forward, module)
             patched.append(module)
             continue
+        if type(module).__name__ == "JetMoeTopKGating":  # the router of JetMoE's MoE and MoA (the experts are split
+            module.forward = types.MethodType(_even_top_k_gating_forward, module)  # by its counts, not a stack)
+            patched.append(module)
+            continue
         if not name.endswith("experts"):
             continue
         forward = _per_token_forward(module)
+        top_k = getattr(model.get_submodule(name.rpartition(".")[0]), "top_k", None)
+        stacked = all(_stacked(module, n) is not None for n in ("gate_up_proj", "down_proj"))
+        if forward is None and stacked and not _routed(module) and isinstance(top_k, int):
+            module._counted_top_k = top_k  # Llama 4: score-weighted copies for every expert; top_k is its block's
+            forward = _score_weighted_forward
         if forward is None and _dense(module):
             continue  # a shared expert (every token runs through it): counted as it is
         if forward is None:
@@ -150,3 +188,5 @@ def per_token_experts(model: nn.Module) -> Iterator[int]:
     finally:
         for module in patched:
             del module.forward
+            if hasattr(module, "_counted_top_k"):
+                del module._counted_top_k

@@ -7,6 +7,7 @@ under torch's FlopCounterMode and our op tracer. That is how a 530 B model profi
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -30,6 +31,9 @@ from efficiency.specs import ModelSpec, Workload
 
 AGREEMENT = 0.02  # counters within 2% agree; beyond that the differing ops are named
 CPU_TRACE_LIMIT_BYTES = 4_000_000_000
+# fvcore's real CPU copy runs the forward for real: on inputs this large (a 1536 px image is 28 MB) that is minutes
+# of CPU and tens of GB of activations, so fvcore is not run there (the torch counter and the op trace still are)
+CPU_TRACE_INPUT_LIMIT_BYTES = 20_000_000
 META_CONV_TRACE_ERROR = "cond must be a bool, but got a Tensor"
 FVCORE_INIT_WEIGHTS = False  # the real CPU copy fvcore traces keeps uninitialised weights
 DEPTH_SCALING_MIN_LAYERS = 3  # below this, a full count is as cheap as two copies
@@ -87,6 +91,10 @@ def _run_fvcore(net: nn.Module, spec: ModelSpec, workload: Workload, **overrides
             raise
     if sum(p.numel() for p in net.parameters()) * 4 > CPU_TRACE_LIMIT_BYTES:
         raise MemoryError(f"convolutional model above {CPU_TRACE_LIMIT_BYTES / 1e9:.0f} GB: fvcore not run")
+    shapes = plan_inputs(spec, workload).shapes.values()
+    if sum(math.prod(shape) for shape, _ in shapes) * 4 > CPU_TRACE_INPUT_LIMIT_BYTES:  # Depth Pro's 1536 px
+        limit = CPU_TRACE_INPUT_LIMIT_BYTES / 1e6
+        raise MemoryError(f"convolutional model on inputs above {limit:.0f} MB: a real CPU run, fvcore not run")
     # Built for real (buffers such as Swin's relative position index need their values, which the constructors
     # compute), without the random initialisation of the weights: seconds per model, and counts need no values.
     real = build_model(spec, device="cpu", dtype=workload.dtype, init_weights=FVCORE_INIT_WEIGHTS, **overrides)

@@ -114,6 +114,15 @@ class OpTracer(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func.namespace != "prim" and torch._C._dispatch_has_kernel_for_dispatch_key(  # prim::device: no kernels
+            func.name(), "CompositeImplicitAutograd"
+        ):
+            # Under inference_mode (video trackers' forward) composite ops (linear, conv2d, matmul) reach the mode
+            # whole; elsewhere autograd has already split them. Trace their parts, as torch's own counter does.
+            with self:  # the parts come back through this mode
+                decomposed = func.decompose(*args, **kwargs)
+            if decomposed is not NotImplemented:
+                return decomposed
         out = func(*args, **kwargs)
         packet = func._overloadpacket
         name = base_name(str(packet))

@@ -83,7 +83,9 @@ def shallow_config(config: dict[str, Any], depth: int) -> dict[str, Any]:
         if isinstance(layers, int) and not isinstance(layers, bool) and layers > depth:
             kept = max(depth, _prefix_with_every_kind(config, layers))  # e.g. keep one full-attention layer
             out.update({**reduced_depth(config, (key,), layers, kept)})
-            for derived in BACKBONE_STAGE_KEYS:  # named per layer; transformers derives them again
+            # named per layer; transformers derives them again. Only when stages were cut: a backbone kept whole
+            # (Swin's four stages under Mask2Former) keeps the stages it outputs.
+            for derived in BACKBONE_STAGE_KEYS if kept < layers else ():
                 out.pop(derived, None)
     for sub in SUB_CONFIGS:
         if isinstance(out.get(sub), dict):

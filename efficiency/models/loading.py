@@ -307,11 +307,24 @@ def build_config(spec: ModelSpec, attn_implementation: str = "sdpa", **overrides
     return config
 
 
+def _without_nope_head_dim(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without a ``head_dim`` of 0 where it names the rotary part of an MLA head (GLM-5-Next's config
+    class sets ``head_dim = qk_rope_head_dim``, 0 for its position-free attention; its heads are
+    ``qk_nope_head_dim`` wide), in the config and its sub-configs; every other size is checked as it is."""
+    out = dict(config)
+    if out.get("head_dim") == 0 and out.get("qk_rope_head_dim") == 0 and out.get("qk_nope_head_dim"):
+        del out["head_dim"]
+    for key, value in out.items():
+        if isinstance(value, dict):
+            out[key] = _without_nope_head_dim(value)
+    return out
+
+
 def _check_depth(spec: ModelSpec, config: dict[str, Any]) -> None:
     """Refuse sizes no model has (a negative depth, a zero width) and absurdly deep stacks: even on ``meta``
     each layer costs milliseconds to build and ~0.2 s to count, so 10^4 layers would look like a hang.
     (Depth-scaled counting builds 1- and 2-layer copies and never gets here with the full depth.)"""
-    problem = size_problem(config, MAX_LAYERS)
+    problem = size_problem(_without_nope_head_dim(config), MAX_LAYERS)
     if problem:
         raise ModelLoadError(f"{spec.id}: {problem}")
 

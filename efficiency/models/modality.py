@@ -16,6 +16,7 @@ TASK_MAPPINGS = {
 }
 AUDIO_INPUTS = {"input_values", "input_features", "audio_values", "audio_mel"}
 IMAGE_TOKEN_KEYS = ("image_token_id", "image_token_index")
+PIXEL_INPUTS = ("pixel_values", "pixel_values_videos")  # images; video clips (V-JEPA 2, VideoPrism)
 
 
 @lru_cache(maxsize=1024)
@@ -35,8 +36,11 @@ def _base_class_declares(model_type: str) -> tuple[str, bool, bool] | None:
     if cls is None:
         return None
     params = inspect.signature(cls.forward).parameters
-    pixels = "pixel_values" in params or any(name.endswith("grid_thw") for name in params)
-    return getattr(cls, "main_input_name", "input_ids"), "input_ids" in params, pixels
+    pixels = any(name in params for name in PIXEL_INPUTS) or any(name.endswith("grid_thw") for name in params)
+    main = getattr(cls, "main_input_name", "input_ids")
+    if main == "pixel_values" and not pixels and "input_ids" in params:  # a text tower that inherits its family's
+        main = "input_ids"  # main input name (SAM 3 LiteText's text encoder)
+    return main, "input_ids" in params, pixels
 
 
 def infer_modality(model_type: str, config: dict, vision_types: set[str]) -> str:
@@ -51,7 +55,7 @@ def infer_modality(model_type: str, config: dict, vision_types: set[str]) -> str
         return "audio"
     if takes_ids and takes_pixels:
         return "multimodal"
-    if main == "pixel_values" or takes_pixels and not takes_ids:
+    if main in PIXEL_INPUTS or takes_pixels and not takes_ids:
         return "vision"
     if "vision_config" in config or any(key in config for key in IMAGE_TOKEN_KEYS):
         return "multimodal"
