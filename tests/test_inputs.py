@@ -69,16 +69,26 @@ def default_spec(tmp_path, model_type: str, **changes):
     return resolve(str(folder))
 
 
+def profiles_as_described(spec, workload: Workload, modality: str, described: str, exact: bool = False):
+    """Profile ``spec`` statically and check what every family's test checks: its modality, FLOPs and traffic above
+    zero, the "Inputs: ..." note (containing ``described``, or equal to it with ``exact``) and parameters equal to
+    transformers' own count. Returns the profile for checks of its own."""
+    assert spec.modality == modality
+    profile = profile_static(spec, workload, forward_only=True)
+    assert profile.flops > 0 and profile.memory_traffic_bytes > 0
+    inputs = next((note for note in profile.notes if note.startswith("Inputs: ")), "")
+    said = inputs.removeprefix("Inputs: ").split(";")[0].rstrip(".")
+    assert (said == described) if exact else (described in inputs), profile.notes
+    built = build_model(spec, device="meta")
+    assert profile.params.total == sum(p.numel() for p in built.parameters())  # transformers' own count
+    return profile
+
+
 @pytest.mark.parametrize("model_type", sorted(SAMPLE))
 def test_a_default_config_profiles_with_inputs_it_declares(tmp_path, model_type):
     modality, described = SAMPLE[model_type]
     spec = default_spec(tmp_path, model_type, **COMPLETIONS.get(model_type, {}))
-    assert spec.modality == modality
-    profile = profile_static(spec, WORKLOAD, forward_only=True)
-    assert profile.flops > 0 and profile.memory_traffic_bytes > 0
-    assert any(note.startswith("Inputs: ") and described in note for note in profile.notes), profile.notes
-    built = build_model(spec, device="meta")
-    assert profile.params.total == sum(p.numel() for p in built.parameters())  # transformers' own count
+    profiles_as_described(spec, WORKLOAD, modality, described)
 
 
 def test_speech_inputs_follow_the_config(tmp_path):

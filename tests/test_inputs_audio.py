@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from efficiency.counters.static import profile_static
 from efficiency.models.inputs import plan_inputs
-from efficiency.models.loading import build_model
 from efficiency.specs import Workload
-from tests.test_inputs import default_spec
+from tests.test_inputs import default_spec, profiles_as_described
 
 WORKLOAD = Workload(seq_len=16, image_size=224, audio_seconds=2.0)
 # type -> (modality, the "Inputs: ..." note's text, the main input's shape)
@@ -44,14 +42,8 @@ SAMPLE = {
 def test_an_audio_layout_profiles_with_the_inputs_it_describes(tmp_path, model_type):
     modality, described, (name, shape) = SAMPLE[model_type]
     spec = default_spec(tmp_path, model_type)
-    assert spec.modality == modality
     assert plan_inputs(spec, WORKLOAD).shapes[name][0] == shape
-    profile = profile_static(spec, WORKLOAD, forward_only=True)
-    assert profile.flops > 0
-    inputs = next(note for note in profile.notes if note.startswith("Inputs: "))
-    assert inputs.removeprefix("Inputs: ").split(";")[0].rstrip(".") == described, inputs
-    built = build_model(spec, device="meta")
-    assert profile.params.total == sum(p.numel() for p in built.parameters())  # transformers' own count
+    profiles_as_described(spec, WORKLOAD, modality, described, exact=True)
 
 
 # Planned only (no profile): the shapes each layout derives from the config and the clip

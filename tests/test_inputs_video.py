@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from efficiency.counters.static import profile_static
 from efficiency.models.inputs import fit_workload, make_inputs, plan_inputs
-from efficiency.models.loading import build_model
 from efficiency.specs import Workload
-from tests.test_inputs import default_spec
+from tests.test_inputs import default_spec, profiles_as_described
 
 # type -> (modality, a piece of the "Inputs: ..." note)
 SAMPLE = {
@@ -31,12 +29,7 @@ WORKLOAD = Workload(seq_len=16, image_size=224)
 def test_a_video_default_config_profiles_with_the_inputs_it_declares(tmp_path, model_type):
     modality, described = SAMPLE[model_type]
     spec = default_spec(tmp_path, model_type, **COMPLETIONS.get(model_type, {}))
-    assert spec.modality == modality
-    profile = profile_static(spec, WORKLOAD, forward_only=True)
-    assert profile.flops > 0 and profile.memory_traffic_bytes > 0
-    assert any(note.startswith("Inputs: ") and described in note for note in profile.notes), profile.notes
-    built = build_model(spec, device="meta")
-    assert profile.params.total == sum(p.numel() for p in built.parameters())  # transformers' own count
+    profiles_as_described(spec, WORKLOAD, modality, described)
 
 
 def test_clips_take_the_frames_of_their_config(tmp_path):
@@ -58,6 +51,8 @@ def test_a_model_built_for_one_image_size_gets_it_and_says_so(tmp_path):
 def test_interleaved_images_get_a_mask_per_text_position(tmp_path):
     plan = plan_inputs(default_spec(tmp_path, "idefics"), WORKLOAD)
     assert plan.shapes["pixel_values"][0] == (1, 1, 3, 224, 224)
+    flava = plan_inputs(default_spec(tmp_path, "flava"), WORKLOAD)  # an image_attention_mask of another kind
+    assert flava.shapes["pixel_values"][0] == (1, 3, 224, 224) and "image_attention_mask" not in flava.shapes
     assert plan.shapes["image_attention_mask"][0] == (1, 16, 1) and plan.shapes["input_ids"][0] == (1, 16)
     assert plan.description == "text 16 tokens + 1 image 224x224"
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from efficiency.counters.static import profile_static
 from efficiency.models.depth import shallow_config
 from efficiency.models.inputs import make_inputs, plan_inputs
-from efficiency.models.loading import build_model
 from efficiency.specs import Workload
-from tests.test_inputs import default_spec
+from tests.test_inputs import default_spec, profiles_as_described
 
 WORKLOAD = Workload(seq_len=16, image_size=224)
 # type -> a piece of the "Inputs: ..." note (all vision towers)
@@ -27,13 +25,7 @@ SAMPLE = {
 
 @pytest.mark.parametrize("model_type", sorted(SAMPLE))
 def test_a_vision_tower_profiles_with_the_inputs_it_declares(tmp_path, model_type):
-    spec = default_spec(tmp_path, model_type)
-    assert spec.modality == "vision"
-    profile = profile_static(spec, WORKLOAD, forward_only=True)
-    assert profile.flops > 0
-    assert any(note.startswith("Inputs: ") and SAMPLE[model_type] in note for note in profile.notes), profile.notes
-    built = build_model(spec, device="meta")
-    assert profile.params.total == sum(p.numel() for p in built.parameters())  # transformers' own count
+    profiles_as_described(default_spec(tmp_path, model_type), WORKLOAD, "vision", SAMPLE[model_type])
 
 
 def test_a_changed_image_size_is_noted(tmp_path):

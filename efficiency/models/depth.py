@@ -58,6 +58,7 @@ def reduced_depth(config: dict[str, Any], layer_keys: tuple[str, ...], layers: i
 
 
 BACKBONE_STAGE_KEYS = ("stage_names", "out_features", "out_indices")
+KV_SHARED_KEY = "num_kv_shared_layers"  # Gemma 3n: its last layers take keys and values from earlier ones
 SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config", "backbone_config")
 
 
@@ -81,7 +82,12 @@ def shallow_config(config: dict[str, Any], depth: int) -> dict[str, Any]:
     for key in LAYER_FIELDS:
         layers = out.get(key)
         if isinstance(layers, int) and not isinstance(layers, bool) and layers > depth:
-            kept = max(depth, _prefix_with_every_kind(config, layers))  # e.g. keep one full-attention layer
+            prefix = _prefix_with_every_kind(config, layers)
+            kept = max(depth, prefix)  # e.g. keep one full-attention layer
+            shared = config.get(KV_SHARED_KEY) if key == "num_hidden_layers" else None
+            if isinstance(shared, int) and shared > 0:  # the last layers reuse the keys and values of earlier ones:
+                kept = min(layers, kept + 1)  # keep one of them, after a layer of every kind to borrow from
+                out[KV_SHARED_KEY] = min(shared, max(0, kept - prefix))
             out.update({**reduced_depth(config, (key,), layers, kept)})
             # named per layer; transformers derives them again. Only when stages were cut: a backbone kept whole
             # (Swin's four stages under Mask2Former) keeps the stages it outputs.

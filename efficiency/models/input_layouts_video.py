@@ -118,7 +118,10 @@ def query_video(ctx: InputContext) -> str | None:
 def image_sequence(ctx: InputContext) -> str | None:
     """IDEFICS: interleaved images as (batch, images, channels, size, size) with an ``image_attention_mask`` saying
     which images each text position sees (one image, seen by every token)."""
-    if "image_attention_mask" not in ctx.params or "pixel_values" not in ctx.params or ctx.main != "input_ids":
+    interleaved = "image_encoder_embeddings" in ctx.params  # IDEFICS's own: FLAVA has an image_attention_mask too
+    if not interleaved or "image_attention_mask" not in ctx.params or "pixel_values" not in ctx.params:
+        return None
+    if ctx.main != "input_ids":
         return None
     size = ctx.workload.image_size
     length = text_length(ctx.config, ctx.spec, ctx.workload, [])  # the generic rules plan the ids themselves
