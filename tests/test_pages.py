@@ -359,3 +359,21 @@ def test_escape_md_neutralises_markdown():
     text = common.escape_md("[x](http://e) ![i](u) **b** $x$ :red[r] <b>\n")
     for raw in ("[x]", "**", "$x$", ":red[", "<b>", "\n"):
         assert raw not in text
+
+
+def test_the_audio_length_is_a_picker_kept_in_the_link_and_reaches_a_speech_model(data_dir):
+    at = app(models=["facebook/wav2vec2-base", "gpt2"], audio="2.5", run="static")
+    no_problems(at)
+    assert at.number_input(key="cmp_audio").value == 2.5 and param(at, "audio") == ["2.5"]
+    at.button(key="cmp_go").click().run()
+    no_problems(at)
+    table = compare_table(at)
+    assert set(table["Model"]) == {"wav2vec 2.0 Base", "GPT-2 (124M)"}, table["Model"]
+    from efficiency.store.store import ResultStore
+
+    (speech,) = [r for r in ResultStore().list() if r.model == "facebook/wav2vec2-base"]
+    assert speech.workload["audio_seconds"] == 2.5 and speech.inputs == "audio 2.5 s at 16 kHz"
+    bad = app(models=["gpt2"], audio="forever")
+    shown = [w.value.replace("\\", "") for w in bad.warning]  # as read: the page escapes markdown
+    assert any("audio: 'forever' ignored; accepted: seconds from 0.1 to 3600" in text for text in shown), shown
+    assert bad.number_input(key="cmp_audio").value == 10.0  # the default stays

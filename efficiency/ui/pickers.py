@@ -14,7 +14,7 @@ import streamlit as st
 
 from efficiency.models import catalog
 from efficiency.results import IMPLEMENTATIONS, implementation_label
-from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, Workload
+from efficiency.specs import DTYPES, MAX_AUDIO_SECONDS, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, Workload
 from efficiency.ui.common import escape_md, one_line
 
 FAMILY_GROUPS = ("encoder", "decoder", "encoder-decoder", "vision-transformer", "cnn")
@@ -81,19 +81,36 @@ def implementation_picker(key: str) -> None:
 def workload_defaults(prefix: str) -> None:
     """Start the ``workload_inputs`` of ``prefix`` at the default workload where this session has no value."""
     base = Workload()
-    defaults = {"batch": base.batch_size, "seq": base.seq_len, "image": base.image_size, "dtype": base.dtype}
+    defaults = {
+        "batch": base.batch_size,
+        "seq": base.seq_len,
+        "image": base.image_size,
+        "audio": base.audio_seconds,
+        "dtype": base.dtype,
+    }
     for name, value in defaults.items():
         st.session_state.setdefault(f"{prefix}_{name}", value)
 
 
 def workload_inputs(prefix: str) -> None:
-    """Batch size, dtype, sequence length and image size, keyed ``<prefix>_batch`` ... (values in session state)."""
+    """Batch size, dtype, sequence length, image size and audio length, keyed ``<prefix>_batch`` ... (values in
+    session state). Each model takes the fields of its modality; the result says which inputs it was given."""
     batch, dtype = st.columns(2)
     batch.number_input("Batch size", min_value=1, max_value=MAX_BATCH_SIZE, step=1, key=f"{prefix}_batch")
     dtype.selectbox("dtype", DTYPES, key=f"{prefix}_dtype")
-    seq, image = st.columns(2)
+    seq, image, audio = st.columns(3)
     seq.number_input("Seq length (tokens)", min_value=1, max_value=MAX_SEQ_LEN, step=64, key=f"{prefix}_seq")
     image.number_input("Image size (px)", min_value=8, max_value=MAX_IMAGE_SIZE, step=16, key=f"{prefix}_image")
+    audio.number_input(
+        "Audio (s)",
+        min_value=0.1,
+        max_value=MAX_AUDIO_SECONDS,
+        step=1.0,
+        format="%g",
+        key=f"{prefix}_audio",
+        help="Seconds of audio per item for speech models; the sampling rate comes from each model's config. A "
+        "model with a fixed window (Whisper's 30 s) takes its window and says so.",
+    )
 
 
 def workload_from_state(prefix: str, mode: str = "inference") -> Workload | None:
@@ -103,6 +120,7 @@ def workload_from_state(prefix: str, mode: str = "inference") -> Workload | None
             batch_size=int(st.session_state[f"{prefix}_batch"]),
             seq_len=int(st.session_state[f"{prefix}_seq"]),
             image_size=int(st.session_state[f"{prefix}_image"]),
+            audio_seconds=float(st.session_state.get(f"{prefix}_audio", Workload().audio_seconds)),
             dtype=st.session_state[f"{prefix}_dtype"],
             mode=mode,
         )

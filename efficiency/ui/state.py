@@ -16,6 +16,7 @@ showing the defaults. What it cannot tell: a link that is the very first request
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 from collections import OrderedDict
@@ -25,7 +26,7 @@ from typing import Any
 import streamlit as st
 
 from efficiency.results import DEFAULT_IMPLEMENTATION, IMPLEMENTATIONS
-from efficiency.specs import DTYPES, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, MODES, Workload
+from efficiency.specs import DTYPES, MAX_AUDIO_SECONDS, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_SEQ_LEN, MODES, Workload
 from efficiency.ui import cluster
 from efficiency.ui.common import catalog_id
 from efficiency.validation import printable
@@ -43,6 +44,7 @@ PICKERS = {
     "batch": "cmp_batch",
     "seq": "cmp_seq",
     "image": "cmp_image",
+    "audio": "cmp_audio",
     "dtype": "cmp_dtype",
     "mode": "cmp_mode",
     "run": "cmp_run",
@@ -78,6 +80,7 @@ def defaults(device_ids: Sequence[str], max_threads: int) -> dict[str, Any]:
         "batch": base.batch_size,
         "seq": base.seq_len,
         "image": base.image_size,
+        "audio": base.audio_seconds,
         "dtype": base.dtype,
         "mode": base.mode,
         "run": "static",
@@ -85,6 +88,14 @@ def defaults(device_ids: Sequence[str], max_threads: int) -> dict[str, Any]:
         "threads": max_threads,
         "impl": [DEFAULT_IMPLEMENTATION],
     }
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        value = float(text.strip())
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and 0.1 <= value <= MAX_AUDIO_SECONDS else None
 
 
 def _whole(text: str, low: int, high: int) -> int | None:
@@ -125,6 +136,13 @@ def parse(
                 warnings.append(f"{name}: {shown!r} ignored; accepted: a whole number {low}..{high}")
             else:
                 values[name] = value
+    if "audio" in params:  # seconds of audio per item: a number, not only a whole one
+        seconds = _seconds((params["audio"] or [""])[-1])
+        if seconds is None:
+            shown = printable(params["audio"][-1])
+            warnings.append(f"audio: {shown!r} ignored; accepted: seconds from 0.1 to {MAX_AUDIO_SECONDS:g}")
+        else:
+            values["audio"] = seconds
     for name, accepted in {**CHOICES, "device": tuple(device_ids)}.items():
         if name in params:
             value = (params[name] or [""])[-1]
@@ -223,6 +241,8 @@ def compare_link_params(
     for name, field in (("batch", "batch_size"), ("seq", "seq_len"), ("image", "image_size")):
         if workload.get(field) is not None:
             params[name] = str(int(workload[field]))
+    if workload.get("audio_seconds") is not None:
+        params["audio"] = f"{float(workload['audio_seconds']):g}"
     for name in ("dtype", "mode"):
         if workload.get(name):
             params[name] = str(workload[name])
