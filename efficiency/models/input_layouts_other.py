@@ -112,6 +112,18 @@ def query_transformer(ctx: InputContext) -> str | None:
     return f"queries {length} + image features of {size}x{size} ({side * side + 1} x {width})"
 
 
+def _square_image(ctx: InputContext) -> int:
+    """The vision tower's image at the workload's size (positions interpolated when that is not the tower's own
+    size); returns its side in px."""
+    size = ctx.workload.image_size
+    channels = int(find_field(ctx.config, ("num_channels",), ("vision_config",)) or 3)
+    native = as_pair(find_field(ctx.config, ("image_size",), ("vision_config",)))
+    ctx.shapes["pixel_values"] = ((ctx.batch, channels, size, size), "float")
+    if native is not None and native != (size, size) and "interpolate_pos_encoding" in ctx.params:
+        ctx.flags["interpolate_pos_encoding"] = True
+    return size
+
+
 def query_tokens(ctx: InputContext) -> str | None:
     """BLIP-2 and InstructBLIP: an image whose ``num_query_tokens`` Q-Former outputs the language model reads in
     place of as many image tokens (``image_token_id``) the processor puts before the prompt."""
@@ -119,12 +131,7 @@ def query_tokens(ctx: InputContext) -> str | None:
     token = find_field(ctx.config, ("image_token_id", "image_token_index"))
     if not isinstance(queries, int) or token is None or "pixel_values" not in ctx.required:
         return None
-    size = ctx.workload.image_size
-    channels = int(find_field(ctx.config, ("num_channels",), ("vision_config",)) or 3)
-    native = as_pair(find_field(ctx.config, ("image_size",), ("vision_config",)))
-    ctx.shapes["pixel_values"] = ((ctx.batch, channels, size, size), "float")
-    if native is not None and native != (size, size) and "interpolate_pos_encoding" in ctx.params:
-        ctx.flags["interpolate_pos_encoding"] = True
+    size = _square_image(ctx)
     length = ctx.workload.seq_len
     ctx.shapes["input_ids"] = ((ctx.batch, queries + length), f"span:1,{int(token)},0,{queries}")
     return f"image {size}x{size} ({queries} query tokens) + text {length} tokens"
@@ -136,12 +143,7 @@ def latent_image_positions(ctx: InputContext) -> str | None:
     latents = find_field(ctx.config, ("latent_query_num",))
     if not isinstance(latents, int) or "image_embeds_position_mask" not in ctx.params:
         return None
-    size = ctx.workload.image_size
-    channels = int(find_field(ctx.config, ("num_channels",), ("vision_config",)) or 3)
-    native = as_pair(find_field(ctx.config, ("image_size",), ("vision_config",)))
-    ctx.shapes["pixel_values"] = ((ctx.batch, channels, size, size), "float")
-    if native is not None and native != (size, size) and "interpolate_pos_encoding" in ctx.params:
-        ctx.flags["interpolate_pos_encoding"] = True
+    size = _square_image(ctx)
     length = ctx.workload.seq_len
     ctx.shapes["input_ids"] = ((ctx.batch, latents + length), "ids")
     ctx.shapes["image_embeds_position_mask"] = ((ctx.batch, latents + length), f"span:0,1,0,{latents}")
