@@ -237,14 +237,19 @@ def summarise(rows: list[dict]) -> list[str]:
     counted = [r for r in rows if r["ok"]]
     params_off = [r["type"] for r in counted if r.get("params") != r.get("params_transformers")]
     unexplained = [r["type"] for r in counted if not r.get("differences_explained", True)]
-    agree = [r for r in counted if all(abs(d) <= 0.02 for d in (r.get("counter_differences") or {}).values())]
+    compared = [r for r in counted if r.get("counter_differences")]  # a second counter gave a count to compare
+    alone = sorted(r["type"] for r in counted if not r.get("counter_differences"))
+    agree = [r for r in compared if all(abs(d) <= 0.02 for d in r["counter_differences"].values())]
     out.append(f"parameters equal to transformers' own count: {len(counted) - len(params_off)}/{len(counted)}")
     if params_off:
         out.append(f"  differ: {', '.join(params_off)}")
     out.append(
-        f"counters within 2% of each other: {len(agree)}/{len(counted)}; the rest name the ops behind it: "
-        f"{len(counted) - len(agree) - len(unexplained)}/{len(counted) - len(agree)}"
+        f"counted by two counters: {len(compared)}/{len(counted)}; within 2% of each other: {len(agree)}/"
+        f"{len(compared)}; the rest name the ops behind it: {len(compared) - len(agree) - len(unexplained)}/"
+        f"{len(compared) - len(agree)}"
     )
+    if alone:  # fvcore's trace failed (its error is kept with the result): nothing to compare with
+        out.append(f"counted by torch's counter alone (fvcore failed): {len(alone)}: {', '.join(alone)}")
     if unexplained:
         out.append(f"  differences without named ops: {', '.join(unexplained)}")
     filled = [f"{r['type']} ({', '.join(r['filled'])})" for r in rows if r.get("filled")]
