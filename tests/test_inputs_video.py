@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from efficiency.counters.static import profile_static
 from efficiency.models.inputs import fit_workload, make_inputs, plan_inputs
 from efficiency.specs import Workload
 from tests.test_inputs import default_spec, profiles_as_described
@@ -77,3 +78,9 @@ def test_a_merged_patch_tower_gets_a_merge_size_per_image(tmp_path):
     assert plan.shapes["merge_sizes"] == ((1,), "ids")  # ones: the image processor's merge size for images
     assert plan.shapes["grid_thw"] == ((1, 3), "grid:1,14,14")
     assert plan.description == "image 224x224 as 14x14 patches of 16 px"
+
+
+def test_a_type_fvcore_cannot_count_says_it_was_counted_by_torch_alone(tmp_path):
+    profile = profile_static(default_spec(tmp_path, "tvp"), WORKLOAD)  # fvcore's trace fails on its resize
+    assert "fvcore" in profile.counter_errors and "fvcore" not in profile.flops_by_counter
+    assert "No closed-form formula for tvp; counted by torch alone (fvcore could not count it)." in profile.notes

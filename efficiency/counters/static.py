@@ -337,7 +337,13 @@ def profile_static(
     if analytic is not None:
         by_counter["analytic"] = analytic.flops
     else:
-        notes.append(f"No closed-form formula for {spec.model_type}; counted by torch and fvcore only.")
+        if "fvcore" in by_counter:
+            others = "torch and fvcore only"
+        else:
+            others = f"torch alone (fvcore {'could not count it' if counted.fvcore_error else 'not run'})"
+        notes.append(f"No closed-form formula for {spec.model_type}; counted by {others}.")
+    if counted.fvcore_error and analytic is not None:
+        notes.append("fvcore could not count it; counted by torch and the closed form.")
     summary = counted.forward
     fvcore_ops = counted.fvcore.by_operator if counted.fvcore else {}
     return StaticProfile(
