@@ -94,6 +94,7 @@ def pareto_frontier(
         if cost < 0:
             raise ValueError(f"{indicator}: negative cost {cost} for {model!r}")
         points[model] = (cost, value)
+
     def beaten(model: str) -> bool:
         return any(
             dominates(points[other], points[model], higher_is_better, bool(same_cost and same_cost(other, model)))
