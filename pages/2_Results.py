@@ -67,6 +67,7 @@ if actions.button("Open on Compare", icon=":material/open_in_new:", disabled=not
         kind,
         runs.picker_device(hardware_entry) if kind == "measured" else None,
         hardware_entry.get("threads") if kind == "measured" else None,
+        list(dict.fromkeys(by_id[i].implementation for i in selected)) if kind == "measured" else (),
     )
     st.switch_page("pages/1_Compare.py", query_params=params)
 with actions.popover(f"Delete {len(selected)} selected", icon=":material/delete:", disabled=not selected):

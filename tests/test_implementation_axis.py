@@ -334,3 +334,19 @@ def test_the_story_never_ranks_latencies_inside_their_spread():
     shown = slide(implementation_step(), experiment_result(blurred))
     assert shown.headline.text.startswith(NOT_SHOWN) and not shown.headline.shown
     assert contradictions(shown.headline, shown.figure) == []
+
+
+def test_results_lists_the_implementation_and_opens_compare_on_it(two_implementations):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()  # Open on Compare switches pages
+    at.switch_page("pages/2_Results.py").run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    table = at.dataframe[0].value
+    assert set(zip(table["Model"], table["Implementation"])) == {
+        (name, label) for name in ("GPT-2 (124M)", "ELECTRA-small discriminator") for label in ("SDPA", "torch.compile")
+    }
+    compiled = [i for i, label in enumerate(table["Implementation"]) if label == "torch.compile"]
+    at.session_state["res_table_0"] = {"selection": {"rows": compiled, "columns": []}}
+    at.run()
+    next(b for b in at.button if b.label == "Open on Compare").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert param(at, "impl") == ["compile"] and param(at, "run") == ["measured"]

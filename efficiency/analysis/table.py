@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from efficiency import units
-from efficiency.results import Result, results_frame
+from efficiency.results import Result, implementation_label, results_frame
 from efficiency.store.schema import flatten
 
 FORMATS = ("csv", "json")
@@ -86,6 +86,7 @@ def stored_table(results: Sequence[Result], display_name: Callable[[str], str]) 
                 "Model": display_name(result.model),
                 "Hardware": result.hardware_text() or "none (static count)",  # a failure shows its Error
                 "Workload": workload_text(result.workload),
+                "Implementation": implementation_label(result.implementation),
                 "Parameters": values.get("params", float("nan")) / 1e6,
                 "FLOPs": values.get("flops", float("nan")) / 1e9,
                 "Latency": values.get("latency_ms", float("nan")),
