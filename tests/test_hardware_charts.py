@@ -110,10 +110,10 @@ def test_roofline_plot_roofs_points_and_measured(table):
     assert len(measured) == 1 and measured["achieved_flops_per_s"].iloc[0] == pytest.approx(1e11)
     fig = roofline_plot(table, [FAST, SLOW], measured, chip="slow-edge")
     roofs = {t.name.split(" roof")[0]: t for t in fig.data if " roof" in t.name}
-    assert set(roofs) == {"fast-gpu", "slow-edge"}
+    assert set(roofs) == {"Fast GPU", "Slow edge"}  # chips by name
     assert all("estimated from datasheet" in t.name for t in roofs.values())
     for hw in (FAST, SLOW):
-        trace = roofs[hw.id]
+        trace = roofs[hw.name]
         x = np.array(trace.x, dtype=float)
         np.testing.assert_allclose(
             np.array(trace.y, dtype=float), np.minimum(hw.peak_for("float32"), x * 2e12 if hw is FAST else x * 10e9)
@@ -126,7 +126,7 @@ def test_roofline_plot_roofs_points_and_measured(table):
     assert list(point.x) == [3.0] and point.marker.symbol == "diamond"
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
     assert "FLOPs/byte" in fig.layout.xaxis.title.text and "FLOP/s" in fig.layout.yaxis.title.text
-    assert fig.layout.title.text and "slow-edge" in caption(fig)
+    assert fig.layout.title.text == "Roofline: models on Slow edge, every chip's roof" and "Slow edge" in caption(fig)
     assert "compared with no roof" in caption(fig)  # no calibration of this machine given: no percentage
 
 

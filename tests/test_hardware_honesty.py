@@ -178,10 +178,10 @@ def test_measured_points_are_compared_with_this_machines_roof_at_their_threads(d
     gpu_share = float(np.median(achieved / roof(measured["arithmetic_intensity"], 60e12, 3e12)))
     assert f"{gpu_share:.0%}" == "0%" and "reach 0%" not in text  # the old caption: this CPU against the GPU roof
     names = [trace.name for trace in fig.data]
-    assert "local-cpu roof: this machine, measured here with 1 thread (calibrated)" in names
-    assert "big-gpu roof: estimated from datasheet" in names
+    assert "this machine's roof: measured here with 1 thread (calibrated)" in names
+    assert "Big GPU roof: estimated from datasheet" in names  # chips by name
     solid = [t.name for t in fig.data if t.mode == "lines" and t.line.dash == "solid"]
-    assert solid == ["local-cpu roof: this machine, measured here with 1 thread (calibrated)"]
+    assert solid == ["this machine's roof: measured here with 1 thread (calibrated)"]
 
 
 def test_without_a_calibration_at_their_threads_measured_points_get_no_percentage(roofline_inputs) -> None:

@@ -170,12 +170,12 @@ def _roof_name(hw: HardwareSpec, measured_roof: bool, roof_threads: int | None) 
     calibration here (its name states its threads), or a datasheet estimate (a CPU's with the cores it counts)."""
     if measured_roof:
         threads = f" with {_threads(roof_threads)}" if roof_threads else ""
-        return f"{hw.id} roof: this machine, measured here{threads} (calibrated)"
+        return f"this machine's roof: measured here{threads} (calibrated)"
     if hw.measured_here:
-        return f"{hw.id} roof: peaks measured here ({hw.name})"
+        return f"{hw.name} roof: peaks measured here"
     facts = cpu_assumption(hw)  # catalog facts only: no file of this machine is read while drawing
     cores = f", all {facts.cores} cores at peak" if facts and facts.cores else ""
-    return f"{hw.id} roof: estimated from datasheet{cores}"
+    return f"{hw.name} roof: estimated from datasheet{cores}"
 
 
 @escape_model_names
@@ -289,7 +289,8 @@ def roofline_plot(
     caption = _caption(points, chips.get(chip), measured, compared, measured_roof, roof_threads, dtype)
     if any(not hw.measured_here for hw in roofs):
         caption += " Roofs drawn from datasheet figures (dotted, dashed) are estimates, not measurements."
-    title = f"Roofline: models on {chip}, every chip's roof" if chip else "Roofline: measured on this machine"
+    on = chips[chip].name if chip in chips else chip
+    title = f"Roofline: models on {on}, every chip's roof" if chip else "Roofline: measured on this machine"
     return finish_figure(fig, setup_rows(df), title, caption, presentation, kind="hw_roofline", chip=chip)
 
 
@@ -357,11 +358,11 @@ def _caption(
         ridge = hw.peak_for(dtype) / hw.memory_bandwidth_bytes_per_s
         below = int((points["arithmetic_intensity"] < ridge).sum())
         sentences.append(
-            f"Estimated on {hw.id} (ridge at {ridge:.3g} FLOPs/byte, {dtype}): {below} of {len(points)} models sit "
+            f"Estimated on {hw.name} (ridge at {ridge:.3g} FLOPs/byte, {dtype}): {below} of {len(points)} models sit "
             "left of the ridge, memory-bound there, so FLOPs do not predict their speed."
         )
     elif hw is not None:
-        sentences.append(f"No model has an estimate on {hw.id}; the roofs show each chip's peak and bandwidth.")
+        sentences.append(f"No model has an estimate on {hw.name}; the roofs show each chip's peak and bandwidth.")
     if len(compared) and measured_roof is not None:
         peak, bandwidth = measured_roof.peak_for(dtype), measured_roof.memory_bandwidth_bytes_per_s
         share = compared["achieved_flops_per_s"] / roof(compared["arithmetic_intensity"], peak, bandwidth)
