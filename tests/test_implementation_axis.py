@@ -288,9 +288,10 @@ def test_the_experiment_is_registered_once_with_a_default_under_every_implementa
 
 def test_a_flip_under_int8_is_the_verdict():
     result = experiment_result(experiment_table(FLIPPED, ONE_MODEL))
-    assert result.shows_effect and result.verdict.endswith(": a disagreement.")
-    assert "MobileNetV2 < DeiT-Tiny under SDPA (25 vs 36 ms)" in result.verdict
-    assert "DeiT-Tiny < MobileNetV2 under int8 dynamic (15 vs 24 ms)" in result.verdict
+    assert result.shows_effect and result.verdict.endswith(" ms): the implementations disagree.")  # one sentence
+    assert ", yet MobileNetV2 is faster than DeiT-Tiny under SDPA (25 vs 36 ms)" in result.verdict
+    assert "DeiT-Tiny is faster than MobileNetV2 under int8 dynamic (15 vs 24 ms)" in result.verdict
+    assert "<" not in result.verdict
     assert "same FLOPs (1.26 GFLOPs), 2.2x faster under torch.compile than under eager" in result.verdict
     assert "torch.compile 20.0 s" in result.notice, "the one-off compile is reported apart"
 
@@ -300,7 +301,7 @@ def test_no_flip_is_said_honestly():
     result = experiment_result(experiment_table(kept, ONE_MODEL))
     assert flip(result.data) is None
     assert result.shows_effect, "the one model's implementations still differ beyond their spread"
-    assert result.verdict.endswith(": a disagreement (the pair's order did not flip in this run).")
+    assert result.verdict.endswith("measured); the pair's order did not flip: the implementations disagree.")
     blurred = experiment_result(experiment_table(kept, {"eager": 36.0, "sdpa": 36.0, "compile": 35.0}, spread=0.3))
     assert not blurred.shows_effect and blurred.verdict.startswith("Not shown in this run")
 

@@ -192,10 +192,11 @@ def _orders(rows: pd.DataFrame, a: str, b: str) -> dict[str, tuple[str, float, f
 
 
 def faster_first(name: str, a: str, b: str, order: tuple[str, float, float]) -> str:
-    """ "MobileNetV2 < DeiT-Tiny under SDPA (25 vs 36 ms)": the faster model first, its latency first."""
+    """ "MobileNetV2 is faster than DeiT-Tiny under SDPA (25 vs 36 ms)": the faster model first, its latency
+    first."""
     relation, va, vb = order
     (fast, tf), (slow, ts) = ((a, va), (b, vb)) if relation == "a<b" else ((b, vb), (a, va))
-    return f"{fast} < {slow} under {implementation_label(name)} ({pair_text('latency_ms', tf, ts)})"
+    return f"{fast} is faster than {slow} under {implementation_label(name)} ({pair_text('latency_ms', tf, ts)})"
 
 
 def flip(data: pd.DataFrame) -> tuple[str, str, str, str, dict[str, tuple[str, float, float]]] | None:
@@ -240,13 +241,12 @@ def analyse(data: pd.DataFrame) -> Analysis:
     pieces = [claim.rstrip(".")] if claim else []
     if flipped:
         a, b, first, second, orders = flipped
-        pieces.append(
-            f"by latency {faster_first(first, a, b, orders[first])}, {faster_first(second, a, b, orders[second])}"
-        )
+        pieces.append(f"{faster_first(first, a, b, orders[first])}, yet {faster_first(second, a, b, orders[second])}")
     if not pieces:
         line = "Not shown in this run: no implementation moved a latency beyond its p10-p90, nor flipped an order."
         return Analysis(" ".join(p for p in parts if p), line, False)
-    line = "; ".join(pieces) + ": a disagreement" + ("" if flipped else " (the pair's order did not flip in this run)")
+    pieces += [] if flipped else ["the pair's order did not flip"]
+    line = "; ".join(pieces) + ": the implementations disagree"
     return Analysis(" ".join(p for p in parts if p), line + ".", True)
 
 
