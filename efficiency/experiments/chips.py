@@ -94,7 +94,7 @@ def _analyse(data: pd.DataFrame) -> Analysis:
     for chip, part in data[~data["measured"].astype(bool)].groupby("hardware", sort=False):
         there = part.set_index("model")["latency_ms"].reindex(here.index)
         tau = stats.kendalltau(here.to_numpy(), there.to_numpy()).statistic if len(here) >= 3 else float("nan")
-        agreement = f" (Kendall τ with this CPU = {tau:.2f})" if pd.notna(tau) else ""
+        agreement = f" (Kendall τ with the measured CPU = {tau:.2f})" if pd.notna(tau) else ""
         parts.append(f"On {chip} (estimated): {order(part, 'latency_ms')}{agreement}.")
     flips = latency_flips(data)
     if not flips:
@@ -112,12 +112,12 @@ def _analyse(data: pd.DataFrame) -> Analysis:
         f"{fmt('latency_ms', there[a])} vs {fmt('latency_ms', there[b])}, {ratio(there[a], there[b])}): "
         "the two chips disagree on which is faster."
     )
-    parts.append(f"{len(flips)} (model pair, chip) orders reverse against this CPU.")
+    parts.append(f"{len(flips)} (model pair, chip) orders reverse against the measured CPU.")
     return Analysis(" ".join(parts), line, True)
 
 
 def _figure(data: pd.DataFrame, presentation: bool) -> go.Figure:
-    title = "Latency per model: this CPU (measured) vs catalog chips (estimated)"
+    title = "Latency per model: the measured CPU vs catalog chips (estimated)"
     return grouped_bar(data, "model", "latency_ms", group="hardware", title=title, presentation=presentation)
 
 
@@ -125,7 +125,7 @@ HARDWARE = Experiment(
     name="hardware",
     title="Hardware: the ranking depends on the chip",
     description=(
-        "The same models ranked by latency on this CPU (measured) and on catalog chips (estimated with a "
+        "The same models ranked by latency on the CPU it runs on (measured) and on catalog chips (estimated with a "
         "roofline model: per-op compute or memory time plus a fixed per-op overhead)."
     ),
     default={

@@ -118,7 +118,7 @@ def _analyse_sequence(data: pd.DataFrame) -> Analysis:
         same_rate = abs(rate_last / rate_first - 1) <= 0.2
         text += (
             f" Measured latency {grew(last.latency_ms, first.latency_ms)} ({fmt('latency_ms', first.latency_ms)} to "
-            f"{fmt('latency_ms', last.latency_ms)}): this CPU ran {rate_first:.1f} GFLOP/s at {first.seq_len:g} "
+            f"{fmt('latency_ms', last.latency_ms)}): the CPU ran {rate_first:.1f} GFLOP/s at {first.seq_len:g} "
             f"tokens and {rate_last:.1f} GFLOP/s at {last.seq_len:g}, "
             + ("so latency tracked FLOPs here." if same_rate else "so latency did not follow FLOPs alone.")
         )
