@@ -249,6 +249,8 @@ def test_presenter_mode_steps_through_the_story_with_a_clicker(story_server, tmp
             assert page.locator(".st-key-story_notes_panel").count() == 0, "notes are hidden by default"
             page.keyboard.press("n")
             page.wait_for_selector(".st-key-story_notes_panel", timeout=30_000)
+            # the panel's frame arrives before its text: wait for the text itself, then count it
+            page.get_by_text("Speaker notes ·").first.wait_for(timeout=30_000)
             assert page.get_by_text("Speaker notes ·").count() == 1
             page.keyboard.press("n")
             page.wait_for_selector(".st-key-story_notes_panel", state="detached", timeout=30_000)
