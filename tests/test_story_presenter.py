@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from efficiency.charts.story import Fact, Headline, contradictions, drawn_values, relative_points
+from efficiency.analysis.claims import Fact, Headline
+from efficiency.charts.story import contradictions, drawn_values, relative_points
 from efficiency.experiments.bundled import load_bundled
 from efficiency.experiments.story import STEPS, slide
 from tests.streamlit_server import serving, settled

@@ -11,17 +11,14 @@ values also carry their p10-p90 range as whiskers. :func:`drawn_values` reads an
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from efficiency import units
-from efficiency.analysis.findings import TOLERANCE
+from efficiency.analysis.claims import Headline, check
 from efficiency.charts.style import PALETTE, PRESENTATION_FONT_PX, finish_figure, log_ticks_1_2_5
 
 RELATIVE_KIND = "story-relative"
@@ -188,95 +185,6 @@ def drawn_values(figure: go.Figure) -> dict[tuple[str, str], tuple[float, float,
     return out
 
 
-# ---- what a sentence claims about its chart, and the check ------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fact:
-    """One comparison a sentence states: series ``a`` against ``b`` under a chart category (an indicator, or a
-    chip for the hardware step), with the raw values it rests on and the words that state it."""
-
-    category: str
-    indicator: str  # whose tolerance decides "about equal"
-    a: str
-    b: str
-    a_value: float
-    b_value: float
-    relation: str  # a's value against b's: "lower", "higher" or "equal" (tolerance and p10-p90 overlap)
-    stated: str  # the words in the sentence: "15x", "0.54x", "about the same", "the same"
-
-
-@dataclass(frozen=True)
-class Headline:
-    """A step's sentence and every claim it makes: pairwise facts, and "the order held" over categories."""
-
-    text: str
-    facts: tuple[Fact, ...] = ()
-    same_order: tuple[tuple[str, str], ...] = ()  # (category, indicator): every series ordered alike under these
-    shown: bool = True  # False: the sentence says the expected effect did not appear
-
-
-def drawn_tie(indicator: str, a: tuple[float, float, float], b: tuple[float, float, float]) -> bool:
-    """Two drawn values the chart shows as equal: within the indicator's tolerance, or p10-p90 ranges overlapping."""
-    ratio = a[0] / b[0]
-    if max(ratio, 1 / ratio) - 1 <= TOLERANCE.get(indicator, 0.05):
-        return True
-    ranges = [a[1:], b[1:]]
-    if any(math.isnan(v) for pair in ranges for v in pair):
-        return False
-    return ranges[0][0] <= ranges[1][1] and ranges[1][0] <= ranges[0][1]
-
-
-def _fact_problems(fact: Fact, text: str, drawn: dict) -> list[str]:
-    where = f"{fact.a} vs {fact.b} ({fact.category})"
-    if (fact.a, fact.category) not in drawn or (fact.b, fact.category) not in drawn:
-        return [f"{where}: the chart does not draw both"]
-    a, b = drawn[(fact.a, fact.category)], drawn[(fact.b, fact.category)]
-    shown = a[0] / b[0]
-    problems = []
-    if not math.isclose(shown, fact.a_value / fact.b_value, rel_tol=1e-6):
-        problems.append(
-            f"{where}: the sentence rests on {units.times(fact.a_value / fact.b_value)}, the chart "
-            f"draws {units.times(shown)}"
-        )
-    tie = drawn_tie(fact.indicator, a, b)
-    if fact.relation == "equal":
-        if not tie:
-            problems.append(f"{where}: the sentence says equal, the chart draws {units.times(shown)} apart")
-        if fact.stated not in ("the same", "about the same") or (fact.stated == "the same" and shown != 1):
-            problems.append(f"{where}: an equality stated as {fact.stated!r}")
-    else:
-        if tie:
-            problems.append(f"{where}: the sentence ranks two values the chart draws as equal ({units.times(shown)})")
-        if (shown < 1) != (fact.relation == "lower"):
-            problems.append(f"{where}: the sentence says {fact.relation}, the chart draws {units.times(shown)}")
-        if fact.stated != units.times(shown):
-            problems.append(f"{where}: the sentence says {fact.stated}, the chart draws {units.times(shown)}")
-    if fact.stated not in text:
-        problems.append(f"{where}: {fact.stated!r} is not in the sentence")
-    return problems
-
-
-def _order_problems(categories: tuple[tuple[str, str], ...], drawn: dict) -> list[str]:
-    """ "The order held": no two series drawn in a clear order under one category and in the other order, or
-    as equal, under another."""
-    series = list(dict.fromkeys(s for s, _ in drawn))
-    problems = []
-    for (x, ix), (y, iy) in combinations(categories, 2):
-        for s, t in combinations(series, 2):
-            if not all(k in drawn for k in ((s, x), (t, x), (s, y), (t, y))):
-                continue
-            tie_x, tie_y = drawn_tie(ix, drawn[(s, x)], drawn[(t, x)]), drawn_tie(iy, drawn[(s, y)], drawn[(t, y)])
-            up_x, up_y = drawn[(s, x)][0] > drawn[(t, x)][0], drawn[(s, y)][0] > drawn[(t, y)][0]
-            if tie_x != tie_y or (not tie_x and up_x != up_y):
-                problems.append(
-                    f"{s} and {t}: the sentence says the order held, the chart orders them differently by {x} and {y}"
-                )
-    return problems
-
-
 def contradictions(headline: Headline, figure: go.Figure) -> list[str]:
     """Every way ``headline`` disagrees with what ``figure`` draws (empty: the sentence is true to its chart)."""
-    drawn = drawn_values(figure)
-    problems = [p for fact in headline.facts for p in _fact_problems(fact, headline.text, drawn)]
-    return problems + _order_problems(headline.same_order, drawn)
+    return check(headline, drawn_values(figure))

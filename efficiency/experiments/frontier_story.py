@@ -16,10 +16,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from efficiency import units
+from efficiency.analysis.claims import Fact, Headline
 from efficiency.analysis.findings import compare
 from efficiency.analysis.rankings import INDICATORS
 from efficiency.charts.frontier import about_equal, frontier_chart
-from efficiency.charts.story import Fact, Headline
 from efficiency.experiments import ExperimentResult
 from efficiency.models.quality import benchmarks, figure_for
 

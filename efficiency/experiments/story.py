@@ -20,9 +20,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from efficiency import units
+from efficiency.analysis.claims import Fact, Headline
 from efficiency.analysis.findings import SPREAD, compare
 from efficiency.analysis.rankings import INDICATORS, pair_text
-from efficiency.charts.story import Fact, Headline, contradictions, relative_points
+from efficiency.charts.story import contradictions, relative_points
 from efficiency.charts.style import PRESENTATION_FONT_PX
 from efficiency.charts.sweeps import line_sweep
 from efficiency.experiments import ExperimentResult
