@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -13,7 +14,8 @@ import pytest
 from scipy import stats
 
 from efficiency.analysis import rankings as analysis
-from efficiency.analysis.findings import compare, findings, strongest
+from efficiency.analysis.claims import check, table_drawn
+from efficiency.analysis.findings import compare, findings, findings_claims, strongest
 from efficiency.analysis.rankings import INDICATORS
 from efficiency.analysis.table import export, safe_cell
 from efficiency.results import Result
@@ -231,20 +233,25 @@ def test_verdict_names_the_disagreement_with_its_numbers() -> None:
     verdict = compare(three_models(), "model", "shared", "large", list(INDICATORS))
     assert verdict.a_better == ["params"] and verdict.b_better == ["latency_ms", "throughput_per_s"]
     assert verdict.equal == ["flops"] and verdict.disagrees
-    assert verdict.line() == (
-        "parameters (223 M vs 335 M params, 1.5x) ranked shared < large; latency (130 vs 410 ms, 3.2x), "
-        "throughput (7.7 vs 2.4 items/s, 3.2x) ranked large < shared; FLOPs (79 vs 79 GFLOPs) about equal: "
-        "disagreement"
+    assert verdict.sentence() == (
+        "shared comes out ahead of large by parameters (223 M vs 335 M params, 1.5x), but large comes out ahead by "
+        "latency (130 vs 410 ms, 3.2x) and throughput (7.7 vs 2.4 items/s, 3.2x), while the two are about the same "
+        "by FLOPs (79 vs 79 GFLOPs): the indicators disagree."
     )
+    facts = {(f.category, f.a, f.b, f.relation, f.stated) for f in verdict.facts()}
+    assert ("params", "large", "shared", "higher", "1.5x") in facts  # the larger value first, the ratio as written
+    assert ("flops", "shared", "large", "equal", "about the same") in facts
     agree = compare(three_models(), "model", "small", "large", list(INDICATORS))
-    assert not agree.disagrees and agree.line().endswith(": no disagreement in this run")
+    assert not agree.disagrees and agree.sentence().endswith(": the indicators agree in this run.")
 
 
 def test_verdict_names_opposite_orders_as_disagreement() -> None:
     data = pd.DataFrame({"model": ["a", "b"], "params": [10e6, 30e6], "latency_ms": [50.0, 20.0]})
     verdict = compare(data, "model", "a", "b", ["params", "latency_ms"])
     assert verdict.a_better == ["params"] and verdict.b_better == ["latency_ms"] and verdict.disagrees
-    assert "parameters" in verdict.line() and "ranked b < a" in verdict.line()
+    assert "a comes out ahead of b by parameters" in verdict.sentence() and "but b comes out ahead by latency" in (
+        verdict.sentence()
+    )
     with pytest.raises(ValueError, match="not among"):
         compare(data, "model", "a", "missing", ["params"])
 
@@ -307,3 +314,43 @@ def test_export_json_is_each_results_dict_and_other_formats_are_refused() -> Non
     assert row == json.loads(json.dumps(result.to_dict()))  # JSON is not run by spreadsheets: kept as is
     with pytest.raises(ValueError, match="accepted are csv, json"):
         export([result], "xml")
+
+
+# ---- Compare's "what disagrees" as typed claims (#15 item 1) -----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["cnn-vs-transformer", "parameter-sharing", "training-vs-inference", "hardware"])
+def test_what_disagrees_on_bundled_tables_holds_against_the_table(name) -> None:
+    """The sentences Compare would write over each bundled run's table, each fact checked against that table."""
+    from efficiency.experiments.bundled import load_bundled
+
+    data = load_bundled(name).data
+    if "hardware" in data.columns:  # one row per model, as Compare shows one machine at a time
+        data = data[data["measured"].astype(bool)]
+    claims = findings_claims(data.reset_index(drop=True))
+    assert claims, name
+    for claim in claims:
+        assert claim.facts and check(claim, table_drawn(data)) == [], claim.text
+    assert [c.text for c in claims] == findings(data.reset_index(drop=True))
+
+
+def test_what_disagrees_never_ranks_latencies_inside_each_others_p10_p90() -> None:
+    """1.2x apart in median latency, beyond the 10% tolerance, but the timed ranges overlap: not a disagreement."""
+    data = pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "params": [10e6, 30e6],
+            "latency_ms": [60.0, 50.0],
+            "latency_p10_ms": [40.0, 45.0],
+            "latency_p90_ms": [70.0, 65.0],
+            "measured": [True, True],
+        }
+    )
+    assert findings_claims(data) == []
+    assert findings(data)[0].startswith("No indicator disagrees")
+    apart = data.assign(latency_p10_ms=[58.0, 48.0], latency_p90_ms=[62.0, 52.0])
+    (claim,) = findings_claims(apart)
+    assert claim.text.startswith("By parameters a is 0.33x b") and check(claim, table_drawn(apart)) == []
+    planted = dataclasses.replace(claim, facts=(dataclasses.replace(claim.facts[1], relation="lower"),))
+    assert check(planted, table_drawn(apart)), "a direction the table contradicts is caught"
+    assert check(planted, table_drawn(data)), "and a ranking inside overlapping ranges"

@@ -6,6 +6,7 @@ structure, sources and that every sentence is built from the run's own numbers, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -19,7 +20,7 @@ from efficiency.cli.args import Parser
 from efficiency.cli.teaching import register
 from efficiency.counters.params import count_params
 from efficiency.experiments import EXPERIMENTS, SOURCES, get_experiment, result_from_dict, run_experiment
-from efficiency.experiments.base import silent, verdict_line
+from efficiency.experiments.base import silent, verdict_analysis
 from efficiency.experiments.bundled import BUNDLE_FILE, bundled_machine, bundled_names, load_bundle, load_bundled
 from efficiency.experiments.measure import measure
 from efficiency.experiments.story import STEPS, clamp_step, step_figure, takeaway
@@ -168,14 +169,15 @@ def _table(**columns) -> pd.DataFrame:
 
 
 def test_no_disagreement_is_said_honestly():
-    line, shown = verdict_line(None, "they agree")
-    assert line == "Not shown in this run: they agree." and not shown
+    analysis = verdict_analysis("", None, "they agree")
+    assert analysis.verdict == "Not shown in this run: they agree." and not analysis.shows_effect
+    assert analysis.claims == ()
 
 
 def test_verdict_warns_when_timings_rest_on_one_sample():
     data = _table(params=[10e6, 30e6], latency_ms=[50.0, 20.0], latency_samples=[1, 5])
-    line, shown = verdict_line(compare(data, "model", "a", "b", ["params", "latency_ms"]), "", data)
-    assert shown and "noisy" in line
+    analysis = verdict_analysis("", compare(data, "model", "a", "b", ["params", "latency_ms"]), "", data)
+    assert analysis.shows_effect and "noisy" in analysis.verdict
 
 
 def test_isolated_measurement_runs_in_a_worker_and_reads_peak_memory():
@@ -243,3 +245,63 @@ def test_story_step_numbers_from_urls_are_clamped():
     assert clamp_step("0") == 1
     assert clamp_step("99") == len(STEPS)
     assert clamp_step("abc") == 1
+
+
+# ---- every verdict true to the values its chart is drawn from (#15 item 1) ----------------------------------
+
+
+def _checked(result) -> None:
+    """The verdict is the claims' own sentence, states at least one fact when it shows the effect, and holds."""
+    assert result.claims.text == result.verdict
+    if result.shows_effect:
+        assert result.claims.facts, f"{result.name}: a verdict that shows the effect states no checkable fact"
+    assert result.contradictions() == [], (result.name, result.verdict)
+
+
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_every_bundled_verdict_holds_against_its_table(name):
+    _checked(load_bundled(name))
+
+
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_every_fresh_verdict_holds_against_its_table(name, quick_results):
+    _checked(_quick(name, quick_results))
+
+
+@pytest.mark.parametrize("number", range(1, len(STEPS) + 1))
+def test_every_story_headline_of_a_fresh_run_holds_against_its_chart(number, quick_results):
+    """Measured here, now (quick setups): each step's sentence against the figure drawn from the same run."""
+    from efficiency.charts.story import contradictions
+    from efficiency.experiments.story import slide
+
+    step = STEPS[number - 1]
+    shown = slide(step, _quick(step.experiment, quick_results))
+    assert contradictions(shown.headline, shown.figure) == [], shown.headline.text
+    assert "live" in shown.provenance and "on this machine" in shown.provenance, shown.provenance
+
+
+def _planted(result, **changes):
+
+    first = result.claims.facts[0]
+    wrong = dataclasses.replace(first, **changes)
+    return dataclasses.replace(
+        result, claims=dataclasses.replace(result.claims, facts=(wrong, *result.claims.facts[1:]))
+    )
+
+
+@pytest.mark.parametrize("name", sorted(n for n in NAMES if load_bundled(n).claims.facts))
+def test_a_planted_contradiction_in_any_verdict_is_caught(name):
+    """A wrong ratio, the opposite direction, a tie where the table tells them apart (or a ranking where it
+    cannot), and a ratio in the words that the table does not give: each is caught."""
+
+    result = load_bundled(name)
+    first = result.claims.facts[0]
+    assert _planted(result, a_value=first.a_value * 3).contradictions()
+    flipped = "higher" if first.relation in ("lower", "equal") else "lower"
+    assert _planted(result, relation=flipped, stated="0.5x").contradictions()
+    if first.relation == "equal":
+        assert _planted(result, relation="higher", stated="1x").contradictions()
+    else:
+        assert _planted(result, relation="equal", stated="about the same").contradictions()
+    words = result.verdict.replace(first.stated, "7.7x" if first.stated != "7.7x" else "8.8x")
+    assert dataclasses.replace(result, claims=dataclasses.replace(result.claims, text=words)).contradictions()

@@ -288,9 +288,10 @@ def test_the_experiment_is_registered_once_with_a_default_under_every_implementa
 
 def test_a_flip_under_int8_is_the_verdict():
     result = experiment_result(experiment_table(FLIPPED, ONE_MODEL))
-    assert result.shows_effect and result.verdict.endswith(" ms): the implementations disagree.")  # one sentence
-    assert ", yet MobileNetV2 is faster than DeiT-Tiny under SDPA (25 vs 36 ms)" in result.verdict
-    assert "DeiT-Tiny is faster than MobileNetV2 under int8 dynamic (15 vs 24 ms)" in result.verdict
+    assert result.shows_effect and result.verdict.endswith(" ms, 1.4x): the implementations disagree.")  # one sentence
+    assert ", yet MobileNetV2 is faster than DeiT-Tiny under SDPA (25 vs 36 ms, 1.4x)" in result.verdict
+    assert "DeiT-Tiny is faster than MobileNetV2 under int8 dynamic (15 vs 24 ms, 1.6x)" in result.verdict
+    assert result.contradictions() == []
     assert "<" not in result.verdict
     assert "same FLOPs (1.26 GFLOPs), 2.2x faster under torch.compile than under eager" in result.verdict
     assert "torch.compile 20.0 s" in result.notice, "the one-off compile is reported apart"

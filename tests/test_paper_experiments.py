@@ -20,7 +20,7 @@ from efficiency.analysis.findings import compare
 from efficiency.charts.story import contradictions
 from efficiency.counters.params import count_params
 from efficiency.experiments import get_experiment
-from efficiency.experiments.base import verdict_line, verdict_sentence
+from efficiency.experiments.base import verdict_analysis
 from efficiency.experiments.bundled import load_bundled
 from efficiency.experiments.paper import (
     NOT_READ,
@@ -205,18 +205,19 @@ def test_verdict_is_one_readable_sentence():
     data = pd.DataFrame(
         {"model": ["ALBERT", "BERT"], "params": [12e6, 110e6], "flops": [11e9, 11e9], "latency_ms": [150.0, 100.0]}
     )
-    line, shown = verdict_line(compare(data, "model", "ALBERT", "BERT", ["params", "flops", "latency_ms"]), "")
+    analysis = verdict_analysis("", compare(data, "model", "ALBERT", "BERT", ["params", "flops", "latency_ms"]), "")
+    line, shown = analysis.verdict, analysis.shows_effect
     assert shown and re.findall(r"\.(?:\s|$)", line) == ["."], "one sentence, one full stop"
     assert line.startswith("ALBERT comes out ahead of BERT by parameters (12 M vs 110 M params, 9.2x)")
     assert "but BERT comes out ahead by latency (100 vs 150 ms, 1.5x)" in line
-    assert "while the two are about equal by FLOPs" in line and line.endswith(": the indicators disagree.")
+    assert "while the two are about the same by FLOPs" in line and line.endswith(": the indicators disagree.")
     assert "ranked" not in line and "<" not in line
 
 
 def test_verdict_sentence_of_a_tie_alone_names_both_models():
     data = pd.DataFrame({"model": ["a", "b"], "params": [10e6, 10e6]})
-    sentence = verdict_sentence(compare(data, "model", "a", "b", ["params"]))
-    assert sentence.startswith("a and b are about equal by parameters") and sentence.endswith("agree in this run.")
+    sentence = compare(data, "model", "a", "b", ["params"]).sentence()
+    assert sentence.startswith("a and b are about the same by parameters") and sentence.endswith("agree in this run.")
 
 
 def test_numbers_table_labels_every_column_with_its_unit_and_hides_internal_ids():

@@ -16,10 +16,29 @@ import math
 from dataclasses import dataclass
 from itertools import combinations
 
+import pandas as pd
+
 from efficiency import units
-from efficiency.analysis.findings import TOLERANCE
+from efficiency.analysis.rankings import INDICATORS
 
 Drawn = dict[tuple[str, str], tuple[float, float, float]]
+
+# Two values closer than this are "about equal" for a verdict: counts are exact, so 2% is a real
+# difference of design; measured times also need their p10-p90 ranges apart (see ``drawn_tie``).
+TOLERANCE = {
+    "params": 0.02,
+    "params_active": 0.02,
+    "flops": 0.05,
+    "training_flops": 0.05,
+    "memory_traffic_bytes": 0.05,
+    "latency_ms": 0.10,
+    "throughput_per_s": 0.10,
+    "training_step_ms": 0.10,
+    "peak_memory_bytes": 0.10,
+}
+SPREAD = {"latency_ms": "latency", "training_step_ms": "training_step"}  # indicator -> prefix of its p10/p90 columns
+EXACT = ("same", "the same")  # equalities stated without "about": the values must be identical
+ROW_NAMES = ("model", "point", "label")  # the columns a sentence names a row by
 
 
 @dataclass(frozen=True)
@@ -34,7 +53,7 @@ class Fact:
     a_value: float
     b_value: float
     relation: str  # a's value against b's: "lower", "higher" or "equal" (tolerance and p10-p90 overlap)
-    stated: str  # the words in the sentence: "15x", "0.54x", "about the same", "the same"
+    stated: str  # the words in the sentence: "15x", "0.54x", "about the same", "the same", "same"
 
 
 @dataclass(frozen=True)
@@ -74,7 +93,7 @@ def fact_problems(fact: Fact, text: str, drawn: Drawn) -> list[str]:
     if fact.relation == "equal":
         if not tie:
             problems.append(f"{where}: the sentence says equal, the chart draws {units.times(shown)} apart")
-        if fact.stated not in ("the same", "about the same") or (fact.stated == "the same" and shown != 1):
+        if fact.stated not in (*EXACT, "about the same") or (fact.stated in EXACT and shown != 1):
             problems.append(f"{where}: an equality stated as {fact.stated!r}")
     else:
         if tie:
@@ -110,3 +129,30 @@ def check(headline: Headline, drawn: Drawn) -> list[str]:
     """Every way ``headline`` disagrees with the ``drawn`` values (empty: the sentence is true to them)."""
     problems = [p for fact in headline.facts for p in fact_problems(fact, headline.text, drawn)]
     return problems + order_problems(headline.same_order, drawn)
+
+
+def table_drawn(
+    data: pd.DataFrame, category: str | None = None, value: str = "latency_ms", names: tuple[str, ...] = ROW_NAMES
+) -> Drawn:
+    """The values a chart drawn from ``data`` shows: ``(row name, indicator) -> (value, p10, p90)`` for every
+    indicator column (a row is named by each of its ``names`` columns), or, with ``category`` (e.g. "hardware",
+    "implementation"), ``(row name, that column's value) -> ...`` of the ``value`` column.
+
+    A key two rows give different values is left out: a sentence cannot rest on an ambiguous value."""
+    columns = [value] if category else [c for c in data.columns if c in INDICATORS]
+    out: Drawn = {}
+    clashes: set[tuple[str, str]] = set()
+    for _, row in data.iterrows():
+        for column in columns:
+            number = row.get(column)
+            if number is None or pd.isna(number):
+                continue
+            prefix = SPREAD.get(column)
+            low, high = (row.get(f"{prefix}_p{p}_ms", math.nan) if prefix else math.nan for p in (10, 90))
+            entry = (float(number), *(math.nan if pd.isna(v) else float(v) for v in (low, high)))
+            for name in (row[n] for n in names if n in data.columns and pd.notna(row[n])):
+                key = (str(name), str(row[category]) if category else column)
+                if key in out and out[key][0] != entry[0]:
+                    clashes.add(key)
+                out[key] = entry
+    return {k: v for k, v in out.items() if k not in clashes}

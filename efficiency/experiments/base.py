@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from efficiency import units
+from efficiency.analysis.claims import Drawn, Fact, Headline, check, table_drawn
 from efficiency.analysis.findings import Verdict
 from efficiency.analysis.rankings import INDICATORS
 from efficiency.hardware.detect import environment_fingerprint
@@ -44,6 +45,7 @@ class Analysis:
     notice: str
     verdict: str
     shows_effect: bool
+    claims: tuple[Fact, ...] = ()  # every comparison the verdict states, checked against the run's table
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Experiment:
     analyse: Callable[[pd.DataFrame], Analysis]
     figure: Callable[[pd.DataFrame, bool], go.Figure]
     measures: str = "latency measured on this CPU"  # one line for lists: what the default run measures
+    drawn: Callable[[pd.DataFrame], Drawn] = table_drawn  # the values its chart draws, for the verdict's claims
 
     def setup(self, quick: bool = False) -> dict[str, Any]:
         return dict(self.quick if quick else self.default)
@@ -101,6 +104,7 @@ class Experiment:
             notice=analysis.notice + busy_note(machine, setup, sources),
             verdict=analysis.verdict,
             shows_effect=analysis.shows_effect,
+            claims=Headline(analysis.verdict, analysis.claims, shown=analysis.shows_effect),
             setup=setup,
             machine=machine,
             elapsed_s=elapsed_s,
@@ -127,6 +131,13 @@ class ExperimentResult:
     quick: bool = False
     bundled: bool = False
     experiment: Experiment | None = field(default=None, repr=False)
+    claims: Headline | None = field(default=None, repr=False)  # the verdict with the facts it states
+
+    def contradictions(self) -> list[str]:
+        """Every way the verdict disagrees with the values the run's chart is drawn from (empty: it holds)."""
+        if self.experiment is None or self.claims is None:
+            raise ValueError(f"{self.name}: this result has no experiment or claims attached to check")
+        return check(self.claims, self.experiment.drawn(self.data))
 
     def chart(self, presentation: bool = False) -> go.Figure:
         """The figure for this run; ``presentation`` uses fonts readable from the back of a room."""
@@ -227,42 +238,19 @@ def machine_label(machine: dict[str, Any]) -> str:
 # ---- verdicts -------------------------------------------------------------------------------------
 
 
-def verdict_line(verdict: Verdict | None, fallback: str, data: pd.DataFrame | None = None) -> tuple[str, bool]:
-    """The verdict sentence and whether the run shows the misnomer; honest when it does not, and when the
-    timings behind it rest on fewer than ``FEW_SAMPLES`` timed runs (``latency_samples`` in ``data``)."""
+def verdict_analysis(notice: str, verdict: Verdict | None, fallback: str, data: pd.DataFrame | None = None) -> Analysis:
+    """The run's analysis from its notice and verdict: the sentence, whether the run shows the misnomer, and the
+    facts the sentence states. Honest when it does not show it, and when the timings behind it rest on fewer
+    than ``FEW_SAMPLES`` timed runs (``latency_samples`` in ``data``)."""
     if verdict is None or not verdict.disagrees:
-        return f"Not shown in this run: {fallback}.", False
+        return Analysis(notice, f"Not shown in this run: {fallback}.", False)
     noise = ""
     timed = [c for c in ("latency_ms", "throughput_per_s") if c in verdict.a_better + verdict.b_better + verdict.equal]
     if data is not None and timed and "latency_samples" in data.columns:
         fewest = data["latency_samples"].min()
         if pd.notna(fewest) and fewest < FEW_SAMPLES:
             noise = f" (latency from as few as {fewest:g} timed run(s): noisy)"
-    return verdict_sentence(verdict, noise), True
-
-
-def verdict_sentence(verdict: Verdict, note: str = "") -> str:
-    """The verdict as one plain sentence: "A comes out ahead of B by parameters (...), but B comes out ahead by
-    latency (...), and the two are about equal by FLOPs (...): the indicators disagree." ``note`` goes before
-    the full stop."""
-
-    def names(columns: list[str]) -> str:
-        items = [f"{INDICATORS[c].phrase} {verdict.details[c]}" for c in columns]
-        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-    clauses = []
-    if verdict.a_better:
-        clauses.append(f"{verdict.a} comes out ahead of {verdict.b} by {names(verdict.a_better)}")
-    if verdict.b_better:
-        lead, other = (f"but {verdict.b}", "") if clauses else (verdict.b, f" of {verdict.a}")
-        clauses.append(f"{lead} comes out ahead{other} by {names(verdict.b_better)}")
-    if verdict.equal:
-        pair = "the two" if clauses else f"{verdict.a} and {verdict.b}"
-        clauses.append(f"{'while ' if clauses else ''}{pair} are about equal by {names(verdict.equal)}")
-    if not clauses:
-        return f"Not shown in this run: no indicator has values for both {verdict.a} and {verdict.b}{note}."
-    outcome = "the indicators disagree" if verdict.disagrees else "the indicators agree in this run"
-    return ", ".join(clauses) + f": {outcome}{note}."
+    return Analysis(notice, verdict.sentence(noise), True, verdict.facts())
 
 
 def ratio(new: float, old: float) -> str:

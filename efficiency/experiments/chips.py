@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats
 
+from efficiency.analysis.claims import Drawn, Fact, table_drawn
 from efficiency.charts.sweeps import grouped_bar
 from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio
 from efficiency.experiments.comparisons import order
@@ -112,8 +113,17 @@ def _analyse(data: pd.DataFrame) -> Analysis:
         f"{fmt('latency_ms', there[a])} vs {fmt('latency_ms', there[b])}, {ratio(there[a], there[b])}): "
         "the two chips disagree on which is faster."
     )
+    facts = (
+        Fact(here_name, "latency_ms", b, a, float(here[b]), float(here[a]), "higher", ratio(here[b], here[a])),
+        Fact(chip, "latency_ms", a, b, float(there[a]), float(there[b]), "higher", ratio(there[a], there[b])),
+    )
     parts.append(f"{len(flips)} (model pair, chip) orders reverse against the measured CPU.")
-    return Analysis(" ".join(parts), line, True)
+    return Analysis(" ".join(parts), line, True, facts)
+
+
+def _drawn(data: pd.DataFrame) -> Drawn:
+    """Each model's latency on each chip, as the grouped bars draw it (measured here with its p10-p90)."""
+    return table_drawn(data, category="hardware", names=("model",))
 
 
 def _figure(data: pd.DataFrame, presentation: bool) -> go.Figure:
@@ -157,4 +167,5 @@ HARDWARE = Experiment(
     analyse=_analyse,
     figure=_figure,
     measures="latency measured on this CPU; other chips estimated (roofline)",
+    drawn=_drawn,
 )

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from efficiency.analysis.findings import compare, strongest
 from efficiency.analysis.rankings import INDICATORS, rank_correlations
 from efficiency.charts.compare import rank_chart, relative_bars, scatter
-from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio, verdict_line
+from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio, verdict_analysis
 from efficiency.experiments.measure import (
     measure,
     measured_columns,
@@ -90,8 +90,12 @@ def _analyse_sharing(data: pd.DataFrame) -> Analysis:
         )
     if not measured(data):
         parts.append("Latency was not measured in this run (static counts only).")
-    line, shown = verdict_line(found, "every indicator ordered these models the same way", data)
-    return Analysis(" ".join(parts) or "No shared-parameter model in this run.", line, shown)
+    return verdict_analysis(
+        " ".join(parts) or "No shared-parameter model in this run.",
+        found,
+        "every indicator ordered these models the same way",
+        data,
+    )
 
 
 def _figure_sharing(data: pd.DataFrame, presentation: bool) -> go.Figure:
@@ -152,8 +156,7 @@ def _analyse_moe(data: pd.DataFrame) -> Analysis:
         "latency not measured in this run."
     )
     found = compare(data, "model", str(ref.model), str(big.model), ["params", "params_active", "flops"])
-    line, shown = verdict_line(found, "parameters and FLOPs grew together", data)
-    return Analysis(text, line, shown)
+    return verdict_analysis(text, found, "parameters and FLOPs grew together", data)
 
 
 def _figure_moe(data: pd.DataFrame, presentation: bool) -> go.Figure:
@@ -206,8 +209,9 @@ def _analyse_vision(data: pd.DataFrame) -> Analysis:
     found = strongest(data, "model", _indicators(data, ["flops", "latency_ms", "peak_memory_bytes"]))
     if found is None:
         found = strongest(data, "model", _indicators(data, ["params", "flops", "latency_ms", "peak_memory_bytes"]))
-    line, shown = verdict_line(found, "FLOPs, latency and peak memory ranked these models the same way", data)
-    return Analysis(" ".join(parts), line, shown)
+    return verdict_analysis(
+        " ".join(parts), found, "FLOPs, latency and peak memory ranked these models the same way", data
+    )
 
 
 def _figure_vision(data: pd.DataFrame, presentation: bool) -> go.Figure:
@@ -268,8 +272,9 @@ def _analyse_training(data: pd.DataFrame) -> Analysis:
     found = strongest(data, "model", ["latency_ms", "training_step_ms"])
     if found is None:
         found = strongest(data, "model", ["flops", "training_flops", "latency_ms", "training_step_ms"])
-    line, shown = verdict_line(found, "inference latency and training step time ranked these models the same way", data)
-    return Analysis(text, line, shown)
+    return verdict_analysis(
+        text, found, "inference latency and training step time ranked these models the same way", data
+    )
 
 
 def _figure_training(data: pd.DataFrame, presentation: bool) -> go.Figure:

@@ -19,7 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from efficiency import units
-from efficiency.analysis.findings import compare, implementation_findings
+from efficiency.analysis.claims import Drawn, Fact, Headline, table_drawn
+from efficiency.analysis.findings import compare, implementation_claims
 from efficiency.analysis.rankings import pair_text
 from efficiency.charts.compare import scatter
 from efficiency.experiments.base import Analysis, Experiment, Progress, fmt
@@ -144,7 +145,7 @@ def _ran(data: pd.DataFrame) -> pd.DataFrame:
     return data[(data["error"].fillna("") == "") & data["latency_ms"].notna()].reset_index(drop=True)
 
 
-def _one_model(data: pd.DataFrame) -> tuple[list[str], str | None]:
+def _one_model(data: pd.DataFrame) -> tuple[list[str], Headline | None]:
     """The sentences about the one model under every implementation, and the "same FLOPs, Nx faster" claim (None
     when its float implementations could not be told apart by latency)."""
     rows = data[data["every_implementation"].astype(bool)]
@@ -170,7 +171,7 @@ def _one_model(data: pd.DataFrame) -> tuple[list[str], str | None]:
             f"{implementation_label(r.implementation)} {r.preparation_s:.1f} s" for r in prepared.itertuples()
         )
         parts.append(f"One-off preparation before the first timed call, not in the latency: {spent}.")
-    claim = implementation_findings(floats, max_items=1)
+    claim = implementation_claims(floats, max_items=1)
     return parts, (claim[0] if claim else None)
 
 
@@ -191,12 +192,16 @@ def _orders(rows: pd.DataFrame, a: str, b: str) -> dict[str, tuple[str, float, f
     return found
 
 
-def faster_first(name: str, a: str, b: str, order: tuple[str, float, float]) -> str:
-    """ "MobileNetV2 is faster than DeiT-Tiny under SDPA (25 vs 36 ms)": the faster model first, its latency
-    first."""
+def faster_first(name: str, a: str, b: str, order: tuple[str, float, float]) -> tuple[str, Fact]:
+    """ "MobileNetV2 is faster than DeiT-Tiny under SDPA (25 vs 36 ms, 1.4x)": the faster model first, its latency
+    first; with the fact it states (the models under implementation ``name``)."""
     relation, va, vb = order
     (fast, tf), (slow, ts) = ((a, va), (b, vb)) if relation == "a<b" else ((b, vb), (a, va))
-    return f"{fast} is faster than {slow} under {implementation_label(name)} ({pair_text('latency_ms', tf, ts)})"
+    stated = units.times(ts / tf)
+    words = (
+        f"{fast} is faster than {slow} under {implementation_label(name)} ({pair_text('latency_ms', tf, ts)}, {stated})"
+    )
+    return words, Fact(name, "latency_ms", slow, fast, ts, tf, "higher", stated)
 
 
 def flip(data: pd.DataFrame) -> tuple[str, str, str, str, dict[str, tuple[str, float, float]]] | None:
@@ -238,16 +243,25 @@ def analyse(data: pd.DataFrame) -> Analysis:
     for row in data[data["error"].fillna("") != ""].itertuples():
         parts.append(f"{row.model} did not run: {row.error}.")
     flipped = flip(ran)
-    pieces = [claim.rstrip(".")] if claim else []
+    pieces = [claim.text.rstrip(".")] if claim else []
+    facts = claim.facts if claim else ()
     if flipped:
         a, b, first, second, orders = flipped
-        pieces.append(f"{faster_first(first, a, b, orders[first])}, yet {faster_first(second, a, b, orders[second])}")
+        (one, fact_one), (two, fact_two) = (faster_first(n, a, b, orders[n]) for n in (first, second))
+        pieces.append(f"{one}, yet {two}")
+        facts += (fact_one, fact_two)
     if not pieces:
         line = "Not shown in this run: no implementation moved a latency beyond its p10-p90, nor flipped an order."
         return Analysis(" ".join(p for p in parts if p), line, False)
     pieces += [] if flipped else ["the pair's order did not flip"]
     line = "; ".join(pieces) + ": the implementations disagree"
-    return Analysis(" ".join(p for p in parts if p), line + ".", True)
+    return Analysis(" ".join(p for p in parts if p), line + ".", True, facts)
+
+
+def drawn(data: pd.DataFrame) -> Drawn:
+    """What the chart and table show: each row's indicators by its label ("DeiT-Tiny (SDPA)"), and each model's
+    latency under each implementation (the pair's sentence compares models within one implementation)."""
+    return {**table_drawn(data), **table_drawn(data, category="implementation", names=("model_name",))}
 
 
 def figure(data: pd.DataFrame, presentation: bool) -> go.Figure:
@@ -303,4 +317,5 @@ IMPLEMENTATION = Experiment(
     analyse=analyse,
     figure=figure,
     measures="latency of each model under each implementation, measured on this CPU",
+    drawn=drawn,
 )

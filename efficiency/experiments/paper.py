@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from efficiency.analysis.findings import strongest
 from efficiency.analysis.rankings import INDICATORS
 from efficiency.charts.compare import relative_bars, scatter
-from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio, verdict_line
+from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio, verdict_analysis
 from efficiency.experiments.comparisons import collect_models, measured
 from efficiency.experiments.measure import resolve_all, sources_for
 from efficiency.experiments.sweeps import QUICK, TIMING, sweep_rows
@@ -172,8 +172,7 @@ def _analyse_transformers(data: pd.DataFrame) -> Analysis:
         f"The paper compared these three kinds of model on parameters, FLOPs and speed, and notes that "
         f"{PAPER_SAYS['sparse-parameter-matching'].cited()}. {NOT_READ}"
     )
-    line, shown = verdict_line(found, "every indicator ordered these models the same way", data)
-    return Analysis(" ".join(parts), line, shown)
+    return verdict_analysis(" ".join(parts), found, "every indicator ordered these models the same way", data)
 
 
 def _figure_transformers(data: pd.DataFrame, presentation: bool) -> go.Figure:
@@ -279,8 +278,9 @@ def _analyse_vit(data: pd.DataFrame) -> Analysis:
         f"{PAPER_SAYS['flops-ignore-parallelism'].cited()}. One CPU thread runs the layers one after the other "
         f"whatever their width, so the parallelism a TPU offers wide layers is not tested here. {NOT_READ}"
     )
-    line, shown = verdict_line(found, "parameters, FLOPs and latency ranked these ViTs the same way", data)
-    return Analysis(" ".join(parts), line, shown)
+    return verdict_analysis(
+        " ".join(parts), found, "parameters, FLOPs and latency ranked these ViTs the same way", data
+    )
 
 
 def _figure_vit(data: pd.DataFrame, presentation: bool) -> go.Figure:

@@ -22,8 +22,7 @@ from efficiency.experiments.base import (
     fmt,
     grew,
     ratio,
-    verdict_line,
-    verdict_sentence,
+    verdict_analysis,
 )
 from efficiency.experiments.measure import (
     measure,
@@ -128,8 +127,7 @@ def _analyse_sequence(data: pd.DataFrame) -> Analysis:
         text += " Latency was not measured in this run (static counts only)."
     indicators = ["params", "flops", "latency_ms", "peak_memory_bytes"]
     verdict = compare(data, "point", str(first.point), str(last.point), indicators)
-    line, shown = verdict_line(verdict, "parameters and the other indicators moved together", data)
-    return Analysis(text, line, shown)
+    return verdict_analysis(text, verdict, "parameters and the other indicators moved together", data)
 
 
 def _figure_sequence(data: pd.DataFrame, presentation: bool) -> go.Figure:
@@ -193,7 +191,7 @@ def _analyse_batch(data: pd.DataFrame) -> Analysis:
     verdict = compare(data, "point", str(first.point), str(last.point), ["latency_ms", "throughput_per_s"])
     shown = "latency_ms" in verdict.a_better and "throughput_per_s" in verdict.b_better
     if shown:
-        return Analysis(text, verdict_sentence(verdict), True)
+        return Analysis(text, verdict.sentence(), True, verdict.facts())
     why = (
         f"throughput at batch {last.batch_size:g} was not clearly above batch {first.batch_size:g} "
         f"({fmt('throughput_per_s', last.throughput_per_s)} vs {fmt('throughput_per_s', first.throughput_per_s)}), "
@@ -292,10 +290,9 @@ def _analyse_depth(data: pd.DataFrame) -> Analysis:
         f"{fmt('latency_ms', slow.latency_ms)} ({slow.model}): {ratio(slow.latency_ms, fast.latency_ms)}."
     )
     found = strongest(data, "model", ["params", "flops", "latency_ms"], needs=["latency_ms"])
-    line, shown = verdict_line(
-        found, "the shapes' latencies were within 10% or within each other's p10-p90 range", data
+    return verdict_analysis(
+        text, found, "the shapes' latencies were within 10% or within each other's p10-p90 range", data
     )
-    return Analysis(text, line, shown)
 
 
 def _figure_depth(data: pd.DataFrame, presentation: bool) -> go.Figure:

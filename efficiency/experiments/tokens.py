@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from efficiency.analysis.findings import compare
 from efficiency.charts.sweeps import line_sweep
-from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio, verdict_line
+from efficiency.experiments.base import Analysis, Experiment, Progress, fmt, ratio, verdict_analysis
 from efficiency.experiments.measure import resolve_all, sources_for
 from efficiency.experiments.sweeps import QUICK, TIMING, has_latency, panels_with_values, steady_from_zero, sweep_rows
 from efficiency.specs import Workload
@@ -52,8 +52,7 @@ def _analyse_tokens(data: pd.DataFrame) -> Analysis:
         )
         verdicts.append(compare(data, "point", str(lo.point), str(hi.point), indicators))
     found = next((v for v in verdicts if v.disagrees), verdicts[0] if verdicts else None)
-    line, shown = verdict_line(found, "the token counts here did not separate the costs", data)
-    return Analysis(" ".join(parts), line, shown)
+    return verdict_analysis(" ".join(parts), found, "the token counts here did not separate the costs", data)
 
 
 def _figure_tokens(data: pd.DataFrame, presentation: bool) -> go.Figure:
