@@ -143,11 +143,11 @@ def test_latency_table_and_heatmap_say_what_cpu_figures_assume() -> None:
     ]
     both = with_measured(table, measured)
     shown = latency_rows(both, [pi, GPU]).set_index("Hardware")["Cores and threads"]
-    assert shown["raspberry-pi-5"] == "all 4 cores at peak, 4 threads (one per core)"
-    assert shown["cpu (measured)"] == "1 thread, as run" and pd.isna(shown["big-gpu"])
+    assert shown[pi.name] == "all 4 cores at peak, 4 threads (one per core)"  # chips by name, never by id
+    assert shown["cpu (measured)"] == "1 thread, as run" and pd.isna(shown["Big GPU"])
     note = cpu_figures_note(both)
     assert note == (
-        "CPU figures stand for raspberry-pi-5: all 4 cores at peak, 4 threads (one per core). "
+        f"CPU figures stand for {pi.name}: all 4 cores at peak, 4 threads (one per core). "
         "Measured latencies ran with 1 thread."
     )
     assert note in caption(latency_heatmap(both))
@@ -289,8 +289,10 @@ def test_page_compares_a_run_with_the_calibration_at_its_threads(data_folder) ->
     assert "Raspberry Pi 5 · all 4 cores at peak" in options
     assert "This CPU, calibrated (1 or 2 threads)" in options  # the run's threads pick one ...
     table = at.dataframe[0].value.set_index("Hardware")
-    assert table.loc[LOCAL_CPU_ID, "Cores and threads"] == "calibrated here with 1 thread"  # ... the run's is used
-    assert table.loc["raspberry-pi-5", "Cores and threads"] == "all 4 cores at peak, 4 threads (one per core)"
+    assert table.loc[HERE_1.name, "Cores and threads"] == "calibrated here with 1 thread"  # ... the run's is used
+    pi_name = get_hardware("raspberry-pi-5").name  # the table names chips as the pickers do, never by id
+    assert table.loc[pi_name, "Cores and threads"] == "all 4 cores at peak, 4 threads (one per core)"
+    assert not {"t4", "raspberry-pi-5", LOCAL_CPU_ID} & set(table.index)
     roofline = json.loads(at.get("plotly_chart")[-1].proto.spec)
     text = roofline["layout"]["meta"]["caption"]
     assert "Measured here with 1 thread, the models reach" in text and "75 GFLOP/s" not in text

@@ -111,7 +111,7 @@ def cpu_figures_note(df: pd.DataFrame) -> str | None:
     if estimated.empty:
         return None
     chips = estimated.drop_duplicates("hardware")
-    parts = [f"{row.hardware}: {row.assumes}" for row in chips.itertuples()]
+    parts = [f"{chip_name(row.hardware)}: {row.assumes}" for row in chips.itertuples()]
     note = "CPU figures stand for " + "; ".join(parts) + "."
     ran = data.loc[data["obtained"] == MEASURED, "threads"] if "threads" in data.columns else []
     threads = sorted({int(t) for t in ran if pd.notna(t)})
@@ -223,6 +223,7 @@ def latency_rows(both: pd.DataFrame, chips: Sequence[HardwareSpec]) -> pd.DataFr
     """The latency table as shown: one row per model x hardware, latency in ms, attainable in TFLOP/s, memory
     needed in GiB, and in words how each latency was obtained (measured where, or estimated from what)."""
     calibrated = {hw.id for hw in chips if hw.measured_here}
+    names = {hw.id: hw.name for hw in chips}  # the picked chips' names (a user's chip too), not their ids
 
     def column(name: str) -> pd.Series:
         return both[name] if name in both.columns else pd.Series([None] * len(both), index=both.index)
@@ -240,7 +241,7 @@ def latency_rows(both: pd.DataFrame, chips: Sequence[HardwareSpec]) -> pd.DataFr
     return pd.DataFrame(
         {
             "Model": both["model"],
-            "Hardware": both["hardware"],
+            "Hardware": both["hardware"].map(lambda chip: names.get(chip) or chip_name(chip)),
             "Latency": both["latency_ms"],
             "How obtained": column("how").where(~estimated, both["hardware"].map(how_estimated)),
             "Cores and threads": [threads_text(row) for row in facts.itertuples()],
