@@ -37,8 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         get_experiment(name)  # unknown names fail before anything runs
 
     stored: dict = {}
+    kept_machine = None
     if args.only and args.output.is_file():
-        stored = json.loads(args.output.read_text(encoding="utf-8")).get("experiments", {})
+        old = json.loads(args.output.read_text(encoding="utf-8"))
+        stored = old.get("experiments", {})
+        # the file's machine record stands for the runs it keeps; each run carries its own machine and date
+        kept_machine = old.get("machine")
     started, first_load = time.perf_counter(), load_average()
     for name in names:
         load = load_average()
@@ -54,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         "format": FORMAT_VERSION,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "generated_by": "scripts/regenerate_bundled.py (efficiency.experiments, default setups)",
-        "machine": {**machine_info(threads, first_load), "usable_cpus": len(os.sched_getaffinity(0))},
+        "machine": kept_machine or {**machine_info(threads, first_load), "usable_cpus": len(os.sched_getaffinity(0))},
         "total_s": round(sum(r.get("elapsed_s") or 0 for r in stored.values()), 1),  # every run kept, not just this one
         "experiments": {n: stored[n] for n in EXPERIMENTS if n in stored},
     }

@@ -41,6 +41,7 @@ NAMES = {
     "hardware",
     "paper-transformers",
     "paper-vit-scaling",
+    "lifecycle",
 }
 # Columns each quick run must hold, beyond the setup columns every run has.
 EXPECTED = {
@@ -56,6 +57,7 @@ EXPECTED = {
     "hardware": {"hardware", "hardware_id", "measured", "latency_ms", "bound"},
     "paper-transformers": {"params", "params_as_used", "params_active", "flops", "latency_ms"},
     "paper-vit-scaling": {"layers", "hidden_size", "scaled", "params", "flops", "latency_ms"},
+    "lifecycle": {"params", "flops", "training_tokens", "training_run_flops", "request_time_ms", "training_time_s"},
 }
 SETUP = {"model", "model_id", "hardware", "dtype", "batch_size", "measured"}
 

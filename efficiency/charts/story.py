@@ -19,6 +19,8 @@ import plotly.graph_objects as go
 
 from efficiency import units
 from efficiency.analysis.claims import Headline, check
+from efficiency.charts.lifecycle import KIND as LIFECYCLE_KIND
+from efficiency.charts.lifecycle import drawn_values as lifecycle_drawn
 from efficiency.charts.style import PALETTE, PRESENTATION_FONT_PX, finish_figure, log_ticks_1_2_5
 
 RELATIVE_KIND = "story-relative"
@@ -157,6 +159,8 @@ def drawn_values(figure: go.Figure) -> dict[tuple[str, str], tuple[float, float,
     range is drawn."""
     meta = figure.layout.meta if isinstance(figure.layout.meta, dict) else {}
     out: dict[tuple[str, str], tuple[float, float, float]] = {}
+    if meta.get("kind") == LIFECYCLE_KIND:  # efficiency.charts.lifecycle: per line, training, per request, points
+        return lifecycle_drawn(figure)
     if meta.get("kind") == "frontier":  # efficiency.charts.frontier: each model's cost per panel, with its p10-p90
         for trace in (t for t in figure.data if isinstance(t.meta, dict) and "panel" in t.meta):
             for name, x, (low, high) in zip(trace.text, trace.x, trace.customdata):

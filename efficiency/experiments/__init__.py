@@ -24,6 +24,7 @@ from efficiency.experiments.comparisons import (
     TRAINING_VS_INFERENCE,
 )
 from efficiency.experiments.implementation import IMPLEMENTATION
+from efficiency.experiments.lifecycle import LIFECYCLE
 from efficiency.experiments.measure import MeasurementError
 from efficiency.experiments.paper import PAPER_TRANSFORMERS, PAPER_VIT_SCALING
 from efficiency.experiments.sweeps import BATCH_SIZE, DEPTH_VS_WIDTH, SEQUENCE_LENGTH
@@ -44,6 +45,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         HARDWARE,
         PAPER_TRANSFORMERS,
         PAPER_VIT_SCALING,
+        LIFECYCLE,
     )
 }
 

@@ -29,6 +29,7 @@ from efficiency.charts.sweeps import line_sweep
 from efficiency.experiments import ExperimentResult
 from efficiency.experiments.frontier_story import quality_frontier
 from efficiency.experiments.implementation import story_rows
+from efficiency.experiments.lifecycle import lifecycle_step
 
 NOT_SHOWN = "The expected effect did not appear in this run"
 
@@ -353,6 +354,7 @@ STEPS: list[Step] = [
     Step("Implementation", "implementation", _pair_step(
         "flops", ["latency_ms"], [], ["params", "flops", "latency_ms"], story_rows)),
     Step("Hardware", "hardware", _hardware),
+    Step("Lifecycle: train once, serve many", "lifecycle", lifecycle_step),
     Step("The paper: Transformer, Universal Transformer, Switch", "paper-transformers", _pair_step(
         "params", ["latency_ms", "flops"], ["flops", "latency_ms"], ["params", "flops", "latency_ms"])),
     Step("The paper: ViT deeper or wider", "paper-vit-scaling", _deeper_or_wider),

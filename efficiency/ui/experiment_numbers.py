@@ -27,6 +27,10 @@ SCALED = {
     "training_step_p10_ms": ("Training step p10", "ms"),
     "training_step_p90_ms": ("Training step p90", "ms"),
     "peak_memory_training_bytes": ("Peak memory, training", "B"),
+    "training_flops_per_token": ("Training FLOPs per token", "FLOPs"),
+    "training_run_flops": ("Training FLOPs, whole run", "FLOPs"),
+    "training_tokens": ("Training tokens", " tokens"),
+    "request_time_ms": ("Time per request, estimated", "ms"),
 }
 # column -> label, for setup values and plain numbers (the unit is in the label where there is one)
 PLAIN = {
@@ -48,6 +52,11 @@ PLAIN = {
     "attention_share_pct": "Attention share of FLOPs (%)",
     "arithmetic_intensity_flops_per_byte": "Arithmetic intensity (FLOPs/byte)",
     "bound": "Bound by (estimated)",
+    "train_seq_len": "Training sequence length (tokens)",
+    "train_batch_size": "Training step (sequences)",
+    "training_tokens_source": "Training tokens: source",
+    "retrain_every_requests": "Retrained every (requests)",
+    "training_time_s": "Training time, estimated (s)",
 }
 SUFFIX_UNITS = {"_per_s": "per s", "_ms": "ms", "_s": "s", "_pct": "%", "_bytes": "bytes"}  # longest first
 HIDDEN = {"model_id", "hardware_id"}  # internal ids: in the CLI's JSON, never on the page
