@@ -227,17 +227,10 @@ def test_the_chart_draws_the_table_s_numbers_exactly():
     assert ticks[:5] == ["1", "1k", "1M", "1B", "1T"] and result.figure.layout.yaxis.type == "log"
 
 
-def test_a_planted_wrong_ratio_or_direction_is_caught():
+def test_a_crossing_the_chart_does_not_draw_is_caught():
+    """A wrong ratio, direction or word is caught like every step's (tests/test_story_presenter.py); here also a
+    tie claimed at a request count where no line crosses."""
     shown = _bundled_slide()
-    first = shown.headline.facts[0]
-    wrong_ratio = dataclasses.replace(first, a_value=first.a_value * 3)
-    flipped = dataclasses.replace(first, relation="lower" if first.relation == "higher" else "higher")
-    called_equal = dataclasses.replace(first, relation="equal", stated="about the same")
-    for fact in (wrong_ratio, flipped, called_equal):
-        planted = dataclasses.replace(shown.headline, facts=(fact, *shown.headline.facts[1:]))
-        assert contradictions(planted, shown.figure), fact
-    words = shown.headline.text.replace(first.stated, "2.0x" if first.stated != "2.0x" else "3.0x", 1)
-    assert contradictions(dataclasses.replace(shown.headline, text=words), shown.figure)
     moved = next(f for f in shown.headline.facts if f.relation == "equal")
     elsewhere = dataclasses.replace(moved, category="1.23457e+09 requests")  # a crossing the chart does not draw
     assert contradictions(dataclasses.replace(shown.headline, facts=(elsewhere,)), shown.figure)

@@ -101,7 +101,16 @@ def test_the_old_step_eight_sentence_is_caught():
     assert any("BERT-base (uncased)" in p and "ALBERT-base v2" in p for p in problems), problems
 
 
-@pytest.mark.parametrize("title", ["Parameter sharing", "CNNs vs vision transformers", "Quality vs cost", "Hardware"])
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Parameter sharing",
+        "CNNs vs vision transformers",
+        "Quality vs cost",
+        "Hardware",
+        "Lifecycle: train once, serve many",
+    ],
+)
 def test_a_planted_wrong_ratio_or_direction_is_caught(title):
     shown = titled_slide(title)
     first = shown.headline.facts[0]
