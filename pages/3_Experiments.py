@@ -5,7 +5,7 @@ import streamlit as st
 from efficiency.experiments import EXPERIMENTS, MeasurementError
 from efficiency.experiments.bundled import BundleError, load_bundled
 from efficiency.ui import common
-from efficiency.ui.experiment_numbers import render_numbers
+from efficiency.ui.experiment_numbers import knob_inputs, render_numbers
 
 LIVE_KEY = "exp_live"
 
@@ -32,6 +32,7 @@ left, right = st.columns([3, 1], vertical_alignment="bottom")
 quick = left.toggle(
     "Quick run (a tiny setup in seconds; its timings are noise, for trying the page out)", key="exp_quick"
 )
+overrides = knob_inputs(experiment, quick)
 if right.button("Run live on this machine", type="primary", icon=":material/play_arrow:", width="stretch"):
     bar = st.progress(0.0, text="starting …")
 
@@ -41,7 +42,7 @@ if right.button("Run live on this machine", type="primary", icon=":material/play
     try:
         with st.spinner("Measuring: other work on this machine makes timings noisy.", show_time=True):
             with common.engine_lock():
-                live[choice] = experiment.run(quick=quick, progress=progress)
+                live[choice] = experiment.run(quick=quick, progress=progress, overrides=overrides)
     except (MeasurementError, ValueError) as error:
         st.error(f"The live run failed: {common.escape_md(common.one_line(error))}", icon=":material/error:")
     bar.empty()

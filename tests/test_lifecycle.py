@@ -24,6 +24,7 @@ from efficiency.analysis.lifecycle import (
     lines,
     long_duration,
     per_token,
+    retrain_every,
     tick_label,
     training_seconds,
 )
@@ -265,3 +266,54 @@ def test_the_pages_render_the_bundled_lifecycle_run(page, tmp_path, monkeypatch)
     assert len(specs) == 1 and specs[0]["layout"]["meta"]["kind"] == "lifecycle"
     if not page.endswith("Story.py"):  # on the Story the headline above is the slide's title
         assert "Train once, serve many" in specs[0]["layout"]["title"]["text"]
+
+
+# ---- the two knobs a person sets: training tokens and retraining (CLI and page) ------------------------------
+
+
+def test_the_cli_sets_the_knobs_and_refuses_an_unknown_one(capsys):
+    from efficiency.cli.args import Parser
+    from efficiency.cli.teaching import register
+
+    parser = Parser(prog="python -m efficiency")
+    commands = register(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
+
+    def cli(argv: list[str]) -> int:
+        args = parser.parse_args(argv)
+        return commands[args.command](args)
+
+    given = '{"EleutherAI/pythia-1b": 1e14}'
+    argv = ["experiment", "run", "lifecycle", "--quick", "--json", "--set", f"training_tokens={given}"]
+    assert cli([*argv, "--set", "retrain_every_requests=1000000"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["setup"]["retrain_every_requests"] == 1_000_000
+    rows = dict(zip(record["data"]["model_id"], record["data"]["training_tokens_source"], strict=True))
+    assert rows["EleutherAI/pythia-1b"] == USER_SOURCE and set(record["data"]["retrain_every_requests"]) == {1e6}
+    assert cli(["experiment", "run", "lifecycle", "--quick", "--set", "retrain_every=5"]) == 1
+    assert "unknown setting(s) retrain_every; known:" in capsys.readouterr().err
+    assert cli(["experiment", "run", "lifecycle", "--quick", "--set", "request_tokens=abc"]) == 1
+    assert "is not a JSON value" in capsys.readouterr().err
+
+
+def test_the_page_offers_the_knobs_prefilled_with_the_published_figures(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("EFFICIENCY_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages/3_Experiments.py"), default_timeout=90)
+    at.query_params["experiment"] = "lifecycle"
+    at.run()
+    assert not at.exception and not at.error
+    inputs = {n.label: n for n in at.number_input}
+    assert inputs["Retrain every (requests; 0: never)"].value == 1e10
+    assert inputs["Training tokens of SmolLM2-360M"].value == tokens_for("HuggingFaceTB/SmolLM2-360M").value
+    from efficiency.ui.experiment_numbers import knob_inputs
+
+    assert knob_inputs(LIFECYCLE, quick=False) == {}  # nothing changed: the setup as published
+
+
+def test_a_retrain_of_zero_means_trained_once(quick):
+    setup = LIFECYCLE.with_overrides(LIFECYCLE.setup(quick=True), {"retrain_every_requests": 0})
+    data, _ = LIFECYCLE.collect(setup, lambda fraction, message: None)
+    assert data["retrain_every_requests"].isna().all() and retrain_every(data) is None

@@ -38,6 +38,14 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     run.add_argument("name", metavar="NAME", help="experiment name (see `experiment list`)")
     run.add_argument("--quick", action="store_true", help="tiny setup (seconds), for a smoke test")
     run.add_argument("--json", action="store_true", help="print the result (numbers, sources, verdict) as JSON")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one setting of the setup (VALUE as JSON), e.g. --set retrain_every_requests=1e9 or "
+        "--set 'training_tokens={\"EleutherAI/pythia-1b\": 1e12}'; repeatable",
+    )
 
     report = sub.add_parser("report", help="report card: every indicator with units, sources and setup")
     report.add_argument("models", nargs="+", metavar="MODEL", help="catalog id or alias, local folder, or Hub id")
@@ -103,8 +111,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         return 0
     experiment = get_experiment(args.name)
     try:
-        result = experiment.run(quick=args.quick, progress=_stderr_progress)
-    except MeasurementError as exc:
+        overrides = settings(args.set)
+        result = experiment.run(quick=args.quick, progress=_stderr_progress, overrides=overrides)
+    except (MeasurementError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -112,6 +121,21 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             print(file=sys.stderr)
     print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else _summary(result))
     return 0
+
+
+def settings(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as a dict, each VALUE read as JSON (a number, a string, an object); one clear line on
+    a malformed pair."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {pair!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--set {key}: {text!r} is not a JSON value ({exc.msg})") from exc
+    return out
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from efficiency.experiments.base import (
     Analysis,
     Experiment,
     ExperimentResult,
+    Knob,
     Progress,
     result_from_dict,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "Analysis",
     "Experiment",
     "ExperimentResult",
+    "Knob",
     "MeasurementError",
     "Progress",
     "get_experiment",

@@ -49,6 +49,20 @@ class Analysis:
 
 
 @dataclass(frozen=True)
+class Knob:
+    """A setting a person may change before a live run (the Experiments page shows it, the CLI takes it as
+    ``--set KEY=VALUE``): a number, or with ``per_model`` one number per model of the setup (``{model: value}``,
+    prefilled by ``default_for(model)``)."""
+
+    key: str
+    label: str
+    help: str
+    minimum: float = 0.0
+    per_model: bool = False
+    default_for: Callable[[str], float | None] | None = None
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A named teaching experiment: a default setup, a quick one for tests, and how to read its numbers.
 
@@ -66,14 +80,25 @@ class Experiment:
     figure: Callable[[pd.DataFrame, bool], go.Figure]
     measures: str = "latency measured on this CPU"  # one line for lists: what the default run measures
     drawn: Callable[[pd.DataFrame], Drawn] = table_drawn  # the values its chart draws, for the verdict's claims
+    knobs: tuple[Knob, ...] = ()  # settings a person may change before a live run
+
+    def with_overrides(self, setup: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+        """``setup`` with a person's settings: only keys the setup has (a typo fails, naming the keys there are)."""
+        unknown = sorted(set(overrides or {}) - set(setup))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(setup)}")
+        return {**setup, **(overrides or {})}
 
     def setup(self, quick: bool = False) -> dict[str, Any]:
         return dict(self.quick if quick else self.default)
 
-    def run(self, quick: bool = False, progress: Progress | None = None) -> ExperimentResult:
-        """Collect the numbers on this machine now, then explain them."""
+    def run(
+        self, quick: bool = False, progress: Progress | None = None, overrides: dict[str, Any] | None = None
+    ) -> ExperimentResult:
+        """Collect the numbers on this machine now (the default or quick setup, with ``overrides``), then explain
+        them."""
         progress = progress or silent
-        setup = self.setup(quick)
+        setup = self.with_overrides(self.setup(quick), overrides)
         load_before = load_average()
         started = time.perf_counter()
         data, sources = self.collect(setup, progress)

@@ -37,7 +37,7 @@ from efficiency.analysis.lifecycle import (
     training_seconds,
 )
 from efficiency.charts.lifecycle import drawn_values, lifecycle_chart
-from efficiency.experiments.base import Analysis, Experiment, ExperimentResult, Progress, fmt
+from efficiency.experiments.base import Analysis, Experiment, ExperimentResult, Knob, Progress, fmt
 from efficiency.experiments.measure import resolve_all, sources_for, static_profile
 from efficiency.hardware import get_hardware
 from efficiency.models.training_tokens import TrainingTokens, tokens_for, user_tokens
@@ -102,7 +102,7 @@ def _row(spec: ModelSpec, setup: dict[str, Any]) -> dict[str, Any]:
         "training_tokens": tokens.value,
         "training_tokens_source": tokens.source,
         "training_run_flops": per_token(step.training_flops, step_tokens) * tokens.value,
-        "retrain_every_requests": setup.get("retrain_every_requests"),
+        "retrain_every_requests": setup.get("retrain_every_requests") or None,  # 0 or none: trained once
         "request_time_ms": estimate(request, chip, dtype, spec=spec).estimated_latency_ms,
         "training_time_s": training_seconds(step_ms, step.flops, step.training_flops, step_tokens, tokens.value),
     }
@@ -303,5 +303,22 @@ LIFECYCLE = Experiment(
     analyse=_analyse,
     figure=_figure,
     measures="static counts; time on a chip estimated (roofline)",
+    knobs=(
+        Knob(
+            "retrain_every_requests",
+            "Retrain every (requests; 0: never)",
+            "The second knob: a model retrained after this many requests pays its training again and again",
+            minimum=0.0,
+        ),
+        Knob("request_tokens", "Tokens per request", "One forward pass over a prompt this long", minimum=1.0),
+        Knob(
+            "training_tokens",
+            "Training tokens of {model}",
+            "Published figure prefilled (its source is in the numbers table); a figure you set is marked as yours",
+            minimum=1.0,
+            per_model=True,
+            default_for=lambda model: figure.value if (figure := tokens_for(model)) else None,
+        ),
+    ),
     drawn=_drawn,
 )

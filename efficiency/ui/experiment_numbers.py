@@ -13,6 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from efficiency import units
+from efficiency.experiments import Experiment
+from efficiency.ui.common import display_name
 from efficiency.ui.views import TABLE_UNITS
 
 # column -> (label, unit before scaling: units.scale picks k/M/G or KiB/MiB/GiB from the column's median)
@@ -112,3 +114,35 @@ def render_numbers(data: pd.DataFrame, sources: dict[str, str]) -> None:
     shown, config = numbers_table(data)
     st.dataframe(shown, hide_index=True, column_config=config, placeholder="n/a")
     st.dataframe(sources_table(data, sources), hide_index=True)
+
+
+def knob_inputs(experiment: Experiment, quick: bool) -> dict[str, Any]:
+    """The experiment's settings for a live run (its ``knobs``), prefilled from its setup, folded away: only what
+    the person changed is returned, so the run's setup says what was asked."""
+    if not experiment.knobs:
+        return {}
+    setup = experiment.setup(quick)
+    changed: dict[str, Any] = {}
+    with st.expander("Settings of a live run"):
+        for knob in experiment.knobs:
+            if not knob.per_model:
+                current = float(setup.get(knob.key) or 0)
+                value = st.number_input(
+                    knob.label, min_value=knob.minimum, value=current, help=knob.help, format="%g",
+                    key=f"exp_knob_{experiment.name}_{knob.key}_{quick}",
+                )  # fmt: skip
+                if value != current:
+                    changed[knob.key] = int(value) if float(value).is_integer() else value
+                continue
+            given = {}
+            for model in setup.get("models", []):
+                default = knob.default_for(model) if knob.default_for else None
+                value = st.number_input(
+                    knob.label.format(model=display_name(model)), min_value=knob.minimum, value=default,
+                    help=knob.help, format="%g", key=f"exp_knob_{experiment.name}_{knob.key}_{model}",
+                )  # fmt: skip
+                if value is not None and value != default:
+                    given[model] = value
+            if given:
+                changed[knob.key] = given
+    return changed
