@@ -175,6 +175,8 @@ def profile_one(model_type: str) -> dict:
             row.update(ok=True, flops=profile.flops, params=profile.params.total, notes=profile.notes)
             row["params_transformers"] = _transformers_params(spec)
             row["counter_differences"] = profile.counter_differences
+            row["fvcore_error"] = profile.counter_errors.get("fvcore")
+            row["fvcore_path"] = next((n for n in profile.notes if n.startswith("fvcore traced")), None)
             row["differences_explained"] = all(
                 abs(d) <= AGREEMENT or any(n.startswith(f"{c} differs") for n in profile.notes)
                 for c, d in profile.counter_differences.items()
@@ -214,6 +216,23 @@ def run_isolated(model_type: str, timeout_s: float) -> dict:
     return {"type": model_type, "modality": "?", "buildable": None, "ok": False, "reason": reason}
 
 
+def _fvcore_reason(row: dict) -> str:
+    """fvcore's error in one short line, with the numbers and names that vary between types taken out, so that
+    equal reasons group together."""
+    text = row.get("fvcore_error") or "no fvcore error recorded (fvcore not run?)"
+    text = re.sub(r"local:[0-9a-f]{16}: ", "", " ".join(text.split()))
+    return re.sub(r"\d+", "N", text)[:140]
+
+
+def _by_fvcore_reason(rows: list[dict]) -> list[str]:
+    """One line per fvcore reason, most frequent first, with the types that failed for it."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        groups[_fvcore_reason(row)].append(row["type"])
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [f"  {len(types):>3}  {reason}  [{', '.join(sorted(types))}]" for reason, types in ordered]
+
+
 def summarise(rows: list[dict]) -> list[str]:
     out = []
 
@@ -249,7 +268,12 @@ def summarise(rows: list[dict]) -> list[str]:
         f"{len(compared) - len(agree)}"
     )
     if alone:  # fvcore's trace failed (its error is kept with the result): nothing to compare with
-        out.append(f"counted by torch's counter alone (fvcore failed): {len(alone)}: {', '.join(alone)}")
+        out.append(f"counted by torch's counter alone (fvcore failed): {len(alone)}, by fvcore's reason:")
+        out.extend(_by_fvcore_reason([r for r in counted if not r.get("counter_differences")]))
+    fallback = sorted(r["type"] for r in compared if r.get("fvcore_path"))
+    if fallback:
+        listed = ", ".join(fallback)
+        out.append(f"fvcore counted on a real CPU copy after its meta trace failed: {len(fallback)}: {listed}")
     if unexplained:
         out.append(f"  differences without named ops: {', '.join(unexplained)}")
     filled = [f"{r['type']} ({', '.join(r['filled'])})" for r in rows if r.get("filled")]

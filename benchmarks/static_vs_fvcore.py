@@ -17,6 +17,7 @@ model) is reported with its error, also without a ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from typing import Any
@@ -64,6 +65,12 @@ def fvcore_user(spec: ModelSpec) -> int:
     return int(analysis.total())
 
 
+def load_text() -> str:
+    """The machine's load: on a shared machine both timings move with it (their ratio much less)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min) on {os.cpu_count()} CPUs"
+
+
 def timed(fn, *args) -> float:
     start = time.perf_counter()
     fn(*args)
@@ -103,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     specs = [resolve(name) for name in args.models] if args.models else list_models()
+    print(load_text())
     print(f"{'model':<44} {'ours s':>8} {'fvcore s':>9} {'ours/fvcore':>12}")
     ratios: dict[str, float] = {}
     for spec in specs:
@@ -119,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     if ratios:
         worst = max(ratios, key=ratios.get)
         print(f"worst ratio ours/fvcore = {ratios[worst]:.2f} ({worst}); goal <= 1.00; {len(ratios)} models compared")
+    print(load_text())
 
 
 if __name__ == "__main__":

@@ -5,14 +5,15 @@ with ``torch.jit``, which makes transformers skip its ``.item()`` branch, so it 
 ``meta``. Its stock handles miss ``scaled_dot_product_attention`` (attention matmuls silently absent) and
 ``_convolution_mode`` (``padding="same"`` convolutions); we add both. Its norm, pool and upsample handles
 count elementwise work, which our convention keeps out of the headline, so their counts are left out of
-the total here (and kept in ``by_operator``). A ``meta`` convolution cannot be traced by ``torch.jit``, so
-models with convolutions are traced on a real CPU copy instead (all such catalog models are small), unless every
-convolution traces on ``meta`` (``padding="same"`` ones do: EfficientNet).
+the total here (and kept in ``by_operator``). Where a model cannot be traced on ``meta`` for a reason real tensors
+avoid (``meta_trace_failure``: values needed, a meta kernel jit tracing breaks), the profile traces a real CPU copy
+instead and the count's ``note`` says so (``efficiency.counters.static._run_fvcore``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +22,12 @@ import torch
 from fvcore.nn import FlopCountAnalysis
 from fvcore.nn.jit_handles import get_shape
 
+from efficiency.counters.forward import DATA_DEPENDENT_MARKERS
 from efficiency.counters.opclasses import FVCORE_NOT_MATRIX
 
+# A meta tensor named in the error ("Cannot copy out of meta tensor", "expected device meta", nonzero's
+# register_meta), or torch's meta convolution meeting the shape tensors jit tracing hands out.
+META_FAILURE = re.compile(r"\bmeta\b|register_meta|cond must be a bool, but got a Tensor")
 ELEMENTWISE_KEYS = frozenset(
     """batch_norm group_norm layer_norm instance_norm upsample_nearest2d upsample_bilinear2d
     adaptive_avg_pool2d grid_sampler""".split()
@@ -54,6 +59,9 @@ class FvcoreCount:
     macs: int
     by_operator: dict[str, int]
     skipped_ops: dict[str, int] = field(default_factory=dict)  # arithmetic ops fvcore has no handle for
+    # how it was traced, where not the usual meta trace (the profile's notes say it); two counts of the same ops are
+    # equal whichever path counted them
+    note: str | None = field(default=None, compare=False)
 
     @property
     def flops(self) -> int:
@@ -69,8 +77,22 @@ class _TupleOutputs(torch.nn.Module):
         self.names = names
         self.constants = constants
 
-    def forward(self, *tensors: torch.Tensor):
-        return self.model(**dict(zip(self.names, tensors)), **self.constants, return_dict=False)
+    def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        output = self.model(**dict(zip(self.names, tensors)), **self.constants, return_dict=False)
+        return tuple(_output_tensors(output))
+
+
+def _output_tensors(output: Any) -> list[torch.Tensor]:
+    """The tensors in a model's output, depth first: torch.jit accepts only tensors, tuples and lists as outputs,
+    and some models return ``ModelOutput`` dicts, ``None`` or cache objects in them even with ``return_dict=False``
+    (LLaVA, BLIP-2, InternVL). What the forward computed, and so fvcore's count, does not depend on what it returns."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, dict):  # ModelOutput is an OrderedDict
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return [t for item in output for t in _output_tensors(item)]
+    return []  # None, a cache, a string: nothing torch.jit can return
 
 
 def _remove_hooks_since(before: dict[torch.nn.Module, tuple[set, set]]) -> None:
@@ -81,7 +103,46 @@ def _remove_hooks_since(before: dict[torch.nn.Module, tuple[set, set]]) -> None:
             del module._forward_hooks[key]
 
 
+def error_text(exc: BaseException) -> str:
+    """An exception in one line, as the profile keeps a counter's error: ``Type: first line`` (200 characters)."""
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}"
+
+
+def meta_trace_failure(exc: BaseException) -> bool:
+    """Whether a meta trace failed for a reason a trace on real tensors avoids: the model needs values that meta
+    tensors lack (``.item()``, ``.tolist()``, ``nonzero``, ``repeat_interleave`` without a size), makes a tensor on
+    the CPU beside meta ones, or meets a meta kernel that jit tracing breaks (convolutions). Failures of torch.jit
+    itself (an op it cannot record, a vmap) are not: a real copy fails the same way, seconds later."""
+    text = f"{type(exc).__name__}: {exc}"
+    return bool(META_FAILURE.search(text)) or any(marker in text for marker in DATA_DEPENDENT_MARKERS)
+
+
+def jit_failure(exc: BaseException) -> bool:
+    """Whether torch.jit itself failed (an assert in its tracer or alias analysis, an output it cannot return): the
+    same on any device and with any weights."""
+    text = str(exc)
+    return "INTERNAL ASSERT FAILED" in text or "supported as JIT" in text
+
+
+def _replaced_module(exc: Exception) -> bool:
+    """fvcore maps each module to its name before tracing; a model that swaps a submodule during its forward (BigBird
+    switches block-sparse attention to full attention for short inputs) fails that map with ``KeyError(module)``."""
+    return isinstance(exc, KeyError) and bool(exc.args) and isinstance(exc.args[0], torch.nn.Module)
+
+
 def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
+    """fvcore's count of one forward; a model that replaced a submodule during the first trace is traced once more
+    (its modules are now the ones its forward runs)."""
+    try:
+        return _count_fvcore(model, inputs)
+    except KeyError as exc:
+        if not _replaced_module(exc):
+            raise
+    return _count_fvcore(model, inputs)
+
+
+def _count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
     tensors = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
     constants = {k: v for k, v in inputs.items() if not isinstance(v, torch.Tensor)}
     wrapper = _TupleOutputs(model, list(tensors), constants)

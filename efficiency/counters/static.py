@@ -19,11 +19,11 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from efficiency.counters.analytic import analytic_count
 from efficiency.counters.forward import count_on_real_tensors, data_dependent_op, run_counters
-from efficiency.counters.fvcore_counter import FvcoreCount, count_fvcore
+from efficiency.counters.fvcore_counter import FvcoreCount, count_fvcore, error_text, jit_failure, meta_trace_failure
 from efficiency.counters.moe import per_token_experts
 from efficiency.counters.params import ParamCounts, count_params
 from efficiency.counters.profile import StaticProfile, error_profile
-from efficiency.counters.trace import OpRecord, TraceSummary
+from efficiency.counters.trace import OpRecord, TraceSummary, traceable_meta_convolutions
 from efficiency.models.depth import reduced_depth, varying_lists
 from efficiency.models.inputs import fit_workload, make_inputs, native_image_size, plan_inputs
 from efficiency.models.loading import ModelLoadError, build_config, build_model, check_workload, resolve
@@ -75,30 +75,60 @@ def _has_convolutions(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
 
 
-def _meta_convolution_failure(exc: Exception) -> bool:
-    """torch's meta convolution checks shapes that jit tracing has made tensors (``padding="same"`` ones pass)."""
-    return isinstance(exc, TypeError) and META_CONV_TRACE_ERROR in str(exc)
-
-
 def _run_fvcore(net: nn.Module, spec: ModelSpec, workload: Workload, **overrides: Any) -> FvcoreCount:
-    """fvcore on meta; on a real CPU copy for conv models whose meta convolutions break jit tracing."""
-    if not _has_convolutions(net):
+    """fvcore on meta (no memory, milliseconds); on a real CPU copy where the meta trace fails for a reason real
+    tensors avoid (``meta_trace_failure``: a meta convolution jit tracing breaks, ``.item()`` or ``nonzero`` on meta,
+    a tensor the forward makes on the CPU). Only taken after a meta failure, so models that trace on meta pay
+    nothing; the count's ``note`` names the path and the meta failure."""
+    try:
         return count_fvcore(net, make_inputs(spec, workload, "meta"))
-    try:  # fails at the first such convolution, in milliseconds (EfficientNet's all pass)
-        return count_fvcore(net, make_inputs(spec, workload, "meta"))
-    except TypeError as exc:
-        if not _meta_convolution_failure(exc):
+    except Exception as exc:
+        if not meta_trace_failure(exc):
             raise
-    if sum(p.numel() for p in net.parameters()) * 4 > CPU_TRACE_LIMIT_BYTES:
-        raise MemoryError(f"convolutional model above {CPU_TRACE_LIMIT_BYTES / 1e9:.0f} GB: fvcore not run")
+        meta_error = error_text(exc)
+    return _fvcore_on_real_copy(net, spec, workload, meta_error, **overrides)
+
+
+def _real_copy_failure(exc: Exception, meta_error: str) -> str:
+    """Both of fvcore's failures in the 200 characters the profile keeps of an error: the real copy's first."""
+    return f"on a real CPU copy: {error_text(exc)[:95]} (on meta: {meta_error[:70]})"
+
+
+def _fvcore_on_real_copy(
+    net: nn.Module, spec: ModelSpec, workload: Workload, meta_error: str, **overrides: Any
+) -> FvcoreCount:
+    """fvcore on a real CPU copy of ``net`` (the same depth-reduced config), within the size limits.
+
+    Built for real (buffers such as Swin's relative position index need their values, which the constructors
+    compute), first without the random initialisation of the weights (seconds less per model; the count depends on
+    shapes); where uninitialised weights make the forward fail (NaN in data-dependent control flow), once more with
+    the initialisation, and the note says which."""
+    weight_gb = sum(p.numel() for p in net.parameters()) * 4 / 1e9
+    if weight_gb * 1e9 > CPU_TRACE_LIMIT_BYTES:
+        limit = CPU_TRACE_LIMIT_BYTES / 1e9
+        raise MemoryError(f"real CPU copy above {limit:.0f} GB ({weight_gb:.1f} GB): fvcore not run ({meta_error})")
     shapes = plan_inputs(spec, workload).shapes.values()
     if sum(math.prod(shape) for shape, _ in shapes) * 4 > CPU_TRACE_INPUT_LIMIT_BYTES:  # Depth Pro's 1536 px
         limit = CPU_TRACE_INPUT_LIMIT_BYTES / 1e6
-        raise MemoryError(f"convolutional model on inputs above {limit:.0f} MB: a real CPU run, fvcore not run")
-    # Built for real (buffers such as Swin's relative position index need their values, which the constructors
-    # compute), without the random initialisation of the weights: seconds per model, and counts need no values.
+        raise MemoryError(f"real CPU run on inputs above {limit:.0f} MB: fvcore not run ({meta_error})")
+    inputs = make_inputs(spec, workload, "cpu")
     real = build_model(spec, device="cpu", dtype=workload.dtype, init_weights=FVCORE_INIT_WEIGHTS, **overrides)
-    return count_fvcore(real, make_inputs(spec, workload, "cpu"))
+    try:
+        with per_token_experts(real):
+            count = count_fvcore(real, inputs)
+        weights = "random weights" if FVCORE_INIT_WEIGHTS else "uninitialised weights"
+    except Exception as exc:
+        if FVCORE_INIT_WEIGHTS or jit_failure(exc):  # torch.jit's own failure: the weights' values do not matter
+            raise RuntimeError(_real_copy_failure(exc, meta_error)) from exc
+        uninitialised = error_text(exc)
+        real = build_model(spec, device="cpu", dtype=workload.dtype, init_weights=True, **overrides)
+        try:
+            with per_token_experts(real):
+                count = count_fvcore(real, inputs)
+        except Exception as again:
+            raise RuntimeError(_real_copy_failure(again, meta_error)) from again
+        weights = f"random weights: with uninitialised ones it failed ({uninitialised})"
+    return replace(count, note=f"fvcore traced a real CPU copy ({weights}): its meta trace failed ({meta_error}).")
 
 
 def _relative(value: int, reference: int) -> float:
@@ -137,15 +167,36 @@ class _Pass:
     real_tensors_for: str | None = None  # the op fake tensors could not run, when real tensors counted
 
 
+def _fvcore_count(net: nn.Module, spec: ModelSpec, workload: Workload, **overrides: Any) -> FvcoreCount:
+    """fvcore's count; a conv model's convolutions are traced on meta (``traceable_meta_convolutions``): the same
+    count as on a real CPU copy, without building one and computing its forward (seconds to tens of seconds, more
+    than the rest of the profile). Where that meta trace fails for a reason real tensors avoid, a real CPU copy is
+    traced once (:func:`_fvcore_on_real_copy`, whose note names the meta failure); any other failure is fvcore's.
+
+    The trace runs on a meta copy of its own: a traced forward may leave state on the modules that the fake
+    passes after it must not meet (Swin keeps its window size as the tensor tracing made of it)."""
+    if not _has_convolutions(net):
+        return _run_fvcore(net, spec, workload, **overrides)
+    traced = build_model(spec, device="meta", dtype=workload.dtype, **overrides)
+    try:
+        with traceable_meta_convolutions(), per_token_experts(traced):
+            return count_fvcore(traced, make_inputs(spec, workload, "meta"))
+    except Exception as exc:
+        if not meta_trace_failure(exc):
+            raise
+        meta_error = error_text(exc)
+    return _fvcore_on_real_copy(net, spec, workload, meta_error, **overrides)
+
+
 def _count_pass(spec: ModelSpec, workload: Workload, forward_only: bool = False, **overrides: Any) -> _Pass:
     net = build_model(spec, device="meta", dtype=workload.dtype, **overrides)
     stored = count_params(net, spec)
     fvcore_count, fvcore_error = None, None
     with per_token_experts(net):
         try:
-            fvcore_count = None if forward_only else _run_fvcore(net, spec, workload, **overrides)
+            fvcore_count = None if forward_only else _fvcore_count(net, spec, workload, **overrides)
         except Exception as exc:  # one counter failing must not hide the others; the reason is reported
-            fvcore_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            fvcore_error = error_text(exc)  # "Type: first line", also for an exception without a message
     real_op = None
     try:
         with FakeTensorMode(allow_non_fake_inputs=True):
@@ -201,6 +252,7 @@ def _scale_passes(one: _Pass, two: _Pass, layers: int) -> _Pass:
                 op: _scaled(one.fvcore.by_operator.get(op, 0), v, layers) for op, v in two.fvcore.by_operator.items()
             },
             skipped_ops=two.fvcore.skipped_ops,
+            note=two.fvcore.note or one.fvcore.note,
         )
     return _Pass(
         fvcore=fvcore,
@@ -265,6 +317,8 @@ def _count(
             how.append("Counted at full depth: the 1- and 2-layer copies could not be built or scaled.")
             depth_scaling = False
         counted = _count_pass(spec, workload, forward_only)
+    if counted.fvcore is not None and counted.fvcore.note:
+        how.append(counted.fvcore.note)
     if counted.real_tensors_for:
         how.append(
             f"Counted on real tensors (random weights): fake tensors cannot run {counted.real_tensors_for}, "
@@ -344,6 +398,8 @@ def profile_static(
         notes.append(f"No closed-form formula for {spec.model_type}; counted by {others}.")
     if counted.fvcore_error and analytic is not None:
         notes.append("fvcore could not count it; counted by torch and the closed form.")
+    if counted.fvcore_error:
+        notes.append(f"fvcore's reason: {counted.fvcore_error}")
     summary = counted.forward
     fvcore_ops = counted.fvcore.by_operator if counted.fvcore else {}
     return StaticProfile(

@@ -10,6 +10,8 @@ FLOPs (a stated convention), and bytes read and written at the tensors' dtype as
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -96,6 +98,18 @@ class TraceSummary:
         return table
 
 
+def _is_composite(func: torch._ops.OpOverload, known: dict[torch._ops.OpOverload, bool]) -> bool:
+    """Whether ``func`` has a CompositeImplicitAutograd kernel (it decomposes into other ops); asked of the
+    dispatcher once per op and kept in ``known``: a fake forward+backward asks it thousands of times."""
+    composite = known.get(func)
+    if composite is None:  # prim::device and the other prims have no kernels to ask about
+        composite = func.namespace != "prim" and torch._C._dispatch_has_kernel_for_dispatch_key(
+            func.name(), "CompositeImplicitAutograd"
+        )
+        known[func] = composite
+    return composite
+
+
 def _nbytes(t: torch.Tensor) -> int:
     """Bytes a kernel touches: never more than the storage (a broadcast view reads its source once)."""
     logical = t.numel() * t.element_size()
@@ -111,12 +125,11 @@ class OpTracer(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.summary = TraceSummary()
+        self._composite: dict[torch._ops.OpOverload, bool] = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func.namespace != "prim" and torch._C._dispatch_has_kernel_for_dispatch_key(  # prim::device: no kernels
-            func.name(), "CompositeImplicitAutograd"
-        ):
+        if _is_composite(func, self._composite):
             # Under inference_mode (video trackers' forward) composite ops (linear, conv2d, matmul) reach the mode
             # whole; elsewhere autograd has already split them. Trace their parts, as torch's own counter does.
             with self:  # the parts come back through this mode
@@ -157,3 +170,28 @@ class OpTracer(TorchDispatchMode):
 def torch_flop_counter() -> FlopCounterMode:
     """torch's own counter, given the formulas it lacks for CPU SDPA and grouped expert matmuls."""
     return FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS)
+
+
+def _convolution_as_traced(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    """``aten::convolution`` on meta as ``aten::_convolution``: the op torch.jit records for a convolution (the
+    node fvcore's handle counts), with the shape checks in C++ (the Python meta kernel's checks meet the shape
+    tensors the tracer hands out). The trailing flags are those eager CPU convolutions record."""
+    return torch.ops.aten._convolution(
+        input, weight, bias, stride, padding, dilation, transposed, output_padding, groups, False, False, True, True
+    )
+
+
+@contextmanager
+def traceable_meta_convolutions() -> Iterator[None]:
+    """Let torch.jit trace convolutions on ``meta``, so fvcore counts a conv model without a real CPU copy (whose
+    forward computes for real: seconds to tens of seconds). torch's meta kernel for ``aten::convolution`` runs
+    inside the trace and fails on its own shape checks, and the tracer never records ``convolution`` (it records
+    ``_convolution``); here the meta ``convolution`` calls the recorded op instead. The kernel is registered
+    process-wide for the block's duration only: other threads' meta convolutions meanwhile take the same route,
+    which gives the same shapes."""
+    library = torch.library.Library("aten", "IMPL", "Meta")
+    library.impl("convolution", _convolution_as_traced)
+    try:
+        yield
+    finally:
+        library._destroy()  # torch's own kernel is back
