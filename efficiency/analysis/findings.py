@@ -164,10 +164,6 @@ class Verdict:
         outcome = "the indicators disagree" if self.disagrees else "the indicators agree in this run"
         return ", ".join(clauses) + f": {outcome}{note}."
 
-    def headline(self, note: str = "") -> Headline:
-        """:meth:`sentence` with the facts it states."""
-        return Headline(self.sentence(note), self.facts(), shown=self.disagrees)
-
 
 def _noise_overlap(data: pd.DataFrame, a: int, b: int, column: str) -> bool:
     """True when two measured times' p10-p90 ranges overlap: the run cannot tell them apart."""
