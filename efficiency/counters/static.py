@@ -23,7 +23,7 @@ from efficiency.counters.fvcore_counter import FvcoreCount, count_fvcore, error_
 from efficiency.counters.moe import per_token_experts
 from efficiency.counters.params import ParamCounts, count_params
 from efficiency.counters.profile import StaticProfile, error_profile
-from efficiency.counters.trace import OpRecord, TraceSummary, traceable_meta_convolutions
+from efficiency.counters.trace import OpRecord, TraceSummary
 from efficiency.models.depth import reduced_depth, varying_lists
 from efficiency.models.inputs import fit_workload, make_inputs, native_image_size, plan_inputs
 from efficiency.models.loading import ModelLoadError, build_config, build_model, check_workload, resolve
@@ -34,7 +34,6 @@ CPU_TRACE_LIMIT_BYTES = 4_000_000_000
 # fvcore's real CPU copy runs the forward for real: on inputs this large (a 1536 px image is 28 MB) that is minutes
 # of CPU and tens of GB of activations, so fvcore is not run there (the torch counter and the op trace still are)
 CPU_TRACE_INPUT_LIMIT_BYTES = 20_000_000
-META_CONV_TRACE_ERROR = "cond must be a bool, but got a Tensor"
 FVCORE_INIT_WEIGHTS = False  # the real CPU copy fvcore traces keeps uninitialised weights
 DEPTH_SCALING_MIN_LAYERS = 3  # below this, a full count is as cheap as two copies
 # Config fields holding the depth of each stack of identical layers. Encoder-decoders scale both stacks
@@ -69,10 +68,6 @@ def _fake_parameters(model: nn.Module) -> None:
                 if id(buf) not in memo:
                     memo[id(buf)] = torch.zeros(buf.shape, dtype=buf.dtype, device="cpu")
                 module._buffers[name] = memo[id(buf)]
-
-
-def _has_convolutions(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
 
 
 def _run_fvcore(net: nn.Module, spec: ModelSpec, workload: Workload, **overrides: Any) -> FvcoreCount:
@@ -167,34 +162,13 @@ class _Pass:
     real_tensors_for: str | None = None  # the op fake tensors could not run, when real tensors counted
 
 
-def _fvcore_count(net: nn.Module, spec: ModelSpec, workload: Workload, **overrides: Any) -> FvcoreCount:
-    """fvcore's count; a conv model's convolutions are traced on meta (``traceable_meta_convolutions``): the same
-    count as on a real CPU copy, without building one and computing its forward (seconds to tens of seconds, more
-    than the rest of the profile). Where that meta trace fails for a reason real tensors avoid, a real CPU copy is
-    traced once (:func:`_fvcore_on_real_copy`, whose note names the meta failure); any other failure is fvcore's.
-
-    The trace runs on a meta copy of its own: a traced forward may leave state on the modules that the fake
-    passes after it must not meet (Swin keeps its window size as the tensor tracing made of it)."""
-    if not _has_convolutions(net):
-        return _run_fvcore(net, spec, workload, **overrides)
-    traced = build_model(spec, device="meta", dtype=workload.dtype, **overrides)
-    try:
-        with traceable_meta_convolutions(), per_token_experts(traced):
-            return count_fvcore(traced, make_inputs(spec, workload, "meta"))
-    except Exception as exc:
-        if not meta_trace_failure(exc):
-            raise
-        meta_error = error_text(exc)
-    return _fvcore_on_real_copy(net, spec, workload, meta_error, **overrides)
-
-
 def _count_pass(spec: ModelSpec, workload: Workload, forward_only: bool = False, **overrides: Any) -> _Pass:
     net = build_model(spec, device="meta", dtype=workload.dtype, **overrides)
     stored = count_params(net, spec)
     fvcore_count, fvcore_error = None, None
     with per_token_experts(net):
         try:
-            fvcore_count = None if forward_only else _fvcore_count(net, spec, workload, **overrides)
+            fvcore_count = None if forward_only else _run_fvcore(net, spec, workload, **overrides)
         except Exception as exc:  # one counter failing must not hide the others; the reason is reported
             fvcore_error = error_text(exc)  # "Type: first line", also for an exception without a message
     real_op = None

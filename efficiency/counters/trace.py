@@ -10,8 +10,6 @@ FLOPs (a stated convention), and bytes read and written at the tensors' dtype as
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -170,28 +168,3 @@ class OpTracer(TorchDispatchMode):
 def torch_flop_counter() -> FlopCounterMode:
     """torch's own counter, given the formulas it lacks for CPU SDPA and grouped expert matmuls."""
     return FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS)
-
-
-def _convolution_as_traced(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """``aten::convolution`` on meta as ``aten::_convolution``: the op torch.jit records for a convolution (the
-    node fvcore's handle counts), with the shape checks in C++ (the Python meta kernel's checks meet the shape
-    tensors the tracer hands out). The trailing flags are those eager CPU convolutions record."""
-    return torch.ops.aten._convolution(
-        input, weight, bias, stride, padding, dilation, transposed, output_padding, groups, False, False, True, True
-    )
-
-
-@contextmanager
-def traceable_meta_convolutions() -> Iterator[None]:
-    """Let torch.jit trace convolutions on ``meta``, so fvcore counts a conv model without a real CPU copy (whose
-    forward computes for real: seconds to tens of seconds). torch's meta kernel for ``aten::convolution`` runs
-    inside the trace and fails on its own shape checks, and the tracer never records ``convolution`` (it records
-    ``_convolution``); here the meta ``convolution`` calls the recorded op instead. The kernel is registered
-    process-wide for the block's duration only: other threads' meta convolutions meanwhile take the same route,
-    which gives the same shapes."""
-    library = torch.library.Library("aten", "IMPL", "Meta")
-    library.impl("convolution", _convolution_as_traced)
-    try:
-        yield
-    finally:
-        library._destroy()  # torch's own kernel is back
