@@ -34,6 +34,7 @@ CPU_TRACE_LIMIT_BYTES = 4_000_000_000
 # fvcore's real CPU copy runs the forward for real: on inputs this large (a 1536 px image is 28 MB) that is minutes
 # of CPU and tens of GB of activations, so fvcore is not run there (the torch counter and the op trace still are)
 CPU_TRACE_INPUT_LIMIT_BYTES = 20_000_000
+META_CONVOLUTION_ERROR = "cond must be a bool, but got a Tensor"  # torch's meta convolution inside a jit trace
 FVCORE_INIT_WEIGHTS = False  # the real CPU copy fvcore traces keeps uninitialised weights
 DEPTH_SCALING_MIN_LAYERS = 3  # below this, a full count is as cheap as two copies
 # Config fields holding the depth of each stack of identical layers. Encoder-decoders scale both stacks
@@ -123,7 +124,12 @@ def _fvcore_on_real_copy(
         except Exception as again:
             raise RuntimeError(_real_copy_failure(again, meta_error)) from again
         weights = f"random weights: with uninitialised ones it failed ({uninitialised})"
-    return replace(count, note=f"fvcore traced a real CPU copy ({weights}): its meta trace failed ({meta_error}).")
+    why = (  # the routine case (every CNN) in plain words; any other meta failure as it was raised
+        "torch.jit cannot trace its convolutions on meta"
+        if META_CONVOLUTION_ERROR in meta_error
+        else f"its meta trace failed ({meta_error})"
+    )
+    return replace(count, note=f"fvcore traced a real CPU copy ({weights}): {why}.")
 
 
 def _relative(value: int, reference: int) -> float:
