@@ -120,7 +120,7 @@ def test_roofline_plot_roofs_points_and_measured(table):
         )
         assert hw.peak_for("float32") / hw.memory_bandwidth_bytes_per_s in set(x.round(9))  # ridge drawn exactly
     estimated = next(t for t in fig.data if t.name.startswith("estimated"))
-    assert estimated.name == "estimated on slow-edge (open circles)"
+    assert estimated.name == "estimated on Slow edge (open circles)"  # the chip by name, as in the title
     assert sorted(estimated.y) == sorted([min(100e9, ai * 10e9) for ai in (40.0, 3.0, 10.0)])
     point = next(t for t in fig.data if t.name.startswith("measured"))
     assert list(point.x) == [3.0] and point.marker.symbol == "diamond"

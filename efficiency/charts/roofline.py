@@ -245,7 +245,7 @@ def roofline_plot(
                 x=points["arithmetic_intensity"],
                 y=points["attainable_flops_per_s"],
                 mode="markers",
-                name=f"{ESTIMATED} on {chip} (open circles)",
+                name=f"{ESTIMATED} on {chips[chip].name if chip in chips else chip} (open circles)",  # by name
                 text=points["model"],
                 marker={
                     "size": 2 * ESTIMATED_RADIUS_PX,
