@@ -5,7 +5,8 @@ with ``torch.jit``, which makes transformers skip its ``.item()`` branch, so it 
 ``meta``. Its stock handles miss ``scaled_dot_product_attention`` (attention matmuls silently absent) and
 ``_convolution_mode`` (``padding="same"`` convolutions); we add both. Its norm, pool and upsample handles
 count elementwise work, which our convention keeps out of the headline, so their counts are left out of
-the total here (and kept in ``by_operator``). Where a model cannot be traced on ``meta`` for a reason real tensors
+the total here (and kept in ``by_operator``). Convolutions trace on ``meta`` through
+:func:`traceable_meta_convolutions`. Where a model cannot be traced on ``meta`` for a reason real tensors
 avoid (``meta_trace_failure``: values needed, a meta kernel jit tracing breaks), the profile traces a real CPU copy
 instead and the count's ``note`` says so (``efficiency.counters.static._run_fvcore``).
 """
@@ -13,8 +14,14 @@ instead and the count's ``note`` says so (``efficiency.counters.static._run_fvco
 from __future__ import annotations
 
 import math
+import os
+import pickle
 import re
+import signal
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +39,64 @@ ELEMENTWISE_KEYS = frozenset(
     """batch_norm group_norm layer_norm instance_norm upsample_nearest2d upsample_bilinear2d
     adaptive_avg_pool2d grid_sampler""".split()
 )
+
+
+_META_CONVOLUTION_LOCK = threading.Lock()
+_meta_convolution_library: torch.library.Library | None = None
+
+
+def _meta_convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    """``aten::convolution`` on ``meta``: torch's own meta kernel, except inside a jit trace, where it calls
+    ``aten::_convolution``, the op the tracer records for a convolution (fvcore's handle counts that node), whose
+    shape checks run in C++. torch's Python meta kernel would fail there on its own checks (``cond must be a bool,
+    but got a Tensor``: tracing hands out sizes as tensors), and it computes its output without recording a node.
+    The trailing flags are those an eager CPU convolution records."""
+    if torch._C._get_tracing_state() is None:
+        from torch._meta_registrations import meta_conv
+
+        return meta_conv(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+    return torch.ops.aten._convolution(
+        input, weight, bias, stride, padding, dilation, transposed, output_padding, groups, False, False, True, True
+    )
+
+
+def traceable_meta_convolutions() -> None:
+    """Let torch.jit trace convolutions on ``meta``, so fvcore counts a conv model (and a Mamba's conv1d) without a
+    real CPU copy, whose forward computes for real. Registered once per process and never removed: outside a jit
+    trace the kernel is torch's own, so nothing else changes (fake tensors take their own convolution rule). A
+    registration made and removed around each trace crashed some processes (SAM 3, session 7)."""
+    global _meta_convolution_library
+    with _META_CONVOLUTION_LOCK:
+        if _meta_convolution_library is None:
+            library = torch.library.Library("aten", "IMPL", "Meta")
+            library.impl("convolution", _meta_convolution)
+            _meta_convolution_library = library
+
+
+def _bool_value_as_int(scatter):
+    def scatter_with_number(self, dim, index, *args, **kwargs):
+        if args and isinstance(args[0], bool):
+            args = (int(args[0]), *args[1:])
+        if isinstance(kwargs.get("value"), bool):
+            kwargs["value"] = int(kwargs["value"])
+        return scatter(self, dim, index, *args, **kwargs)
+
+    return scatter_with_number
+
+
+@contextmanager
+def _numbers_for_bool_scatters() -> Iterator[None]:
+    """``scatter(dim, index, False)`` with the value as 0 or 1 while fvcore traces: torch.jit records a bool there,
+    and its alias analysis then finds no ``aten::scatter`` overload for it and asserts (DeepSeek-V3.2's sparse
+    attention indexer builds its mask so). The same mask either way; scatter does no arithmetic fvcore counts."""
+    saved = {name: getattr(torch.Tensor, name) for name in ("scatter", "scatter_")}
+    for name, method in saved.items():
+        setattr(torch.Tensor, name, _bool_value_as_int(method))
+    try:
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(torch.Tensor, name, method)
 
 
 def sdpa_macs(inputs: list[Any], outputs: list[Any]) -> Counter:
@@ -103,8 +168,14 @@ def _remove_hooks_since(before: dict[torch.nn.Module, tuple[set, set]]) -> None:
             del module._forward_hooks[key]
 
 
+class TracedApartError(RuntimeError):
+    """fvcore's failure in the child process that traced: its message is the child's ``error_text``."""
+
+
 def error_text(exc: BaseException) -> str:
     """An exception in one line, as the profile keeps a counter's error: ``Type: first line`` (200 characters)."""
+    if isinstance(exc, TracedApartError):
+        return str(exc)
     first = str(exc).splitlines()[0][:200] if str(exc) else ""
     return f"{type(exc).__name__}: {first}"
 
@@ -131,6 +202,44 @@ def _replaced_module(exc: Exception) -> bool:
     return isinstance(exc, KeyError) and bool(exc.args) and isinstance(exc.args[0], torch.nn.Module)
 
 
+def count_fvcore_apart(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
+    """``count_fvcore`` in a forked child process, where the fork exists (Linux, macOS); in this one elsewhere.
+
+    A trace that fails part way can leave torch.jit's state behind, and a later trace in the same process then
+    meets values of the abandoned graph (an INTERNAL ASSERT, or a segfault: SAM 3 after its meta trace stopped at
+    ``.item()``); a trace may also leave state on the modules (Swin keeps the window size it computed as the tensor
+    tracing made of it). In a child, neither reaches this process, and a crash is one failed count. The child
+    inherits the model (copy on write), so nothing is built twice; a fork costs milliseconds. A failure comes back
+    as :class:`TracedApartError` with the child's one-line error."""
+    if not hasattr(os, "fork"):
+        return count_fvcore(model, inputs)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: count, send the result or the error, and leave without running any cleanup
+        try:
+            os.close(read)
+            try:
+                payload: tuple = ("count", count_fvcore(model, inputs))
+            except BaseException as exc:  # sent to the parent, which raises it
+                payload = ("error", error_text(exc))
+            with os.fdopen(write, "wb") as pipe:
+                pipe.write(pickle.dumps(payload))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if not data:
+        code = os.waitstatus_to_exitcode(status)
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        raise TracedApartError(f"RuntimeError: fvcore's trace crashed its process ({how})")
+    kind, value = pickle.loads(data)
+    if kind == "error":
+        raise TracedApartError(value)
+    return value
+
+
 def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
     """fvcore's count of one forward; a model that replaced a submodule during the first trace is traced once more
     (its modules are now the ones its forward runs)."""
@@ -143,6 +252,7 @@ def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
 
 
 def _count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
+    traceable_meta_convolutions()
     tensors = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
     constants = {k: v for k, v in inputs.items() if not isinstance(v, torch.Tensor)}
     wrapper = _TupleOutputs(model, list(tensors), constants)
@@ -154,7 +264,8 @@ def _count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount
     hooks = {m: (set(m._forward_pre_hooks), set(m._forward_hooks)) for m in wrapper.modules()}
     captured = {m for m in wrapper.modules() if getattr(m, "_output_capturing_hooks_installed", False)}
     try:
-        by_operator = dict(analysis.by_operator())
+        with _numbers_for_bool_scatters():
+            by_operator = dict(analysis.by_operator())
     except Exception:
         _remove_hooks_since(hooks)  # fvcore removes its scope hooks only after a trace that succeeded
         for module in wrapper.modules():  # transformers' output-capturing hooks, installed once during the trace,

@@ -69,7 +69,7 @@ FVCORE_NOT_MATRIX = frozenset(
     reciprocal max min argmax where masked_fill masked_fill_ cumsum upsample_bicubic2d
     adaptive_avg_pool2d avg_pool2d max_pool2d norm dropout dropout_ feature_dropout
     _upsample_bicubic2d_aa square log one_hot topk sort any all sin cos embedding new_ones new_zeros diff
-    index_select scatter scatter_add index_add index_add_ repeat_interleave zeros_like ones_like
+    index_select scatter scatter_ scatter_add index_add index_add_ repeat_interleave zeros_like ones_like
     fill_ zero_ bernoulli_ type_as view_as flip roll tril triu _weight_norm""".split()
 )
 

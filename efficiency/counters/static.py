@@ -19,7 +19,14 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from efficiency.counters.analytic import analytic_count
 from efficiency.counters.forward import count_on_real_tensors, data_dependent_op, run_counters
-from efficiency.counters.fvcore_counter import FvcoreCount, count_fvcore, error_text, jit_failure, meta_trace_failure
+from efficiency.counters.fvcore_counter import (
+    FvcoreCount,
+    count_fvcore,
+    count_fvcore_apart,
+    error_text,
+    jit_failure,
+    meta_trace_failure,
+)
 from efficiency.counters.moe import per_token_experts
 from efficiency.counters.params import ParamCounts, count_params
 from efficiency.counters.profile import StaticProfile, error_profile
@@ -34,7 +41,6 @@ CPU_TRACE_LIMIT_BYTES = 4_000_000_000
 # fvcore's real CPU copy runs the forward for real: on inputs this large (a 1536 px image is 28 MB) that is minutes
 # of CPU and tens of GB of activations, so fvcore is not run there (the torch counter and the op trace still are)
 CPU_TRACE_INPUT_LIMIT_BYTES = 20_000_000
-META_CONVOLUTION_ERROR = "cond must be a bool, but got a Tensor"  # torch's meta convolution inside a jit trace
 FVCORE_INIT_WEIGHTS = False  # the real CPU copy fvcore traces keeps uninitialised weights
 DEPTH_SCALING_MIN_LAYERS = 3  # below this, a full count is as cheap as two copies
 # Config fields holding the depth of each stack of identical layers. Encoder-decoders scale both stacks
@@ -71,12 +77,19 @@ def _fake_parameters(model: nn.Module) -> None:
                 module._buffers[name] = memo[id(buf)]
 
 
+def _has_convolutions(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+
+
 def _run_fvcore(net: nn.Module, spec: ModelSpec, workload: Workload, **overrides: Any) -> FvcoreCount:
-    """fvcore on meta (no memory, milliseconds); on a real CPU copy where the meta trace fails for a reason real
-    tensors avoid (``meta_trace_failure``: a meta convolution jit tracing breaks, ``.item()`` or ``nonzero`` on meta,
-    a tensor the forward makes on the CPU). Only taken after a meta failure, so models that trace on meta pay
-    nothing; the count's ``note`` names the path and the meta failure."""
+    """fvcore on meta (no memory, milliseconds; convolutions too, see ``traceable_meta_convolutions``, traced in a
+    child process, ``count_fvcore_apart``); on a real CPU copy where the meta trace fails for a reason real tensors
+    avoid (``meta_trace_failure``: ``.item()`` or ``nonzero`` on meta, a tensor the forward makes on the CPU). Only
+    taken after a meta failure, so models that trace on meta pay nothing; the count's ``note`` names the path and the
+    meta failure."""
     try:
+        if _has_convolutions(net):  # its convolutions now trace on meta: a deep meta failure stays in a child
+            return count_fvcore_apart(net, make_inputs(spec, workload, "meta"))
         return count_fvcore(net, make_inputs(spec, workload, "meta"))
     except Exception as exc:
         if not meta_trace_failure(exc):
@@ -124,12 +137,7 @@ def _fvcore_on_real_copy(
         except Exception as again:
             raise RuntimeError(_real_copy_failure(again, meta_error)) from again
         weights = f"random weights: with uninitialised ones it failed ({uninitialised})"
-    why = (  # the routine case (every CNN) in plain words; any other meta failure as it was raised
-        "torch.jit cannot trace its convolutions on meta"
-        if META_CONVOLUTION_ERROR in meta_error
-        else f"its meta trace failed ({meta_error})"
-    )
-    return replace(count, note=f"fvcore traced a real CPU copy ({weights}): {why}.")
+    return replace(count, note=f"fvcore traced a real CPU copy ({weights}): its meta trace failed ({meta_error}).")
 
 
 def _relative(value: int, reference: int) -> float:

@@ -1,0 +1,107 @@
+"""fvcore traces convolutions on ``meta`` (issue #14: hybrid Mamba/MoE types whose real copy is too large, and every
+CNN without a real CPU copy), in a child process; a bool ``scatter`` value no longer stops torch.jit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import torch
+from torch import nn
+
+from efficiency.counters.fvcore_counter import TracedApartError, count_fvcore, count_fvcore_apart, error_text
+from efficiency.counters.static import profile_static
+from efficiency.specs import Workload
+
+
+class _Convs(nn.Module):
+    """Every convolution kind a transformers model uses: 2-d strided and grouped, a depthwise 1-d (Mamba's), and a
+    transposed one (segmentation heads)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.grouped = nn.Conv2d(8, 16, 3, groups=2, bias=False)
+        self.depthwise = nn.Conv1d(16, 16, 4, groups=16, padding=3)
+        self.up = nn.ConvTranspose2d(16, 4, 2, stride=2)
+
+    def forward(self, pixel_values, return_dict=False):
+        x = self.grouped(torch.relu(self.conv(pixel_values)))
+        batch, channels, height, width = x.shape
+        line = self.depthwise(x.flatten(2))[..., : height * width]
+        return (self.up(line.reshape(batch, channels, height, width)),)
+
+
+def test_convolutions_trace_on_meta_with_the_count_of_real_tensors():
+    real = _Convs()
+    on_cpu = count_fvcore(real, {"pixel_values": torch.randn(2, 3, 16, 16)})
+    on_meta = count_fvcore(_Convs().to("meta"), {"pixel_values": torch.empty(2, 3, 16, 16, device="meta")})
+    assert on_meta == on_cpu
+    assert on_meta.by_operator["conv"] > 0 and on_meta.macs == on_cpu.macs
+    # outside a trace, a meta convolution is torch's own (the shape eager would give)
+    out = real.to("meta")(torch.empty(2, 3, 16, 16, device="meta"))[0]
+    assert out.shape == _Convs()(torch.randn(2, 3, 16, 16))[0].shape
+
+
+def test_a_cnn_is_counted_by_fvcore_on_meta_without_a_real_copy():
+    profile = profile_static("resnet-18", Workload(batch_size=1, image_size=64))
+    assert profile.flops_by_counter["fvcore"] == profile.flops_by_counter["torch"]
+    assert not any("real CPU copy" in note for note in profile.notes), profile.notes
+
+
+def test_a_count_apart_equals_the_count_here_and_leaves_the_model_untouched():
+    model = _Convs().to("meta")
+    inputs = {"pixel_values": torch.empty(1, 3, 16, 16, device="meta")}
+    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    assert count_fvcore_apart(model, inputs) == count_fvcore(_Convs().to("meta"), inputs)
+    assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()) == hooks
+
+
+class _Fails(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x, return_dict=False):
+        if self.how == "item":
+            x = x * x.sum().item()
+        elif self.how == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)  # (as a segfault would)
+        return (self.linear(x),)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the count runs here where there is no fork")
+def test_a_failure_apart_comes_back_as_its_one_line_and_a_crash_as_the_signal():
+    meta = {"x": torch.empty(2, 4, device="meta")}
+    with pytest.raises(TracedApartError) as failed:
+        count_fvcore_apart(_Fails("item").to("meta"), meta)
+    assert error_text(failed.value) == "RuntimeError: Tensor.item() cannot be called on meta tensors"
+    with pytest.raises(TracedApartError, match=r"crashed its process \(signal SIGKILL\)"):
+        count_fvcore_apart(_Fails("crash").to("meta"), meta)
+    assert count_fvcore_apart(_Fails("none").to("meta"), meta).macs == 2 * 4 * 4  # this process goes on
+
+
+class _BoolScatter(nn.Module):
+    """DeepSeek-V3.2's sparse-attention mask: ``scatter(-1, index, False)`` with a bool value."""
+
+    def forward(self, scores, return_dict=False):
+        top = torch.topk(scores, 2, dim=-1).indices
+        mask = torch.ones_like(scores, dtype=torch.bool).scatter(-1, top, False)
+        keep = torch.zeros_like(scores, dtype=torch.bool)
+        keep.scatter_(-1, top, True)
+        return (scores.masked_fill(mask & ~keep, 0.0) @ scores.transpose(-1, -2),)
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_a_bool_scatter_value_no_longer_stops_the_trace(device):
+    scores = torch.randn(2, 4, 8) if device == "cpu" else torch.empty(2, 4, 8, device="meta")
+    count = count_fvcore(_BoolScatter(), {"scores": scores})
+    assert count.macs == 2 * 4 * 4 * 8 and count.skipped_ops == {}
+    # the patch lasts for the trace only, and the mask it builds is the same
+    assert torch.Tensor.scatter is torch._C.TensorBase.scatter
+    index = torch.tensor([[1], [0]])
+    expected = torch.tensor([[True, False], [False, True]])
+    assert torch.equal(torch.ones(2, 2, dtype=torch.bool).scatter(-1, index, False), expected)
