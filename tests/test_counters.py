@@ -346,3 +346,29 @@ def test_one_pass_counts_equal_two_passes_for_a_convolutional_model(monkeypatch)
         assert getattr(one, field) == getattr(two, field), field
     assert one.training_flops > 2 * one.flops
     assert [(r.op, r.flops) for r in one.op_records] == [(r.op, r.flops) for r in two.op_records]
+
+
+def test_torch_counter_totals_are_the_same_without_its_module_tracker():
+    """The profile keeps torch's counter's totals only; its per-module tracker (hooks on every module call and its
+    backward) is left out for speed, which must not change a count, forward or backward."""
+    spec = ModelSpec(
+        id="tiny-vit",
+        model_type="vit",
+        task="base",
+        modality="vision",
+        config={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
+    )
+    totals = {}
+    for per_module in (True, False):
+        net = build_model(spec, device="meta")
+        with FakeTensorMode(allow_non_fake_inputs=True):
+            net = net.to_empty(device="cpu")
+            pixels = torch.empty(2, 3, 224, 224)
+            with torch_flop_counter(per_module) as forward:
+                output = net(pixel_values=pixels).last_hidden_state
+            with torch_flop_counter(per_module) as backward:
+                output.sum().backward()
+        totals[per_module] = (forward.get_total_flops(), backward.get_total_flops())
+        assert set(forward.get_flop_counts()) >= {"Global"}
+        assert (len(forward.get_flop_counts()) > 1) is per_module  # modules only when asked
+    assert totals[True] == totals[False] and min(totals[False]) > 0

@@ -20,7 +20,7 @@ import re
 import signal
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,42 +202,71 @@ def _replaced_module(exc: Exception) -> bool:
     return isinstance(exc, KeyError) and bool(exc.args) and isinstance(exc.args[0], torch.nn.Module)
 
 
-def count_fvcore_apart(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
-    """``count_fvcore`` in a forked child process, where the fork exists (Linux, macOS); in this one elsewhere.
+class CountApart:
+    """``count_fvcore`` in a forked child process (where there is a fork: Linux, macOS; elsewhere it counts here, at
+    once), started now and collected with :meth:`result`, so the caller's own counting runs meanwhile on another core.
 
-    A trace that fails part way can leave torch.jit's state behind, and a later trace in the same process then
-    meets values of the abandoned graph (an INTERNAL ASSERT, or a segfault: SAM 3 after its meta trace stopped at
-    ``.item()``); a trace may also leave state on the modules (Swin keeps the window size it computed as the tensor
-    tracing made of it). In a child, neither reaches this process, and a crash is one failed count. The child
-    inherits the model (copy on write), so nothing is built twice; a fork costs milliseconds. A failure comes back
-    as :class:`TracedApartError` with the child's one-line error."""
-    if not hasattr(os, "fork"):
-        return count_fvcore(model, inputs)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: count, send the result or the error, and leave without running any cleanup
-        try:
-            os.close(read)
+    Apart for two more reasons: a trace that fails part way can leave torch.jit's state behind, and a later trace in
+    the same process then meets values of the abandoned graph (an INTERNAL ASSERT, or a segfault: SAM 3 after its
+    meta trace stopped at ``.item()``); and a trace may leave state on the modules (Swin keeps the window size it
+    computed as the tensor tracing made of it). In a child neither reaches this process, and a crash is one failed
+    count. The child inherits the model (copy on write): nothing is built twice, and a fork costs milliseconds. A
+    failure comes back as :class:`TracedApartError` carrying the child's one-line error."""
+
+    def __init__(self, model: torch.nn.Module, inputs: dict[str, Any], count: Callable | None = None) -> None:
+        self._here: tuple | None = None
+        self.pid: int | None = None
+        count = count or count_fvcore
+        if not hasattr(os, "fork"):
+            self._here = _counted(count, model, inputs)
+            return
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: count, send the count or the error, and leave without running any cleanup
             try:
-                payload: tuple = ("count", count_fvcore(model, inputs))
-            except BaseException as exc:  # sent to the parent, which raises it
-                payload = ("error", error_text(exc))
-            with os.fdopen(write, "wb") as pipe:
-                pipe.write(pickle.dumps(payload))
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if not data:
-        code = os.waitstatus_to_exitcode(status)
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        raise TracedApartError(f"RuntimeError: fvcore's trace crashed its process ({how})")
-    kind, value = pickle.loads(data)
-    if kind == "error":
-        raise TracedApartError(value)
-    return value
+                os.close(read)
+                with os.fdopen(write, "wb") as pipe:
+                    pipe.write(pickle.dumps(_counted(count, model, inputs)))
+            finally:
+                os._exit(0)
+        os.close(write)
+        self.pid, self._read = pid, read
+
+    def result(self) -> FvcoreCount:
+        if self.pid is not None:
+            with os.fdopen(self._read, "rb") as pipe:
+                data = pipe.read()
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = None
+            if not data:
+                code = os.waitstatus_to_exitcode(status)
+                how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                raise TracedApartError(f"RuntimeError: fvcore's trace crashed its process ({how})")
+            self._here = pickle.loads(data)
+        kind, value = self._here
+        if kind == "error":
+            raise TracedApartError(value)
+        return value
+
+    def cancel(self) -> None:
+        """Stop a count whose result is no longer wanted (the caller failed meanwhile) and reap its process."""
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.close(self._read)
+            os.waitpid(self.pid, 0)
+            self.pid = None
+
+
+def _counted(count: Callable, model: torch.nn.Module, inputs: dict[str, Any]) -> tuple[str, Any]:
+    try:
+        return ("count", count(model, inputs))
+    except Exception as exc:  # sent to the parent, which raises it
+        return ("error", error_text(exc))
+
+
+def count_fvcore_apart(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
+    """``count_fvcore`` in a child process, waited for (see :class:`CountApart`)."""
+    return CountApart(model, inputs).result()
 
 
 def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:

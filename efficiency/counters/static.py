@@ -1,8 +1,9 @@
 """The static profile: parameters, FLOPs by three counters, training FLOPs, memory traffic. No weights.
 
-Order of work: build the model on ``meta`` (no memory); let fvcore trace it there; then give it fake
-parameters (FakeTensorMode: shapes and dtypes, no storage) and run one forward and one forward+backward
-under torch's FlopCounterMode and our op tracer. That is how a 530 B model profiles in seconds on a laptop.
+Order of work: build the model on ``meta`` (no memory); start fvcore's trace of it there in a child process; meanwhile
+give it fake parameters (FakeTensorMode: shapes and dtypes, no storage) and run one forward and one forward+backward
+under torch's FlopCounterMode and our op tracer; then collect fvcore's count. That is how a 530 B model profiles in
+seconds on a laptop.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from efficiency.counters.analytic import analytic_count
 from efficiency.counters.forward import count_on_real_tensors, data_dependent_op, run_counters
 from efficiency.counters.fvcore_counter import (
+    CountApart,
     FvcoreCount,
     count_fvcore,
-    count_fvcore_apart,
     error_text,
     jit_failure,
     meta_trace_failure,
@@ -77,20 +78,16 @@ def _fake_parameters(model: nn.Module) -> None:
                 module._buffers[name] = memo[id(buf)]
 
 
-def _has_convolutions(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
-
-
-def _run_fvcore(net: nn.Module, spec: ModelSpec, workload: Workload, **overrides: Any) -> FvcoreCount:
-    """fvcore on meta (no memory, milliseconds; convolutions too, see ``traceable_meta_convolutions``, traced in a
-    child process, ``count_fvcore_apart``); on a real CPU copy where the meta trace fails for a reason real tensors
-    avoid (``meta_trace_failure``: ``.item()`` or ``nonzero`` on meta, a tensor the forward makes on the CPU). Only
-    taken after a meta failure, so models that trace on meta pay nothing; the count's ``note`` names the path and the
-    meta failure."""
+def _fvcore_result(
+    pending: CountApart, net: nn.Module, spec: ModelSpec, workload: Workload, **overrides: Any
+) -> FvcoreCount:
+    """fvcore's count from its meta trace (convolutions too, see ``traceable_meta_convolutions``), which ran in a
+    child process (:class:`CountApart`) while this one counted on fake tensors; on a real CPU copy where the meta
+    trace failed for a reason real tensors avoid (``meta_trace_failure``: ``.item()`` or ``nonzero`` on meta, a
+    tensor the forward makes on the CPU). Only taken after a meta failure, so models that trace on meta pay nothing;
+    the count's ``note`` names the path and the meta failure."""
     try:
-        if _has_convolutions(net):  # its convolutions now trace on meta: a deep meta failure stays in a child
-            return count_fvcore_apart(net, make_inputs(spec, workload, "meta"))
-        return count_fvcore(net, make_inputs(spec, workload, "meta"))
+        return pending.result()
     except Exception as exc:
         if not meta_trace_failure(exc):
             raise
@@ -179,22 +176,32 @@ class _Pass:
 def _count_pass(spec: ModelSpec, workload: Workload, forward_only: bool = False, **overrides: Any) -> _Pass:
     net = build_model(spec, device="meta", dtype=workload.dtype, **overrides)
     stored = count_params(net, spec)
-    fvcore_count, fvcore_error = None, None
-    with per_token_experts(net):
-        try:
-            fvcore_count = None if forward_only else _run_fvcore(net, spec, workload, **overrides)
-        except Exception as exc:  # one counter failing must not hide the others; the reason is reported
-            fvcore_error = error_text(exc)  # "Type: first line", also for an exception without a message
+    fvcore_count, fvcore_error, pending = None, None, None
+    if not forward_only:  # fvcore traces in a child process meanwhile, on the other core
+        with per_token_experts(net):
+            try:
+                pending = CountApart(net, make_inputs(spec, workload, "meta"), count_fvcore)
+            except Exception as exc:  # one counter failing must not hide the others; the reason is reported
+                fvcore_error = error_text(exc)  # "Type: first line", also for an exception without a message
     real_op = None
     try:
-        with FakeTensorMode(allow_non_fake_inputs=True):
-            _fake_parameters(net)
-            counts = run_counters(net, spec, workload, forward_only, "cpu")
-    except Exception as exc:
-        real_op = data_dependent_op(exc)
-        if real_op is None:
-            raise
-        counts = count_on_real_tensors(spec, workload, forward_only, real_op, **overrides)
+        try:
+            with FakeTensorMode(allow_non_fake_inputs=True):
+                _fake_parameters(net)
+                counts = run_counters(net, spec, workload, forward_only, "cpu")
+        except Exception as exc:
+            real_op = data_dependent_op(exc)
+            if real_op is None:
+                raise
+            counts = count_on_real_tensors(spec, workload, forward_only, real_op, **overrides)
+        if pending is not None:
+            try:
+                fvcore_count = _fvcore_result(pending, net, spec, workload, **overrides)
+            except Exception as exc:  # reported as fvcore's reason, as above
+                fvcore_error = error_text(exc)
+    finally:
+        if pending is not None:
+            pending.cancel()  # a no-op once collected
     return _Pass(
         fvcore=fvcore_count,
         fvcore_error=fvcore_error,

@@ -165,6 +165,25 @@ class OpTracer(TorchDispatchMode):
         return out
 
 
-def torch_flop_counter() -> FlopCounterMode:
-    """torch's own counter, given the formulas it lacks for CPU SDPA and grouped expert matmuls."""
-    return FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS)
+class _NoModules:
+    """Stands in for FlopCounterMode's module tracker: every count under "Global", none per module. The tracker
+    hooks every module call (and, for the backward, every module's inputs) to attribute FLOPs to modules, which the
+    profile never reads; without it a fake forward+backward of Swin-T or MobileViT takes 8-17% less time, with the
+    same totals (tests compare them)."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _NoModules:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def torch_flop_counter(per_module: bool = False) -> FlopCounterMode:
+    """torch's own counter, given the formulas it lacks for CPU SDPA and grouped expert matmuls; totals only
+    unless ``per_module``."""
+    counter = FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS)
+    if not per_module:
+        counter.mod_tracker = _NoModules()
+    return counter
