@@ -193,3 +193,56 @@ def test_the_hardware_pages_roofline_trace_runs_in_a_worker_and_equals_the_in_pr
     assert [(r.op, r.flops, r.bytes_read, r.bytes_written) for r in traced.op_records] == [
         (r.op, r.flops, r.bytes_read, r.bytes_written) for r in expected.op_records
     ]
+
+
+def test_the_engine_lock_admits_two_static_counts_and_a_measurement_alone():
+    import threading
+
+    lock = common.EngineLock(slots=2)
+    inside, events = [], []
+    release = threading.Event()
+
+    def count(name: str) -> None:
+        with lock.shared():
+            inside.append(name)
+            release.wait(10)
+            inside.remove(name)
+
+    def measure() -> None:
+        with lock:
+            events.append(("measure", list(inside)))
+
+    counts = [threading.Thread(target=count, args=(f"c{i}",)) for i in range(3)]
+    for thread in counts:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(inside) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert len(inside) == 2  # the third count waits for a slot
+    measurer = threading.Thread(target=measure)
+    measurer.start()
+    time.sleep(0.1)
+    assert events == []  # a measurement waits for every count to end
+    release.set()
+    for thread in [*counts, measurer]:
+        thread.join(10)
+    assert events == [("measure", [])]
+
+
+def test_a_run_counts_two_models_at_once_and_reports_each_as_it_ends(monkeypatch):
+    import threading
+
+    both = threading.Barrier(2, timeout=10)  # broken (an error) unless two counts wait on it together
+    threads = set()
+
+    def counted(name: str, workload: Workload):
+        threads.add(threading.current_thread().name)
+        both.wait()
+        return runs.Result.failure(name, {}, f"{name} counted") if name == "b" else runs.Result(model=name, workload={})
+
+    monkeypatch.setattr(runs, "static_profile", counted)
+    got = dict(runs._static_profiles(["a", "b", "c", "d"], WORKLOAD))
+    assert sorted(got) == [0, 1, 2, 3]
+    assert [got[i].model for i in range(4)] == ["a", "b", "c", "d"] and got[1].error == "b counted"
+    assert len(threads) == 2 and all(name.startswith("static-count") for name in threads)

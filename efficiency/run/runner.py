@@ -1,7 +1,7 @@
 """Isolated runner: each profiling job in its own process, so one bad model cannot take the others down.
 
-Worker model: a ``forkserver`` with torch, transformers (``modeling_utils``, the 5 s import) and our
-loading code preloaded. Each job is a fresh fork of that warm server: isolation per job (a crash,
+Worker model: a ``forkserver`` with torch, transformers (``modeling_utils``, the 5 s import), our loading code and
+the static counters preloaded. Each job is a fresh fork of that warm server: isolation per job (a crash,
 leak or stuck thread dies with its process) for the price of a fork, not of an interpreter start.
 The child calls ``os.setsid()`` so a kill takes its whole process group (anything it started too).
 
@@ -54,6 +54,7 @@ DEFAULT_PRELOAD = (
     "transformers",
     "transformers.modeling_utils",
     "efficiency.models.loading",
+    "efficiency.counters.static",  # a static count's code (fvcore, torch's flop counter, fake tensors): 0.1 s a job
     "efficiency.run.runner",
 )
 POLL_INTERVAL_S = 0.05

@@ -11,8 +11,9 @@ heavy is imported at module import: torch and transformers load inside the funct
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -203,13 +204,51 @@ def device_help(devices: Iterable[dict[str, Any]]) -> str:
 # ---------------------------------------------------------------- profiling
 
 
+STATIC_SLOTS = 2  # static counts at once: each in its own worker process, on its own core of a 2-core machine
+
+
+class EngineLock:
+    """Who may use this machine's cores now, whichever session asks. ``with lock:`` is exclusive: a measurement (its
+    timings must not share the cores) and the engine's warm-up (an import that must not meet another). ``with
+    lock.shared():`` admits up to ``slots`` static counts at once: they time nothing, and each runs in a worker."""
+
+    def __init__(self, slots: int = STATIC_SLOTS) -> None:
+        self.slots = slots
+        self._changed = threading.Condition()
+        self._counting = 0
+        self._exclusive = False
+
+    def __enter__(self) -> EngineLock:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._exclusive and self._counting == 0)
+            self._exclusive = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self._exclusive = False
+            self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._exclusive and self._counting < self.slots)
+            self._counting += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._counting -= 1
+                self._changed.notify_all()
+
+
 @st.cache_resource(show_spinner=False)
-def engine_lock() -> threading.Lock:
-    """Static profiles run in this process under torch dispatch modes: one at a time, whichever session asks."""
-    return threading.Lock()
+def engine_lock() -> EngineLock:
+    """The process's one :class:`EngineLock`."""
+    return EngineLock()
 
 
-def _warm_engine(lock: threading.Lock) -> None:
+def _warm_engine(lock: EngineLock) -> None:
     """Runs in the warm-up timer's thread, which has no script context: it touches nothing of Streamlit (the lock
     comes from the script thread that started the timer)."""
     with lock:

@@ -12,12 +12,14 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from efficiency.models import catalog
 from efficiency.results import DEFAULT_IMPLEMENTATION, Result, implementation_label
@@ -30,6 +32,7 @@ from efficiency.specs import Workload
 from efficiency.store.store import ResultStore
 from efficiency.ui import cluster
 from efficiency.ui.common import (
+    STATIC_SLOTS,
     device_help,
     device_label,
     display_name,
@@ -111,17 +114,21 @@ def local_stamp(name: str) -> float | None:
         return None
 
 
+_RESOLVE_LOCK = threading.Lock()  # resolve's first import of transformers fails when two threads make it at once
+
+
 def _static_job_in_worker(name: str, workload: Workload, timeout_s: float | None, **job: Any) -> dict[str, Any]:
     """One static job in a forked worker of :func:`executor`, under the default memory cap, for ``timeout_s``
     (None: :data:`STATIC_TIMEOUT_S`); its wire result. The name is resolved and the workload checked here first
     (cheap), so a refusal reads as the engine words it (``ValueError``) and starts no process; a worker's failure
-    raises :class:`StaticCountFailed`. One job at a time, and none while this machine times a model
-    (``engine_lock``, which also keeps ``resolve``'s first import of transformers apart from the engine's warm-up:
-    two threads importing it at once fail); the waiting thread holds no GIL, so other sessions are served."""
+    raises :class:`StaticCountFailed`. Up to ``STATIC_SLOTS`` at once (``engine_lock().shared()``: a count times
+    nothing), and none while this machine times a model or warms the engine (``engine_lock``, exclusive); the waiting
+    thread holds no GIL, so other sessions are served."""
     from efficiency.models.loading import check_workload, resolve  # lazy: imports torch; pages draw before it
 
-    with engine_lock():
-        spec = resolve(name)
+    with engine_lock().shared():
+        with _RESOLVE_LOCK:
+            spec = resolve(name)
         check_workload(spec, workload)
         fields = workload.for_modality(spec.modality)
         made = make_job(spec.id, fields, metrics="static", timeout_s=timeout_s or STATIC_TIMEOUT_S, **job)
@@ -206,14 +213,33 @@ def _finish(
     status.update(label=label, state="error" if failed else "complete", expanded=bool(failed))
 
 
+def _static_profiles(names: Sequence[str], workload: Workload) -> Iterator[tuple[int, Result]]:
+    """(index into ``names``, static profile) as each is counted, ``STATIC_SLOTS`` at a time: each count runs in its
+    own worker process, and the threads that wait for them carry this script's context (they touch no element; the
+    cache they fill is the one later reruns read)."""
+    context = get_script_run_ctx()
+    with ThreadPoolExecutor(
+        max_workers=min(STATIC_SLOTS, len(names)) or 1,
+        thread_name_prefix="static-count",
+        initializer=lambda: add_script_run_ctx(threading.current_thread(), context),
+    ) as pool:
+        futures = {pool.submit(static_profile, name, workload): index for index, name in enumerate(names)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()  # static_profile returns a failure as a result, never raises
+
+
 def run_static(names: Sequence[str], workload: Workload, store: ResultStore | None) -> None:
-    """Each model's static profile with its own progress bar; a failure is shown beside that model only."""
+    """Each model's static profile with its own progress bar, two counted at once; a failure is shown beside that
+    model only."""
     began, failed = time.perf_counter(), 0
     with st.status(f"Counting {len(names)} model(s) …", expanded=True) as status:
-        for name in names:
+        bars = [
+            st.progress(0.0, text=f"{escape_md(display_name(name))}: counting parameters, FLOPs and memory traffic …")
+            for name in names
+        ]
+        for index, result in _static_profiles(names, workload):
+            name, bar = names[index], bars[index]
             label = display_name(name)
-            bar = st.progress(0.0, text=f"{escape_md(label)}: counting parameters, FLOPs and memory traffic …")
-            result = static_profile(name, workload)
             if result.error:
                 failed += 1
                 bar.empty()
