@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from efficiency.counters.fvcore_counter import TracedApartError, count_fvcore, count_fvcore_apart, error_text
+from efficiency.counters.fvcore_counter import CountApart, TracedApartError, count_fvcore, error_text
 from efficiency.counters.static import profile_static
 from efficiency.specs import Workload
 
@@ -55,7 +55,7 @@ def test_a_count_apart_equals_the_count_here_and_leaves_the_model_untouched():
     model = _Convs().to("meta")
     inputs = {"pixel_values": torch.empty(1, 3, 16, 16, device="meta")}
     hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
-    assert count_fvcore_apart(model, inputs) == count_fvcore(_Convs().to("meta"), inputs)
+    assert CountApart(model, inputs).result() == count_fvcore(_Convs().to("meta"), inputs)
     assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()) == hooks
 
 
@@ -77,11 +77,11 @@ class _Fails(nn.Module):
 def test_a_failure_apart_comes_back_as_its_one_line_and_a_crash_as_the_signal():
     meta = {"x": torch.empty(2, 4, device="meta")}
     with pytest.raises(TracedApartError) as failed:
-        count_fvcore_apart(_Fails("item").to("meta"), meta)
+        CountApart(_Fails("item").to("meta"), meta).result()
     assert error_text(failed.value) == "RuntimeError: Tensor.item() cannot be called on meta tensors"
     with pytest.raises(TracedApartError, match=r"crashed its process \(signal SIGKILL\)"):
-        count_fvcore_apart(_Fails("crash").to("meta"), meta)
-    assert count_fvcore_apart(_Fails("none").to("meta"), meta).macs == 2 * 4 * 4  # this process goes on
+        CountApart(_Fails("crash").to("meta"), meta).result()
+    assert CountApart(_Fails("none").to("meta"), meta).result().macs == 2 * 4 * 4  # this process goes on
 
 
 class _BoolScatter(nn.Module):

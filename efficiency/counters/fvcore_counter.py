@@ -8,7 +8,8 @@ count elementwise work, which our convention keeps out of the headline, so their
 the total here (and kept in ``by_operator``). Convolutions trace on ``meta`` through
 :func:`traceable_meta_convolutions`. Where a model cannot be traced on ``meta`` for a reason real tensors
 avoid (``meta_trace_failure``: values needed, a meta kernel jit tracing breaks), the profile traces a real CPU copy
-instead and the count's ``note`` says so (``efficiency.counters.static._run_fvcore``).
+instead and the count's ``note`` says so (``efficiency.counters.static._fvcore_result``). Each meta trace runs in
+a child process (:class:`CountApart`).
 """
 
 from __future__ import annotations
@@ -223,12 +224,14 @@ class CountApart:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: count, send the count or the error, and leave without running any cleanup
+            status = 1  # nothing sent: the parent reports the exit code
             try:
                 os.close(read)
                 with os.fdopen(write, "wb") as pipe:
                     pipe.write(pickle.dumps(_counted(count, model, inputs)))
+                status = 0
             finally:
-                os._exit(0)
+                os._exit(status)
         os.close(write)
         self.pid, self._read = pid, read
 
@@ -262,11 +265,6 @@ def _counted(count: Callable, model: torch.nn.Module, inputs: dict[str, Any]) ->
         return ("count", count(model, inputs))
     except Exception as exc:  # sent to the parent, which raises it
         return ("error", error_text(exc))
-
-
-def count_fvcore_apart(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
-    """``count_fvcore`` in a child process, waited for (see :class:`CountApart`)."""
-    return CountApart(model, inputs).result()
 
 
 def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
