@@ -25,6 +25,12 @@ NEEDS_REAL_COPY = {
     "imagegpt": ({"n_embd": 32, "n_layer": 2, "n_head": 2, "vocab_size": 65, "n_positions": 64}, "text"),
     # .item() on a meta tensor (its padding-length check)
     "flaubert": ({"emb_dim": 32, "n_layers": 2, "n_heads": 2, "vocab_size": 128}, "text"),
+    # a tensor made on the CPU meets meta ones once its convolutions trace on meta: "Expected `value` to be on same
+    # device as `a`"
+    "sew-d": (
+        {"hidden_size": 32, "num_attention_heads": 2, "num_hidden_layers": 2, "intermediate_size": 64},
+        "audio",
+    ),
     # reads the patch grid's values: "Cannot copy out of meta tensor"
     "siglip2_vision_model": (
         {"hidden_size": 32, "num_attention_heads": 2, "num_hidden_layers": 2, "intermediate_size": 64},

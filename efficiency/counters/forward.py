@@ -30,6 +30,9 @@ DATA_DEPENDENT_MARKERS = (
     "data is not allocated",
 )
 REAL_TENSOR_LIMIT_BYTES = 2_000_000_000  # the largest (reduced-depth) copy counted on real tensors instead
+# Real tensors are drawn from this seed: where values decide how much work a forward does (FastSpeech 2's and VITS's
+# duration predictors set the output length), a count depends on them, and with a seed it is the same every time.
+REAL_TENSOR_SEED = 0
 ONE_PASS = True  # conv models without attention: one forward and its backward (tests compare it with two passes)
 
 
@@ -150,5 +153,7 @@ def count_on_real_tensors(spec: ModelSpec, workload: Workload, forward_only: boo
             f"{spec.id}: fake tensors cannot run {op} (it needs real values) and the weights "
             f"({weight_bytes / 1e9:.1f} GB) are too large to count on real tensors here"
         )
-    real = build_model(spec, device="cpu", dtype=workload.dtype, **overrides)
-    return run_counters(real, spec, workload, forward_only, "cpu")
+    with torch.random.fork_rng():  # the same weights and inputs every time, whatever ran before in this process
+        torch.manual_seed(REAL_TENSOR_SEED)
+        real = build_model(spec, device="cpu", dtype=workload.dtype, **overrides)
+        return run_counters(real, spec, workload, forward_only, "cpu")

@@ -34,8 +34,9 @@ from efficiency.counters.forward import DATA_DEPENDENT_MARKERS
 from efficiency.counters.opclasses import FVCORE_NOT_MATRIX
 
 # A meta tensor named in the error ("Cannot copy out of meta tensor", "expected device meta", nonzero's
-# register_meta), or torch's meta convolution meeting the shape tensors jit tracing hands out.
-META_FAILURE = re.compile(r"\bmeta\b|register_meta|cond must be a bool, but got a Tensor")
+# register_meta), a CPU tensor the forward made meeting meta ones (SEW-D: "Expected `value` to be on same device as
+# `a`"), or torch's meta convolution meeting the shape tensors jit tracing hands out.
+META_FAILURE = re.compile(r"\bmeta\b|register_meta|cond must be a bool, but got a Tensor|to be on same device as")
 ELEMENTWISE_KEYS = frozenset(
     """batch_norm group_norm layer_norm instance_norm upsample_nearest2d upsample_bilinear2d
     adaptive_avg_pool2d grid_sampler""".split()

@@ -19,7 +19,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from efficiency.counters.analytic import analytic_count
-from efficiency.counters.forward import count_on_real_tensors, data_dependent_op, run_counters
+from efficiency.counters.forward import REAL_TENSOR_SEED, count_on_real_tensors, data_dependent_op, run_counters
 from efficiency.counters.fvcore_counter import (
     CountApart,
     FvcoreCount,
@@ -316,8 +316,9 @@ def _count(
         how.append(counted.fvcore.note)
     if counted.real_tensors_for:
         how.append(
-            f"Counted on real tensors (random weights): fake tensors cannot run {counted.real_tensors_for}, "
-            "which needs values; the counts do not depend on them."
+            f"Counted on real tensors (random weights, seed {REAL_TENSOR_SEED}): fake tensors cannot run "
+            f"{counted.real_tensors_for}, which needs values. Where values decide how much work the forward does "
+            "(a duration predictor's output length, a detector's proposals), the counts are those of these weights."
         )
     full_depth = dict.fromkeys(layer_keys, layers) if depth_scaling else {}
     return counted, full_depth, how
