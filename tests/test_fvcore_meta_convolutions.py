@@ -105,3 +105,38 @@ def test_a_bool_scatter_value_no_longer_stops_the_trace(device):
     index = torch.tensor([[1], [0]])
     expected = torch.tensor([[True, False], [False, True]])
     assert torch.equal(torch.ones(2, 2, dtype=torch.bool).scatter(-1, index, False), expected)
+
+
+class _ScaledBySize(nn.Module):
+    """TVP's position embeddings: ``interpolate`` with a scale computed from the input's size, which torch.jit hands
+    out as tensors, so the usual trace fails."""
+
+    def forward(self, x, return_dict=False):
+        height, width = x.shape[-2:]
+        y = nn.functional.interpolate(x, scale_factor=(height / 4, width / 4), mode="bicubic", align_corners=False)
+        return (y @ y.transpose(-1, -2),)
+
+
+def test_a_trace_broken_by_size_tensors_is_traced_again_with_sizes_as_numbers():
+    x = torch.empty(1, 2, 8, 8, device="meta")
+    with pytest.raises(TypeError, match="upsample_bicubic2d"):
+        count_fvcore(_ScaledBySize(), {"x": x})
+    count = CountApart(_ScaledBySize(), {"x": x}).result()
+    assert count.macs == 2 * 16 * 16 * 16  # (1, 2, 16, 16) @ (1, 2, 16, 16): the upsampled size, counted
+    assert count.note.startswith("fvcore traced it with sizes as numbers: with torch.jit's size tensors its trace")
+    assert "upsample_bicubic2d" in count.note
+    assert "size" not in torch.Tensor.__dict__ and "shape" not in torch.Tensor.__dict__  # only in the child
+
+
+class _BoolFill(nn.Module):
+    """UDOP's patch indices: ``full_like(x, True)``."""
+
+    def forward(self, x, return_dict=False):
+        keep = torch.full_like(x[..., 0], True).bool()
+        return ((x * keep[..., None]) @ x.transpose(-1, -2),)
+
+
+def test_a_bool_fill_value_no_longer_stops_the_trace():
+    count = count_fvcore(_BoolFill(), {"x": torch.randn(2, 4, 8)})
+    assert count.macs == 2 * 4 * 4 * 8 and count.note is None
+    assert torch.full_like(torch.zeros(2), True).tolist() == [1.0, 1.0]  # restored: torch's own again

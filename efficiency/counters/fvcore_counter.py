@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -75,30 +75,69 @@ def traceable_meta_convolutions() -> None:
             _meta_convolution_library = library
 
 
-def _bool_value_as_int(scatter):
-    def scatter_with_number(self, dim, index, *args, **kwargs):
-        if args and isinstance(args[0], bool):
-            args = (int(args[0]), *args[1:])
-        if isinstance(kwargs.get("value"), bool):
-            kwargs["value"] = int(kwargs["value"])
-        return scatter(self, dim, index, *args, **kwargs)
+def _bool_value_as_int(method, position: int, keyword: str):
+    def with_number(*args, **kwargs):
+        if len(args) > position and isinstance(args[position], bool):
+            args = (*args[:position], int(args[position]), *args[position + 1 :])
+        if isinstance(kwargs.get(keyword), bool):
+            kwargs[keyword] = int(kwargs[keyword])
+        return method(*args, **kwargs)
 
-    return scatter_with_number
+    return with_number
+
+
+# (owner, name, position of the value among the arguments, its keyword)
+_BOOL_VALUES = (
+    (torch.Tensor, "scatter", 3, "value"),
+    (torch.Tensor, "scatter_", 3, "value"),
+    (torch, "full_like", 1, "fill_value"),
+)
 
 
 @contextmanager
-def _numbers_for_bool_scatters() -> Iterator[None]:
-    """``scatter(dim, index, False)`` with the value as 0 or 1 while fvcore traces: torch.jit records a bool there,
-    and its alias analysis then finds no ``aten::scatter`` overload for it and asserts (DeepSeek-V3.2's sparse
-    attention indexer builds its mask so). The same mask either way; scatter does no arithmetic fvcore counts."""
-    saved = {name: getattr(torch.Tensor, name) for name in ("scatter", "scatter_")}
-    for name, method in saved.items():
-        setattr(torch.Tensor, name, _bool_value_as_int(method))
+def _numbers_for_bool_values() -> Iterator[None]:
+    """``scatter(dim, index, False)`` and ``full_like(x, True)`` with the value as 0 or 1 while fvcore traces:
+    torch.jit records a bool there, and its alias analysis then finds no overload for it and asserts (DeepSeek-V3.2's
+    sparse-attention mask, UDOP's patch indices). The same tensor either way; neither op does arithmetic fvcore
+    counts."""
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _, _ in _BOOL_VALUES]
+    for (owner, name, method), (_, _, position, keyword) in zip(saved, _BOOL_VALUES, strict=True):
+        setattr(owner, name, _bool_value_as_int(method, position, keyword))
     try:
         yield
     finally:
-        for name, method in saved.items():
-            setattr(torch.Tensor, name, method)
+        for owner, name, method in saved:
+            setattr(owner, name, method)
+
+
+def _untraced_size(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+    state = torch._C._get_tracing_state()
+    if state is None:
+        return torch._C.TensorBase.size(self, *args, **kwargs)
+    torch._C._set_tracing_state(None)
+    try:
+        return torch._C.TensorBase.size(self, *args, **kwargs)
+    finally:
+        torch._C._set_tracing_state(state)
+
+
+@contextmanager
+def _sizes_as_numbers() -> Iterator[None]:
+    """Tensor sizes as plain numbers while fvcore traces, not the size tensors torch.jit hands out: the trace then
+    holds this input's sizes as constants, which a count of this one input needs anyway. Some models' Python breaks
+    on size tensors (TVP's ``interpolate`` with a scale computed from them); only tried after the usual trace failed,
+    in the child process (:class:`CountApart`), and the count's note says so."""
+    own = {name: torch.Tensor.__dict__.get(name) for name in ("size", "shape")}  # None: inherited from TensorBase
+    torch.Tensor.size = _untraced_size
+    torch.Tensor.shape = property(_untraced_size)
+    try:
+        yield
+    finally:
+        for name, attribute in own.items():
+            if attribute is None:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, attribute)
 
 
 def sdpa_macs(inputs: list[Any], outputs: list[Any]) -> Counter:
@@ -262,10 +301,27 @@ class CountApart:
 
 
 def _counted(count: Callable, model: torch.nn.Module, inputs: dict[str, Any]) -> tuple[str, Any]:
+    """("count", FvcoreCount) or ("error", one line). A trace that failed for a reason other than meta tensors is
+    tried once more with sizes as numbers (:func:`_sizes_as_numbers`); if that fails too, the first failure is the
+    reason."""
     try:
         return ("count", count(model, inputs))
     except Exception as exc:  # sent to the parent, which raises it
-        return ("error", error_text(exc))
+        first = error_text(exc)
+        if meta_trace_failure(exc):
+            return ("error", first)  # the parent traces a real copy
+    try:
+        with _sizes_as_numbers():
+            counted = count(model, inputs)
+    except Exception:  # the first failure is the reason given
+        return ("error", first)
+    return (
+        "count",
+        replace(
+            counted,
+            note=f"fvcore traced it with sizes as numbers: with torch.jit's size tensors its trace failed ({first}).",
+        ),
+    )
 
 
 def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
@@ -292,7 +348,7 @@ def _count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount
     hooks = {m: (set(m._forward_pre_hooks), set(m._forward_hooks)) for m in wrapper.modules()}
     captured = {m for m in wrapper.modules() if getattr(m, "_output_capturing_hooks_installed", False)}
     try:
-        with _numbers_for_bool_scatters():
+        with _numbers_for_bool_values():
             by_operator = dict(analysis.by_operator())
     except Exception:
         _remove_hooks_since(hooks)  # fvcore removes its scope hooks only after a trace that succeeded
