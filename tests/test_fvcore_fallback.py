@@ -178,3 +178,44 @@ class _SwapsOnFirstCall(nn.Module):
 def test_fvcore_counts_outputs_jit_cannot_return_and_swapped_modules(module, macs):
     count = count_fvcore(module(), {"x": torch.ones(2, 8)})
     assert count.macs == macs  # batch x in x out of the linear layer that ran
+
+
+TINY_VITS = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "ffn_dim": 64,
+    "flow_size": 16,
+    "spectrogram_bins": 17,
+    "upsample_initial_channel": 32,
+    "upsample_rates": [2, 2],
+    "upsample_kernel_sizes": [4, 4],
+    "resblock_kernel_sizes": [3],
+    "resblock_dilation_sizes": [[1, 3]],
+    "prior_encoder_num_flows": 1,
+    "prior_encoder_num_wavenet_layers": 1,
+    "posterior_encoder_num_wavenet_layers": 1,
+    "duration_predictor_filter_channels": 32,
+    "depth_separable_num_layers": 1,
+    "duration_predictor_flow_bins": 4,
+    "vocab_size": 40,
+}
+
+
+def test_a_count_that_values_decide_is_reproducible_and_the_same_for_both_counters(monkeypatch):
+    """VITS's duration predictor sets how long its output is, so its count depends on the weights (seeds 1 to 4 give
+    2.2 to 17.6 MFLOPs here): both counters draw their real copies from one seed, whatever ran before."""
+    spec = _spec("vits", TINY_VITS)
+    profiles = []
+    for outside in (1, 2):
+        torch.manual_seed(outside)
+        profiles.append(profile_static(spec, Workload(batch_size=1, seq_len=8)))
+    first, second = (p.flops_by_counter for p in profiles)
+    assert first == second and first["fvcore"] == first["torch"] > 0
+    assert any(note.startswith("Counted on real tensors (random weights, seed 0)") for note in profiles[0].notes)
+    from efficiency.counters import forward
+
+    monkeypatch.setattr(static, "REAL_TENSOR_SEED", 3)
+    monkeypatch.setattr(forward, "REAL_TENSOR_SEED", 3)
+    other = profile_static(spec, Workload(batch_size=1, seq_len=8)).flops_by_counter
+    assert other["fvcore"] == other["torch"] != first["torch"]  # the values do decide it: another seed, another count

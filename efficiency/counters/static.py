@@ -117,24 +117,31 @@ def _fvcore_on_real_copy(
     if sum(math.prod(shape) for shape, _ in shapes) * 4 > CPU_TRACE_INPUT_LIMIT_BYTES:  # Depth Pro's 1536 px
         limit = CPU_TRACE_INPUT_LIMIT_BYTES / 1e6
         raise MemoryError(f"real CPU run on inputs above {limit:.0f} MB: fvcore not run ({meta_error})")
-    inputs = make_inputs(spec, workload, "cpu")
-    real = build_model(spec, device="cpu", dtype=workload.dtype, init_weights=FVCORE_INIT_WEIGHTS, **overrides)
     try:
-        with per_token_experts(real):
-            count = count_fvcore(real, inputs)
+        count = _seeded_real_count(spec, workload, FVCORE_INIT_WEIGHTS, **overrides)
         weights = "random weights" if FVCORE_INIT_WEIGHTS else "uninitialised weights"
     except Exception as exc:
         if FVCORE_INIT_WEIGHTS or jit_failure(exc):  # torch.jit's own failure: the weights' values do not matter
             raise RuntimeError(_real_copy_failure(exc, meta_error)) from exc
         uninitialised = error_text(exc)
-        real = build_model(spec, device="cpu", dtype=workload.dtype, init_weights=True, **overrides)
         try:
-            with per_token_experts(real):
-                count = count_fvcore(real, inputs)
+            count = _seeded_real_count(spec, workload, True, **overrides)
         except Exception as again:
             raise RuntimeError(_real_copy_failure(again, meta_error)) from again
         weights = f"random weights: with uninitialised ones it failed ({uninitialised})"
     return replace(count, note=f"fvcore traced a real CPU copy ({weights}): its meta trace failed ({meta_error}).")
+
+
+def _seeded_real_count(spec: ModelSpec, workload: Workload, init_weights: bool, **overrides: Any) -> FvcoreCount:
+    """fvcore's count of a real CPU copy, its weights and inputs drawn as the torch counter's real copy draws them
+    (``count_on_real_tensors``: the same seed, build, then inputs): where values decide how much work a forward does
+    (VITS's duration predictor), both counters then count the same work."""
+    with torch.random.fork_rng():
+        torch.manual_seed(REAL_TENSOR_SEED)
+        real = build_model(spec, device="cpu", dtype=workload.dtype, init_weights=init_weights, **overrides)
+        inputs = make_inputs(spec, workload, "cpu")
+        with per_token_experts(real):
+            return count_fvcore(real, inputs)
 
 
 def _relative(value: int, reference: int) -> float:
