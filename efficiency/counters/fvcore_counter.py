@@ -251,15 +251,19 @@ class CountApart:
     the same process then meets values of the abandoned graph (an INTERNAL ASSERT, or a segfault: SAM 3 after its
     meta trace stopped at ``.item()``); and a trace may leave state on the modules (Swin keeps the window size it
     computed as the tensor tracing made of it). In a child neither reaches this process, and a crash is one failed
-    count. The child inherits the model (copy on write): nothing is built twice, and a fork costs milliseconds. A
-    failure comes back as :class:`TracedApartError` carrying the child's one-line error."""
+    count. The child inherits the model (copy on write): nothing is built twice. A fork costs milliseconds in a small
+    process, but grows with what the process holds (0.15 s more per profile in one holding 3 GB), so the profile
+    forks only where it pays (``apart``: conv models, see ``efficiency.counters.static``). A failure comes back as
+    :class:`TracedApartError` carrying the one-line error."""
 
-    def __init__(self, model: torch.nn.Module, inputs: dict[str, Any], count: Callable | None = None) -> None:
+    def __init__(
+        self, model: torch.nn.Module, inputs: dict[str, Any], count: Callable | None = None, apart: bool = True
+    ) -> None:
         self._here: tuple | None = None
         self.pid: int | None = None
         count = count or count_fvcore
-        if not hasattr(os, "fork"):
-            self._here = _counted(count, model, inputs)
+        if not apart or not hasattr(os, "fork"):  # here, at once, and no second trace after a failure here
+            self._here = _counted(count, model, inputs, retry=False)
             return
         read, write = os.pipe()
         pid = os.fork()
@@ -268,7 +272,7 @@ class CountApart:
             try:
                 os.close(read)
                 with os.fdopen(write, "wb") as pipe:
-                    pipe.write(pickle.dumps(_counted(count, model, inputs)))
+                    pipe.write(pickle.dumps(_counted(count, model, inputs, retry=True)))
                 status = 0
             finally:
                 os._exit(status)
@@ -300,16 +304,17 @@ class CountApart:
             self.pid = None
 
 
-def _counted(count: Callable, model: torch.nn.Module, inputs: dict[str, Any]) -> tuple[str, Any]:
-    """("count", FvcoreCount) or ("error", one line). A trace that failed for a reason other than meta tensors is
+def _counted(count: Callable, model: torch.nn.Module, inputs: dict[str, Any], retry: bool) -> tuple[str, Any]:
+    """("count", FvcoreCount) or ("error", one line). With ``retry`` (in a child process only: a second trace after a
+    failed one can meet what the first left behind), a trace that failed for a reason other than meta tensors is
     tried once more with sizes as numbers (:func:`_sizes_as_numbers`); if that fails too, the first failure is the
     reason."""
     try:
         return ("count", count(model, inputs))
     except Exception as exc:  # sent to the parent, which raises it
         first = error_text(exc)
-        if meta_trace_failure(exc):
-            return ("error", first)  # the parent traces a real copy
+        if not retry or meta_trace_failure(exc):
+            return ("error", first)  # after a meta failure the parent traces a real copy
     try:
         with _sizes_as_numbers():
             counted = count(model, inputs)

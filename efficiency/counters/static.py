@@ -1,8 +1,9 @@
 """The static profile: parameters, FLOPs by three counters, training FLOPs, memory traffic. No weights.
 
-Order of work: build the model on ``meta`` (no memory); start fvcore's trace of it there in a child process; meanwhile
-give it fake parameters (FakeTensorMode: shapes and dtypes, no storage) and run one forward and one forward+backward
-under torch's FlopCounterMode and our op tracer; then collect fvcore's count. That is how a 530 B model profiles in
+Order of work: build the model on ``meta`` (no memory); let fvcore trace it there (a conv model's trace in a child
+process meanwhile: its trace is the costly one, and the one that can go deep before failing); give it fake parameters
+(FakeTensorMode: shapes and dtypes, no storage) and run one forward and one forward+backward under torch's
+FlopCounterMode and our op tracer; then collect fvcore's count. That is how a 530 B model profiles in
 seconds on a laptop.
 """
 
@@ -76,6 +77,10 @@ def _fake_parameters(model: nn.Module) -> None:
                 if id(buf) not in memo:
                     memo[id(buf)] = torch.zeros(buf.shape, dtype=buf.dtype, device="cpu")
                 module._buffers[name] = memo[id(buf)]
+
+
+def _has_convolutions(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
 
 
 def _fvcore_result(
@@ -184,10 +189,10 @@ def _count_pass(spec: ModelSpec, workload: Workload, forward_only: bool = False,
     net = build_model(spec, device="meta", dtype=workload.dtype, **overrides)
     stored = count_params(net, spec)
     fvcore_count, fvcore_error, pending = None, None, None
-    if not forward_only:  # fvcore traces in a child process meanwhile, on the other core
+    if not forward_only:  # a conv model's fvcore trace runs in a child process meanwhile, on the other core
         with per_token_experts(net):
             try:
-                pending = CountApart(net, make_inputs(spec, workload, "meta"), count_fvcore)
+                pending = CountApart(net, make_inputs(spec, workload, "meta"), count_fvcore, _has_convolutions(net))
             except Exception as exc:  # one counter failing must not hide the others; the reason is reported
                 fvcore_error = error_text(exc)  # "Type: first line", also for an exception without a message
     real_op = None
