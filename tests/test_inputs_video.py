@@ -81,6 +81,13 @@ def test_a_merged_patch_tower_gets_a_merge_size_per_image(tmp_path):
 
 
 def test_a_type_fvcore_cannot_count_says_it_was_counted_by_torch_alone(tmp_path):
-    profile = profile_static(default_spec(tmp_path, "tvp"), WORKLOAD)  # fvcore's trace fails on its resize
+    profile = profile_static(default_spec(tmp_path, "unlimited_ocr"), WORKLOAD)  # a vmap torch.jit cannot trace
     assert "fvcore" in profile.counter_errors and "fvcore" not in profile.flops_by_counter
-    assert "No closed-form formula for tvp; counted by torch alone (fvcore could not count it)." in profile.notes
+    alone = "No closed-form formula for unlimited_ocr; counted by torch alone (fvcore could not count it)."
+    assert alone in profile.notes
+
+
+def test_a_trace_that_size_tensors_broke_is_counted_with_sizes_as_numbers_and_says_so(tmp_path):
+    profile = profile_static(default_spec(tmp_path, "tvp"), WORKLOAD)  # its resize scale is computed from sizes
+    assert profile.flops_by_counter["fvcore"] == profile.flops_by_counter["torch"] > 0
+    assert any(note.startswith("fvcore traced it with sizes as numbers") for note in profile.notes), profile.notes
