@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 import torch
@@ -68,6 +69,8 @@ class _Fails(nn.Module):
     def forward(self, x, return_dict=False):
         if self.how == "item":
             x = x * x.sum().item()
+        elif self.how == "hang":
+            time.sleep(60)
         elif self.how == "crash":
             os.kill(os.getpid(), signal.SIGKILL)  # (as a segfault would)
         return (self.linear(x),)
@@ -140,3 +143,12 @@ def test_a_bool_fill_value_no_longer_stops_the_trace():
     count = count_fvcore(_BoolFill(), {"x": torch.randn(2, 4, 8)})
     assert count.macs == 2 * 4 * 4 * 8 and count.note is None
     assert torch.full_like(torch.zeros(2), True).tolist() == [1.0, 1.0]  # restored: torch's own again
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the count runs here where there is no fork")
+def test_a_child_that_never_answers_is_killed_at_its_timeout():
+    pending = CountApart(_Fails("hang").to("meta"), {"x": torch.empty(2, 4, device="meta")})
+    started = time.monotonic()
+    with pytest.raises(TracedApartError, match=r"fvcore's trace did not finish within 1 s"):
+        pending.result(timeout_s=1)
+    assert time.monotonic() - started < 10 and pending.pid is None  # killed and reaped, not waited for

@@ -18,8 +18,10 @@ import math
 import os
 import pickle
 import re
+import select
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -243,6 +245,9 @@ def _replaced_module(exc: Exception) -> bool:
     return isinstance(exc, KeyError) and bool(exc.args) and isinstance(exc.args[0], torch.nn.Module)
 
 
+APART_TIMEOUT_S = 600.0  # far beyond any trace seen (SAM 3's, the slowest, takes about 40 s on 2 cores)
+
+
 class CountApart:
     """``count_fvcore`` in a forked child process (where there is a fork: Linux, macOS; elsewhere it counts here, at
     once), started now and collected with :meth:`result`, so the caller's own counting runs meanwhile on another core.
@@ -279,10 +284,11 @@ class CountApart:
         os.close(write)
         self.pid, self._read = pid, read
 
-    def result(self) -> FvcoreCount:
+    def result(self, timeout_s: float = APART_TIMEOUT_S) -> FvcoreCount:
+        """The count, or :class:`TracedApartError`; a child that has sent nothing within ``timeout_s`` is killed
+        (a child forked from a process whose other threads held a lock it needs would wait for ever)."""
         if self.pid is not None:
-            with os.fdopen(self._read, "rb") as pipe:
-                data = pipe.read()
+            data = self._received(timeout_s)
             _, status = os.waitpid(self.pid, 0)
             self.pid = None
             if not data:
@@ -294,6 +300,21 @@ class CountApart:
         if kind == "error":
             raise TracedApartError(value)
         return value
+
+    def _received(self, timeout_s: float) -> bytes:
+        chunks, deadline = [], time.monotonic() + timeout_s
+        with os.fdopen(self._read, "rb", buffering=0) as pipe:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    self.pid = None
+                    raise TracedApartError(f"TimeoutError: fvcore's trace did not finish within {timeout_s:.0f} s")
+                chunk = pipe.read(1 << 16)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
 
     def cancel(self) -> None:
         """Stop a count whose result is no longer wanted (the caller failed meanwhile) and reap its process."""

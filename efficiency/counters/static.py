@@ -86,8 +86,8 @@ def _has_convolutions(model: nn.Module) -> bool:
 def _fvcore_result(
     pending: CountApart, net: nn.Module, spec: ModelSpec, workload: Workload, **overrides: Any
 ) -> FvcoreCount:
-    """fvcore's count from its meta trace (convolutions too, see ``traceable_meta_convolutions``), which ran in a
-    child process (:class:`CountApart`) while this one counted on fake tensors; on a real CPU copy where the meta
+    """fvcore's count from its meta trace (convolutions too, see ``traceable_meta_convolutions``; a conv model's ran
+    in a child process, :class:`CountApart`, while this one counted on fake tensors); on a real CPU copy where the meta
     trace failed for a reason real tensors avoid (``meta_trace_failure``: ``.item()`` or ``nonzero`` on meta, a
     tensor the forward makes on the CPU). Only taken after a meta failure, so models that trace on meta pay nothing;
     the count's ``note`` names the path and the meta failure."""
