@@ -74,11 +74,13 @@ def _summed(a: TraceSummary, b: TraceSummary) -> TraceSummary:
     return TraceSummary(ops=a.ops + b.ops, unknown_ops=a.unknown_ops + b.unknown_ops)
 
 
+def has_convolutions(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in net.modules())
+
+
 def _one_pass_fits(net: nn.Module) -> bool:
     """A convolutional model without attention modules: where one forward serves both (and saves the most)."""
-    modules = list(net.modules())
-    convolutional = any(isinstance(m, nn.modules.conv._ConvNd) for m in modules)
-    return convolutional and not any("Attention" in type(m).__name__ for m in modules)
+    return has_convolutions(net) and not any("Attention" in type(m).__name__ for m in net.modules())
 
 
 def _one_pass(net: nn.Module, inputs: dict[str, Any]) -> dict | None:

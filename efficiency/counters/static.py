@@ -20,7 +20,13 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from efficiency.counters.analytic import analytic_count
-from efficiency.counters.forward import REAL_TENSOR_SEED, count_on_real_tensors, data_dependent_op, run_counters
+from efficiency.counters.forward import (
+    REAL_TENSOR_SEED,
+    count_on_real_tensors,
+    data_dependent_op,
+    has_convolutions,
+    run_counters,
+)
 from efficiency.counters.fvcore_counter import (
     CountApart,
     FvcoreCount,
@@ -77,10 +83,6 @@ def _fake_parameters(model: nn.Module) -> None:
                 if id(buf) not in memo:
                     memo[id(buf)] = torch.zeros(buf.shape, dtype=buf.dtype, device="cpu")
                 module._buffers[name] = memo[id(buf)]
-
-
-def _has_convolutions(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
 
 
 def _fvcore_result(
@@ -192,7 +194,7 @@ def _count_pass(spec: ModelSpec, workload: Workload, forward_only: bool = False,
     if not forward_only:  # a conv model's fvcore trace runs in a child process meanwhile, on the other core
         with per_token_experts(net):
             try:
-                pending = CountApart(net, make_inputs(spec, workload, "meta"), count_fvcore, _has_convolutions(net))
+                pending = CountApart(net, make_inputs(spec, workload, "meta"), count_fvcore, has_convolutions(net))
             except Exception as exc:  # one counter failing must not hide the others; the reason is reported
                 fvcore_error = error_text(exc)  # "Type: first line", also for an exception without a message
     real_op = None

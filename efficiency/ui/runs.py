@@ -233,21 +233,20 @@ def run_static(names: Sequence[str], workload: Workload, store: ResultStore | No
     model only."""
     began, failed = time.perf_counter(), 0
     with st.status(f"Counting {len(names)} model(s) …", expanded=True) as status:
-        bars = [
-            st.progress(0.0, text=f"{escape_md(display_name(name))}: counting parameters, FLOPs and memory traffic …")
-            for name in names
-        ]
+        slots = [st.empty() for _ in names]  # each model's place: its progress bar, then "counted" or its error
+        for slot, name in zip(slots, names, strict=True):
+            slot.progress(0.0, text=f"{escape_md(display_name(name))}: counting parameters, FLOPs and memory traffic …")
         for index, result in _static_profiles(names, workload):
-            name, bar = names[index], bars[index]
+            name, slot = names[index], slots[index]
             label = display_name(name)
             if result.error:
                 failed += 1
-                bar.empty()
-                show_error(label, result.error, name)
+                with slot.container():  # in the bar's place: beside the models listed around it
+                    show_error(label, result.error, name)
             else:
                 problem = save_static(store, result)
                 text = f"{escape_md(label)}: counted" + (f" ({escape_md(problem)})" if problem else "")
-                bar.progress(1.0, text=text)
+                slot.progress(1.0, text=text)
             record(name, result, view_key(name, workload, "static", "", None))
         _finish(status, len(names) - failed, failed, "Counted", began)
 
