@@ -92,16 +92,16 @@ def _one_pass(net: nn.Module, inputs: dict[str, Any]) -> dict | None:
     takes its math path when a gradient is wanted), so a model with attention records gets None (a check behind
     ``_one_pass_fits``, which picks models by their modules)."""
     with per_token_experts(net) as moe_blocks:
-        with CallCounter(net) as calls, torch_flop_counter() as torch_counter, OpTracer() as tracer:
+        with CallCounter(net) as calls, OpTracer(torch_flop_counter()) as tracer:
             output = first_tensor(net(**inputs))
         if any(record.attention for record in tracer.summary.ops):
             return None
-        with torch_flop_counter() as back_counter, OpTracer() as back_tracer:
+        with OpTracer(torch_flop_counter()) as back_tracer:
             output.float().sum().backward()
-    forward_flops = int(torch_counter.get_total_flops())
+    forward_flops = int(tracer.torch_counter.get_total_flops())
     return {
         "forward_flops": forward_flops,
-        "training_flops": forward_flops + int(back_counter.get_total_flops()),
+        "training_flops": forward_flops + int(back_tracer.torch_counter.get_total_flops()),
         "training_error": None,
         "forward": tracer.summary,
         "training": _summed(tracer.summary, back_tracer.summary),
@@ -125,19 +125,19 @@ def run_counters(net: nn.Module, spec: ModelSpec, workload: Workload, forward_on
         for param in net.parameters():
             param.grad = None  # a backward that got part way must not leave gradients to accumulate into
     with per_token_experts(net) as moe_blocks, torch.no_grad(), _frozen(net):
-        with CallCounter(net) as calls, torch_flop_counter() as torch_counter, OpTracer() as tracer:
+        with CallCounter(net) as calls, OpTracer(torch_flop_counter()) as tracer:
             net(**inputs)
     training_error = "not run (forward-only profile)" if forward_only else None
     with per_token_experts(net):
-        with torch_flop_counter() as train_counter, OpTracer() as train_tracer:
+        with OpTracer(torch_flop_counter()) as train_tracer:
             try:
                 if not forward_only:
                     first_tensor(net(**inputs)).float().sum().backward()
             except Exception as exc:  # reported as the training counter's error; forward stands
                 training_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     return {
-        "forward_flops": int(torch_counter.get_total_flops()),
-        "training_flops": None if training_error else int(train_counter.get_total_flops()),
+        "forward_flops": int(tracer.torch_counter.get_total_flops()),
+        "training_flops": None if training_error else int(train_tracer.torch_counter.get_total_flops()),
         "training_error": training_error,
         "forward": tracer.summary,
         "training": train_tracer.summary,
