@@ -34,9 +34,9 @@ class Attention(nn.Module):
 def _trace(module: nn.Module, *inputs: torch.Tensor):
     with FakeTensorMode(allow_non_fake_inputs=True):
         fake = [torch.empty(t.shape, dtype=t.dtype) for t in inputs]
-        with torch.no_grad(), torch_flop_counter() as counter, OpTracer() as tracer:
+        with torch.no_grad(), OpTracer(torch_flop_counter()) as tracer:
             module(*fake)
-    return counter.get_total_flops(), tracer.summary
+    return tracer.torch_counter.get_total_flops(), tracer.summary
 
 
 def test_linear_flops_and_bytes_closed_form():
@@ -201,6 +201,16 @@ TINY_SCALED = {
         modality="vision",
         config={"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "image_size": 32, "patch_size": 8},
     ),
+    "albert": _tiny(
+        "albert",
+        "base",
+        embedding_size=32,
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=96,
+        vocab_size=500,
+    ),
     "whisper": ModelSpec(
         id="tiny-whisper",
         model_type="whisper",
@@ -233,6 +243,15 @@ def test_depth_scaling_equals_full_count_for_later_types(name):
     assert any("scaled to" in note for note in scaled.notes), scaled.notes
     for field in ("flops", "training_flops", "memory_traffic_bytes", "flops_by_counter", "params"):
         assert getattr(scaled, field) == getattr(full, field), field
+
+
+def test_albert_with_more_than_one_group_of_shared_layers_is_counted_in_full():
+    spec = ModelSpec(
+        **{**TINY_SCALED["albert"].__dict__, "config": {**TINY_SCALED["albert"].config, "num_hidden_groups": 2}}
+    )
+    profile = profile_static(spec, TINY_WORKLOAD)
+    assert profile.error is None and not any("scaled to" in note for note in profile.notes), profile.notes
+    assert profile.params.total == profile_static(spec, TINY_WORKLOAD, depth_scaling=False).params.total
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
@@ -372,3 +391,41 @@ def test_torch_counter_totals_are_the_same_without_its_module_tracker():
         assert set(forward.get_flop_counts()) >= {"Global"}
         assert (len(forward.get_flop_counts()) > 1) is per_module  # modules only when asked
     assert totals[True] == totals[False] and min(totals[False]) > 0
+
+
+@pytest.mark.parametrize("model_type", ["vit", "swin"])
+def test_torch_counter_fed_by_the_tracer_counts_what_its_own_mode_counts(model_type):
+    """The profile hands each op the tracer runs to torch's counter (one dispatch mode, not two stacked): its
+    per-op counts, forward and backward, must be those of torch's counter running as its own mode under the
+    tracer, and the tracer's records the same with or without it."""
+    config = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+    if model_type == "swin":
+        config = {"embed_dim": 16, "depths": [2, 2], "num_heads": [2, 4], "window_size": 7}
+    spec = ModelSpec(id=f"tiny-{model_type}", model_type=model_type, task="base", modality="vision", config=config)
+    counts, records = {}, {}
+    for fed in (True, False):
+        net = build_model(spec, device="meta")
+        with FakeTensorMode(allow_non_fake_inputs=True):
+            net = net.to_empty(device="cpu")
+            pixels = torch.empty(2, 3, 224, 224)
+            totals, ops = [], []
+            for backward in (False, True):
+                if fed:
+                    with OpTracer(torch_flop_counter()) as tracer:
+                        output = net(pixel_values=pixels).last_hidden_state
+                        if backward:
+                            output.sum().backward()
+                    counter = tracer.torch_counter
+                else:
+                    with torch_flop_counter() as counter, OpTracer() as tracer:
+                        output = net(pixel_values=pixels).last_hidden_state
+                        if backward:
+                            output.sum().backward()
+                totals.append(counter.get_flop_counts()["Global"])
+                ops.append(
+                    [(r.op, r.flops, r.elementwise_flops, r.bytes_read, r.bytes_written) for r in tracer.summary.ops]
+                )
+        counts[fed], records[fed] = totals, ops
+    assert counts[True] == counts[False]
+    assert all(sum(by_op.values()) > 0 for by_op in counts[True])
+    assert records[True] == records[False] and len(records[True][1]) > len(records[True][0]) > 0

@@ -60,6 +60,7 @@ LAYER_KEYS: dict[str, tuple[str, ...]] = {
         ("num_hidden_layers",),
     ),
     "gpt2": ("n_layer",),
+    "albert": ("num_hidden_layers",),
     "distilbert": ("n_layers",),
     "t5": ("num_layers", "num_decoder_layers"),
     "bart": ("encoder_layers", "decoder_layers"),
@@ -231,9 +232,13 @@ def _count_pass(spec: ModelSpec, workload: Workload, forward_only: bool = False,
     )
 
 
-def _layer_keys(spec: ModelSpec) -> tuple[str, ...]:
-    """The config fields holding the depth of stacks of identical layers, when depth scaling is exact."""
-    if "parameter-shared" in spec.families:
+def _layer_keys(spec: ModelSpec, config: dict) -> tuple[str, ...]:
+    """The config fields holding the depth of stacks of identical layers, when depth scaling is exact.
+
+    ALBERT's layers share one group of weights: each layer adds the same work and no parameters, which scaling
+    gets exactly (f(2) - f(1) = 0 parameters; tests compare it with full counts). With more than one group the
+    layers share them in blocks (the copies would use fewer of them): counted in full."""
+    if spec.model_type == "albert" and config.get("num_hidden_groups", 1) != 1:
         return ()
     return LAYER_KEYS.get(spec.model_type, ())
 
@@ -306,8 +311,8 @@ def _count(
 ) -> tuple[_Pass, dict[str, int], list[str]]:
     """The counts, the full-depth config fields the closed form needs, and notes on the path that counted."""
     how: list[str] = []
-    layer_keys = _layer_keys(spec)
     config = build_config(spec).to_dict()
+    layer_keys = _layer_keys(spec, config)
     depths = {int(config.get(key) or 0) for key in layer_keys}
     layers = depths.pop() if len(depths) == 1 else 0  # stacks of unequal depth are counted in full
     varying = varying_lists(config, layers) if layers else []
