@@ -344,27 +344,73 @@ def test_the_closed_form_never_reports_a_negative_count(depth):
     assert analytic_count(TINY["bert"], TINY_WORKLOAD, {**TINY["bert"].config, "num_hidden_layers": depth}) is None
 
 
-def test_one_pass_counts_equal_two_passes_for_a_convolutional_model(monkeypatch):
-    """The one-pass shortcut for convolutional models without attention counts exactly what the forward pass and
-    the separate forward+backward pass count."""
-    from efficiency.counters import forward
-
-    spec = ModelSpec(
+ONE_PASS_MODELS = {
+    "resnet": ModelSpec(
         id="tiny-resnet",
         model_type="resnet",
         task="base",
         modality="vision",
         config={"embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1], "layer_type": "basic"},
-    )
-    workload = Workload(batch_size=2, image_size=32)
+    ),
+    # Attention written as matmuls and softmax (MobileViT's, Switch's): the same kernels with or without grad.
+    "mobilevit": ModelSpec(
+        id="tiny-mobilevit",
+        model_type="mobilevit",
+        task="base",
+        modality="vision",
+        config={"hidden_sizes": [16, 24, 32], "neck_hidden_sizes": [8, 8, 16, 16, 24, 32, 64], "image_size": 64},
+    ),
+    "switch": _tiny(
+        "switch_transformers",
+        d_model=32,
+        d_ff=64,
+        d_kv=8,
+        num_heads=4,
+        num_layers=2,
+        num_sparse_encoder_layers=1,
+        num_sparse_decoder_layers=1,
+        num_experts=4,
+        vocab_size=300,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_PASS_MODELS))
+def test_one_pass_counts_equal_two_passes(monkeypatch, name):
+    """The one-pass shortcut (one forward with grad, then its backward) for models without SDPA counts exactly what
+    the forward pass and the separate forward+backward pass count, op for op."""
+    from efficiency.counters import forward
+
+    spec = ONE_PASS_MODELS[name]
+    workload = Workload(batch_size=2, image_size=64, seq_len=16)
     assert forward._one_pass_fits(build_model(spec, device="meta"))
-    one = profile_static(spec, workload)
+    passes = []
+    monkeypatch.setattr(forward, "_one_pass", lambda *a, _real=forward._one_pass: passes.append(1) or _real(*a))
+    one = profile_static(spec, workload, depth_scaling=False)
+    assert passes, "the one-pass shortcut was not taken"
     monkeypatch.setattr(forward, "ONE_PASS", False)
-    two = profile_static(spec, workload)
+    two = profile_static(spec, workload, depth_scaling=False)
     for field in ("flops", "training_flops", "memory_traffic_bytes", "training_memory_traffic_bytes", "params"):
         assert getattr(one, field) == getattr(two, field), field
     assert one.training_flops > 2 * one.flops
-    assert [(r.op, r.flops) for r in one.op_records] == [(r.op, r.flops) for r in two.op_records]
+    assert one.flops_by_counter == two.flops_by_counter
+    assert [(r.op, r.flops, r.bytes_read, r.bytes_written) for r in one.op_records] == [
+        (r.op, r.flops, r.bytes_read, r.bytes_written) for r in two.op_records
+    ]
+
+
+def test_one_pass_is_refused_where_sdpa_runs():
+    """SDPA takes its math path on the CPU when a gradient is wanted: a forward with grad is not the inference
+    forward, so a model whose config asks for SDPA gets two passes, and one whose forward runs SDPA anyway is refused
+    after its forward."""
+    from efficiency.counters import forward
+
+    vit = build_model(TINY_SCALED["dinov2"], device="meta")
+    assert vit.config._attn_implementation == "sdpa" and not forward._one_pass_fits(vit)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        net = Attention()
+        q = torch.empty(2, 3, 5, 4, requires_grad=True)
+        assert forward._one_pass(net, {"q": q, "k": q, "v": q}) is None
 
 
 def test_torch_counter_totals_are_the_same_without_its_module_tracker():

@@ -33,7 +33,7 @@ REAL_TENSOR_LIMIT_BYTES = 2_000_000_000  # the largest (reduced-depth) copy coun
 # Real tensors are drawn from this seed: where values decide how much work a forward does (FastSpeech 2's and VITS's
 # duration predictors set the output length), a count depends on them, and with a seed it is the same every time.
 REAL_TENSOR_SEED = 0
-ONE_PASS = True  # conv models without attention: one forward and its backward (tests compare it with two passes)
+ONE_PASS = True  # models without SDPA: one forward and its backward (tests compare it with two passes)
 
 
 def first_tensor(output: Any) -> torch.Tensor:
@@ -78,9 +78,14 @@ def has_convolutions(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in net.modules())
 
 
+def _sdpa(summary: TraceSummary) -> bool:
+    return any("scaled_dot_product" in record.op for record in summary.ops)
+
+
 def _one_pass_fits(net: nn.Module) -> bool:
-    """A convolutional model without attention modules: where one forward serves both (and saves the most)."""
-    return has_convolutions(net) and not any("Attention" in type(m).__name__ for m in net.modules())
+    """A model whose forward runs the same ops with and without grad: every model but those whose attention is
+    SDPA (judged by its config here, by its ops in ``_one_pass``)."""
+    return getattr(getattr(net, "config", None), "_attn_implementation", None) != "sdpa"
 
 
 def _one_pass(net: nn.Module, inputs: dict[str, Any]) -> dict | None:
@@ -88,13 +93,14 @@ def _one_pass(net: nn.Module, inputs: dict[str, Any]) -> dict | None:
 
     The forward (grad on) runs under one counter and tracer, its backward (the loss included) under a second
     pair: training = forward + backward, the very ops a separate forward+backward pass runs. Its forward counts
-    stand for the inference forward only when grad mode picks no other kernels: attention does (SDPA on the CPU
-    takes its math path when a gradient is wanted), so a model with attention records gets None (a check behind
-    ``_one_pass_fits``, which picks models by their modules)."""
+    stand for the inference forward only when grad mode picks no other kernels: SDPA does (on the CPU it takes its
+    math path when a gradient is wanted), so a forward with an SDPA record gets None. Attention written as matmuls
+    and softmax (MobileViT's, Swin's) runs the same kernels either way: the tests compare one pass with two on every
+    catalog model it serves."""
     with per_token_experts(net) as moe_blocks:
         with CallCounter(net) as calls, OpTracer(torch_flop_counter()) as tracer:
             output = first_tensor(net(**inputs))
-        if any(record.attention for record in tracer.summary.ops):
+        if _sdpa(tracer.summary):
             return None
         with OpTracer(torch_flop_counter()) as back_tracer:
             output.float().sum().backward()
