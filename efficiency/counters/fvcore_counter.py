@@ -275,6 +275,9 @@ class CountApart:
         if pid == 0:  # the child: count, send the count or the error, and leave without running any cleanup
             status = 1  # nothing sent: the parent reports the exit code
             try:
+                # One thread: the parent counts on the other core, and a forked child must not enter the OpenMP
+                # pool its parent started (libgomp is not fork-safe; DataLoader's workers do the same).
+                torch.set_num_threads(1)
                 os.close(read)
                 with os.fdopen(write, "wb") as pipe:
                     pipe.write(pickle.dumps(_counted(count, model, inputs, retry=True)))
