@@ -1,10 +1,11 @@
 """One traced pass over a fake-tensor model: every aten op with its FLOPs and the bytes it moves.
 
-torch's FlopCounterMode runs alongside as the "torch" counter, with the gap it has on CPU filled: it has
-no formula for ``_scaled_dot_product_flash_attention_for_cpu`` (SDPA on CPU would count 0), nor for the
-grouped expert matmul. Our own dispatch mode records per op: matrix FLOPs (the same formulas), elementwise
-FLOPs (a stated convention), and bytes read and written at the tensors' dtype as eager PyTorch runs the op
-(no fusion) — the paper's "memory access cost".
+torch's FlopCounterMode is the "torch" counter, with the gap it has on CPU filled: it has no formula for
+``_scaled_dot_product_flash_attention_for_cpu`` (SDPA on CPU would count 0), nor for the grouped expert matmul.
+Our own dispatch mode records per op: matrix FLOPs (the same formulas), elementwise FLOPs (a stated convention),
+and bytes read and written at the tensors' dtype as eager PyTorch runs the op (no fusion) — the paper's "memory
+access cost". It hands every op it runs to the FlopCounterMode's own counting (its registry, its formulas), in
+place of that counter's dispatch mode running beneath it: the same counts, from one Python dispatch mode per op.
 """
 
 from __future__ import annotations
