@@ -246,3 +246,32 @@ def test_a_run_counts_two_models_at_once_and_reports_each_as_it_ends(monkeypatch
     assert sorted(got) == [0, 1, 2, 3]
     assert [got[i].model for i in range(4)] == ["a", "b", "c", "d"] and got[1].error == "b counted"
     assert len(threads) == 2 and all(name.startswith("static-count") for name in threads)
+
+
+def test_a_failed_count_is_shown_in_its_models_place(monkeypatch):
+    """Two counts run at once, so a failure can arrive before the model listed above it ends: its error takes that
+    model's own place in the list (between the bars of the models around it), not the end of the list."""
+
+    def script():
+        from efficiency.specs import Workload
+        from efficiency.ui import runs
+
+        runs.run_static(["bert-base-uncased", "gpt2", "distilbert-base-uncased"], Workload(), None)
+
+    def counted(name: str, workload: Workload):
+        if name == "gpt2":
+            return runs.Result.failure(name, {}, "gpt2: it broke")
+        time.sleep(0.5)  # the failure arrives first
+        return runs.Result(model=name, workload={})
+
+    monkeypatch.setattr(runs, "static_profile", counted)
+    monkeypatch.setattr(runs, "record", lambda *args, **kwargs: None)
+    at = AppTest.from_function(script, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    (status,) = at.main.children.values()
+    shown = [node.type for node in status.children.values()]
+    assert len(shown) == 3 and shown[0] == shown[2] == "progress" and shown[1] != "progress", shown
+    (error,) = at.error
+    assert "it broke" in error.value
+    texts = [p.text for p in at.get("progress")]
+    assert len(texts) == 2 and all(text.endswith(": counted") for text in texts), texts
