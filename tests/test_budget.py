@@ -19,6 +19,7 @@ import pytest
 from tiny_models import tiny_bert_config
 
 from efficiency.models.loading import build_model, resolve, spec_from_config_dict
+from efficiency.run import budget
 from efficiency.run.budget import MemoryEstimate, _deepen, _replay, estimate_memory
 from efficiency.run.job import MEMORY_CAP_FLOOR_BYTES, default_memory_cap_bytes, usable_memory
 from efficiency.run.runner import Job, LocalExecutor, Runner
@@ -186,3 +187,14 @@ def test_every_worker_runs_under_a_data_limit_its_cap_or_the_default(executor: L
     assert 300 * MiB + LIMIT_ROOM_BYTES - 64 * MiB < headroom <= 300 * MiB + LIMIT_ROOM_BYTES
     default_headroom = default.extra["limit"] - default.extra["vm_data"] - LIMIT_ROOM_BYTES
     assert default_headroom == pytest.approx(default_memory_cap_bytes(), rel=0.25)
+
+
+def test_albert_s_shared_layers_are_estimated_by_depth_scaling_exactly(monkeypatch):
+    """ALBERT is depth-scaled (its layers share one group of weights): the estimate from 1- and 2-layer replays must
+    be the full replay's, weights counted once."""
+    spec = resolve("albert-base-v2")
+    keys, layers = budget._layers(spec)
+    assert keys == ("num_hidden_layers",) and layers == 12
+    scaled = budget.estimate_memory(spec, Workload())
+    monkeypatch.setattr(budget, "_layers", lambda spec: ((), 0))
+    assert budget.estimate_memory(spec, Workload()) == scaled and scaled.weights_bytes < 50_000_000

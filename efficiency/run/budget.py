@@ -197,8 +197,8 @@ def _layers(spec: ModelSpec) -> tuple[tuple[str, ...], int]:
     from efficiency.counters.static import DEPTH_SCALING_MIN_LAYERS, _layer_keys  # lazy: as above
     from efficiency.models.loading import build_config  # lazy: as above
 
-    keys = _layer_keys(spec)
     config = build_config(spec).to_dict()
+    keys = _layer_keys(spec, config)
     depths = {int(config.get(key) or 0) for key in keys}
     layers = depths.pop() if len(depths) == 1 else 0
     return (keys, layers) if layers > DEPTH_SCALING_MIN_LAYERS else ((), 0)
