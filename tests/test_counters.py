@@ -400,9 +400,9 @@ def test_one_pass_counts_equal_two_passes(monkeypatch, name):
 
 
 def test_one_pass_is_refused_where_sdpa_runs():
-    """SDPA takes its math path on the CPU when a gradient is wanted: a forward with grad is not the inference
-    forward, so a model whose config asks for SDPA gets two passes, and one whose forward runs SDPA anyway is refused
-    after its forward."""
+    """SDPA takes its math path when its mask needs a gradient (a learned position bias: Swin's, T5's), so a forward
+    with grad is not taken for the inference forward: a model whose config asks for SDPA gets two passes, and one
+    whose forward runs SDPA anyway is refused after its forward."""
     from efficiency.counters import forward
 
     vit = build_model(TINY_SCALED["dinov2"], device="meta")
