@@ -243,6 +243,16 @@ def _layer_keys(spec: ModelSpec, config: dict) -> tuple[str, ...]:
     return LAYER_KEYS.get(spec.model_type, ())
 
 
+def layer_stack(spec: ModelSpec) -> tuple[dict, tuple[str, ...], int]:
+    """The full config, the fields holding the depth of its stack of identical layers, and that depth (0 when there
+    is no such stack, or its stacks differ in depth: counted in full). The count and the memory estimate both scale
+    by it."""
+    config = build_config(spec).to_dict()
+    layer_keys = _layer_keys(spec, config)
+    depths = {int(config.get(key) or 0) for key in layer_keys}
+    return config, layer_keys, depths.pop() if len(depths) == 1 else 0
+
+
 def _scaled(one: int | None, two: int | None, layers: int) -> int | None:
     return None if one is None or two is None else one + (layers - 1) * (two - one)
 
@@ -311,10 +321,7 @@ def _count(
 ) -> tuple[_Pass, dict[str, int], list[str]]:
     """The counts, the full-depth config fields the closed form needs, and notes on the path that counted."""
     how: list[str] = []
-    config = build_config(spec).to_dict()
-    layer_keys = _layer_keys(spec, config)
-    depths = {int(config.get(key) or 0) for key in layer_keys}
-    layers = depths.pop() if len(depths) == 1 else 0  # stacks of unequal depth are counted in full
+    config, layer_keys, layers = layer_stack(spec)
     varying = varying_lists(config, layers) if layers else []
     if depth_scaling is None:
         depth_scaling = layers >= DEPTH_SCALING_MIN_LAYERS and not varying

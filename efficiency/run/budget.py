@@ -194,13 +194,9 @@ def _deepen(two: _Replay, three: _Replay, layers: int) -> _Replay:
 
 def _layers(spec: ModelSpec) -> tuple[tuple[str, ...], int]:
     """The depth fields of a stack of identical layers and its depth, or ((), 0) when depth scaling is not exact."""
-    from efficiency.counters.static import DEPTH_SCALING_MIN_LAYERS, _layer_keys  # lazy: as above
-    from efficiency.models.loading import build_config  # lazy: as above
+    from efficiency.counters.static import DEPTH_SCALING_MIN_LAYERS, layer_stack  # lazy: as above
 
-    config = build_config(spec).to_dict()
-    keys = _layer_keys(spec, config)
-    depths = {int(config.get(key) or 0) for key in keys}
-    layers = depths.pop() if len(depths) == 1 else 0
+    _, keys, layers = layer_stack(spec)
     return (keys, layers) if layers > DEPTH_SCALING_MIN_LAYERS else ((), 0)
 
 
