@@ -26,3 +26,64 @@ def test_what_an_op_is_is_asked_of_the_dispatcher_once_per_op(monkeypatch):
     monkeypatch.setattr(torch._C, "_dispatch_has_kernel_for_dispatch_key", no_more_questions)
     assert _facts(aten.linear.default).composite is True
     assert _facts(aten.mm.default).composite is False
+
+
+class _Tied(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(10, 4)
+        self.norm = torch.nn.BatchNorm1d(4)
+        self.head = torch.nn.Linear(4, 10, bias=False)
+        self.head.weight = self.embed.weight  # tied, as a language model's head
+        self.frozen = torch.nn.Parameter(torch.ones(4), requires_grad=False)
+
+    def forward(self, ids):
+        return self.head(self.norm(self.embed(ids).transpose(1, 2)).transpose(1, 2) * self.frozen)
+
+
+def _the_old_way(model: torch.nn.Module) -> None:
+    """What ``_fake_parameters`` did before: a factory op and ``nn.Parameter`` (a ``detach``) through the mode."""
+    memo: dict[int, torch.Tensor] = {}
+    for module in model.modules():
+        for name, param in list(module._parameters.items()):
+            if param is not None and id(param) not in memo:
+                empty = torch.empty(param.shape, dtype=param.dtype, device="cpu")
+                memo[id(param)] = torch.nn.Parameter(empty, requires_grad=param.requires_grad)
+            if param is not None:
+                module._parameters[name] = memo[id(param)]
+        for name, buf in list(module._buffers.items()):
+            if buf is not None:
+                memo.setdefault(id(buf), torch.zeros(buf.shape, dtype=buf.dtype, device="cpu"))
+                module._buffers[name] = memo[id(buf)]
+
+
+def test_fake_parameters_wrap_meta_tensors_as_the_modes_own_factory_would(monkeypatch):
+    from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+
+    from efficiency.counters.forward import torch_flop_counter
+    from efficiency.counters.static import _fake_parameters, _record_key
+
+    records = []
+    for swap in (_fake_parameters, _the_old_way):
+        with torch.device("meta"):
+            model = _Tied()
+        with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+            swap(model)
+            params = dict(model.named_parameters(remove_duplicate=False))
+            assert params["head.weight"] is params["embed.weight"]  # still tied
+            for name, tensor in [*params.items(), *model.named_buffers()]:
+                assert type(tensor) is FakeTensor and tensor.fake_mode is mode and tensor.device.type == "cpu", name
+            assert params["embed.weight"].requires_grad and not params["frozen"].requires_grad
+            assert all(getattr(p, "_is_param", False) for p in params.values())
+            with trace.OpTracer(torch_flop_counter()) as tracer:
+                model(torch.zeros(2, 3, dtype=torch.long)).sum().backward()
+            assert params["embed.weight"].grad is not None and params["frozen"].grad is None
+        records.append([_record_key(r) for r in tracer.summary.ops])
+    assert records[0] == records[1] and len(records[0]) > 10
+    with torch.device("meta"):
+        try:
+            _fake_parameters(_Tied())
+        except RuntimeError as exc:
+            assert "FakeTensorMode" in str(exc)
+        else:
+            raise AssertionError("no FakeTensorMode: refused")
