@@ -152,3 +152,51 @@ def test_a_child_that_never_answers_is_killed_at_its_timeout():
     with pytest.raises(TracedApartError, match=r"fvcore's trace did not finish within 1 s"):
         pending.result(timeout_s=1)
     assert time.monotonic() - started < 10 and pending.pid is None  # killed and reaped, not waited for
+
+
+class _NormedConvs(nn.Module):
+    """A MobileNet block's ops: convolutions, batch norm, ReLU6 (hardtanh), on a channels-last input too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(8)
+        self.act = nn.ReLU6()
+        self.depthwise = nn.Conv2d(8, 8, 3, groups=8, padding=1, bias=False)
+        self.norm2 = nn.BatchNorm2d(8)
+
+    def forward(self, pixel_values, return_dict=False):
+        x = self.act(self.norm(self.conv(pixel_values)))
+        return (self.act(self.norm2(self.depthwise(x.contiguous(memory_format=torch.channels_last)))),)
+
+
+def test_batch_norm_and_hardtanh_take_their_short_meta_kernels_only_in_fvcores_trace(monkeypatch):
+    from efficiency.counters import fvcore_counter
+
+    fvcore_counter.traceable_meta_kernels()
+    inputs = torch.randn(2, 3, 16, 16)
+    on_cpu = count_fvcore(_NormedConvs().eval(), {"pixel_values": inputs})
+    on_meta = count_fvcore(_NormedConvs().eval().to("meta"), {"pixel_values": torch.empty(2, 3, 16, 16, device="meta")})
+    assert on_meta == on_cpu and on_meta.by_operator["batch_norm"] > 0
+    # the short kernels ran in that trace (each is looked up when called), and give torch's own output metadata
+    calls: list[str] = []
+    for name, (op, traced) in list(fvcore_counter._TRACED_META.items()):
+
+        def spy(*args, _traced=traced, _name=name, **kwargs):
+            calls.append(_name)
+            return _traced(*args, **kwargs)
+
+        monkeypatch.setitem(fvcore_counter._TRACED_META, name, (op, spy))
+    count_fvcore(_NormedConvs().eval().to("meta"), {"pixel_values": torch.empty(2, 3, 16, 16, device="meta")})
+    assert sorted(set(calls)) == ["hardtanh", "native_batch_norm"]
+    # outside fvcore's trace: torch's own meta kernels, which give the same metadata as the short ones
+    calls.clear()
+    x = torch.empty(2, 8, 5, 5, device="meta").contiguous(memory_format=torch.channels_last)
+    weight, stats = torch.empty(8, device="meta"), torch.empty(8, device="meta")
+    for training in (False, True):
+        own = torch.ops.aten.native_batch_norm(x, weight, weight, stats, stats, training, 0.1, 1e-5)
+        short = fvcore_counter._traced_batch_norm(x, weight, weight, stats, stats, training, 0.1, 1e-5)
+        for a, b in zip(own, short, strict=True):
+            assert (a.shape, a.stride(), a.dtype) == (b.shape, b.stride(), b.dtype)
+    own_tanh = torch.ops.aten.hardtanh(x, 0.0, 6.0)
+    assert calls == [] and own_tanh.stride() == fvcore_counter._traced_elementwise(x, 0.0, 6.0).stride()

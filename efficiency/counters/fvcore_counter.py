@@ -6,7 +6,7 @@ with ``torch.jit``, which makes transformers skip its ``.item()`` branch, so it 
 ``_convolution_mode`` (``padding="same"`` convolutions); we add both. Its norm, pool and upsample handles
 count elementwise work, which our convention keeps out of the headline, so their counts are left out of
 the total here (and kept in ``by_operator``). Convolutions trace on ``meta`` through
-:func:`traceable_meta_convolutions`. Where a model cannot be traced on ``meta`` for a reason real tensors
+:func:`traceable_meta_kernels`. Where a model cannot be traced on ``meta`` for a reason real tensors
 avoid (``meta_trace_failure``: values needed, a meta kernel jit tracing breaks), the profile traces a real CPU copy
 instead and the count's ``note`` says so (``efficiency.counters.static._fvcore_result``). Each meta trace runs in
 a child process (:class:`CountApart`).
@@ -45,8 +45,8 @@ ELEMENTWISE_KEYS = frozenset(
 )
 
 
-_META_CONVOLUTION_LOCK = threading.Lock()
-_meta_convolution_library: torch.library.Library | None = None
+_META_KERNELS_LOCK = threading.Lock()
+_meta_kernel_library: torch.library.Library | None = None
 
 
 def _meta_convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
@@ -64,17 +64,81 @@ def _meta_convolution(input, weight, bias, stride, padding, dilation, transposed
     )
 
 
-def traceable_meta_convolutions() -> None:
-    """Let torch.jit trace convolutions on ``meta``, so fvcore counts a conv model (and a Mamba's conv1d) without a
-    real CPU copy, whose forward computes for real. Registered once per process and never removed: outside a jit
-    trace the kernel is torch's own, so nothing else changes (fake tensors take their own convolution rule). A
-    registration made and removed around each trace crashed some processes (SAM 3, session 7)."""
-    global _meta_convolution_library
-    with _META_CONVOLUTION_LOCK:
-        if _meta_convolution_library is None:
+def _torch_meta(op: torch._ops.OpOverload) -> Callable:
+    """The Python meta kernel torch registers for ``op`` (``torch._meta_registrations.activate_meta``'s choice)."""
+    from torch._decomp import global_decomposition_table
+
+    for kind in ("meta", "post_autograd", "pre_autograd"):
+        if op in global_decomposition_table[kind]:
+            return global_decomposition_table[kind][op]
+    raise LookupError(f"torch registers no Python meta kernel for {op}")
+
+
+_FVCORE_TRACE = threading.local()  # .on while this thread runs fvcore's jit trace
+
+
+@contextmanager
+def _fvcore_trace() -> Iterator[None]:
+    """Mark this thread as running fvcore's trace: the meta kernels in ``_TRACED_META`` take their short path. (Inside
+    a meta kernel torch.jit's tracing state reads as none, so the kernels cannot ask the tracer.)"""
+    outer = getattr(_FVCORE_TRACE, "on", False)
+    _FVCORE_TRACE.on = True
+    try:
+        yield
+    finally:
+        _FVCORE_TRACE.on = outer
+
+
+def _outside_traces(name: str, op: torch._ops.OpOverload) -> Callable:
+    """``op``'s meta kernel: ``_TRACED_META[name]``'s while fvcore traces in this thread, torch's own otherwise (fake
+    tensors, meta tensors elsewhere)."""
+    torch_meta = _torch_meta(op)
+
+    def kernel(*args, **kwargs):
+        if getattr(_FVCORE_TRACE, "on", False):
+            return _TRACED_META[name][1](*args, **kwargs)
+        return torch_meta(*args, **kwargs)
+
+    return kernel
+
+
+def _traced_batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps):
+    """``native_batch_norm`` on ``meta`` with outputs as torch's meta kernel makes them (an elementwise result laid
+    out like the input; the saved mean and inverse deviation, one per channel, in the computation dtype), without its
+    decomposition into a dozen reference ops: half of fvcore's meta trace of EfficientNet-B0 went there. The trace
+    records the node ``aten::batch_norm`` above this kernel either way."""
+    stats = torch.empty(input.shape[1], dtype=torch.promote_types(input.dtype, torch.float32), device=input.device)
+    return torch.empty_like(input), stats, torch.empty_like(stats)
+
+
+def _traced_elementwise(input, *args, **kwargs):
+    """An elementwise op's output on ``meta`` (same shape, dtype and layout as its input)."""
+    return torch.empty_like(input)
+
+
+# Ops whose torch meta kernel is a Python decomposition into many reference ops (seconds of a conv model's trace),
+# with their outputs' metadata made directly while a jit trace runs.
+_TRACED_META = {
+    "native_batch_norm": (torch.ops.aten.native_batch_norm.default, _traced_batch_norm),
+    "hardtanh": (torch.ops.aten.hardtanh.default, _traced_elementwise),
+}
+
+
+def traceable_meta_kernels() -> None:
+    """Let torch.jit trace conv models on ``meta`` quickly, so fvcore counts a conv model (and a Mamba's conv1d)
+    without a real CPU copy, whose forward computes for real: convolutions through :func:`_meta_convolution`, and
+    batch norm and hardtanh with their outputs made directly (``_TRACED_META``). Registered once per process and
+    never removed: outside a jit trace (outside fvcore's, for ``_TRACED_META``) each kernel is torch's own, so
+    nothing else changes (fake tensors take their own convolution rule). A registration made and removed around each
+    trace crashed some processes (SAM 3, session 7)."""
+    global _meta_kernel_library
+    with _META_KERNELS_LOCK:
+        if _meta_kernel_library is None:
             library = torch.library.Library("aten", "IMPL", "Meta")
             library.impl("convolution", _meta_convolution)
-            _meta_convolution_library = library
+            for name, (op, _) in _TRACED_META.items():
+                library.impl(name, _outside_traces(name, op))
+            _meta_kernel_library = library
 
 
 def _bool_value_as_int(method, position: int, keyword: str):
@@ -365,7 +429,7 @@ def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
 
 
 def _count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
-    traceable_meta_convolutions()
+    traceable_meta_kernels()
     tensors = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
     constants = {k: v for k, v in inputs.items() if not isinstance(v, torch.Tensor)}
     wrapper = _TupleOutputs(model, list(tensors), constants)
@@ -377,7 +441,7 @@ def _count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount
     hooks = {m: (set(m._forward_pre_hooks), set(m._forward_hooks)) for m in wrapper.modules()}
     captured = {m for m in wrapper.modules() if getattr(m, "_output_capturing_hooks_installed", False)}
     try:
-        with _numbers_for_bool_values():
+        with _numbers_for_bool_values(), _fvcore_trace():
             by_operator = dict(analysis.by_operator())
     except Exception:
         _remove_hooks_since(hooks)  # fvcore removes its scope hooks only after a trace that succeeded
