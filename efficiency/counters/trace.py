@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import (
     FlopCounterMode,
@@ -108,6 +109,7 @@ class _OpFacts:
     composite: bool  # it has a CompositeImplicitAutograd kernel: it decomposes into other ops
 
 
+_DEVICE = torch.ops.prim.device.default
 _FACTS: dict[torch._ops.OpOverload, _OpFacts] = {}
 
 
@@ -159,6 +161,8 @@ class OpTracer(TorchDispatchMode):
         self.torch_counter = torch_counter
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is _DEVICE and type(args[0]) is FakeTensor and not args[0].fake_mode.in_kernel_invocation:
+            return args[0].fake_device  # FakeTensorMode's own answer, without a second Python dispatch
         kwargs = kwargs or {}
         facts = _facts(func)
         if facts.composite:
