@@ -270,8 +270,64 @@ def test_a_failed_count_is_shown_in_its_models_place(monkeypatch):
     assert not at.exception, at.exception
     (status,) = at.main.children.values()
     shown = [node.type for node in status.children.values()]
+    assert shown[-1] == "empty", shown  # where the bars of the counts so far were, cleared at the end
+    shown = shown[:-1]
     assert len(shown) == 3 and shown[0] == shown[2] == "progress" and shown[1] != "progress", shown
     (error,) = at.error
     assert "it broke" in error.value
     texts = [p.text for p in at.get("progress")]
     assert len(texts) == 2 and all(text.endswith(": counted") for text in texts), texts
+
+
+def test_the_counts_so_far_are_drawn_while_others_count_and_cleared_at_the_end(monkeypatch):
+    """Each count that comes back while others still count redraws the bars of those counted so far (a failure has
+    none); after the last, the bars go (the comparison's charts follow); a run of one model draws none."""
+    drawn: list[tuple[dict, list, str]] = []
+
+    def show(where, flops, picked, key):
+        drawn.append((dict(flops), list(picked), key))
+
+    def counted(name: str, workload: Workload):
+        if name == "gpt2":
+            return runs.Result.failure(name, {}, "gpt2: it broke")
+        flops = {"bert-base-uncased": 20, "distilbert-base-uncased": 10}[name]
+        return runs.Result(model=name, workload={}, flops=flops)
+
+    monkeypatch.setattr(runs, "_show_counted_so_far", show)
+    monkeypatch.setattr(runs, "static_profile", counted)
+    monkeypatch.setattr(runs, "record", lambda *args, **kwargs: None)
+    monkeypatch.setattr(runs, "STATIC_SLOTS", 1)  # one at a time: the arrivals come in the order picked
+
+    def script(names):
+        from efficiency.specs import Workload
+        from efficiency.ui import runs
+
+        runs.run_static(names, Workload(), None)
+
+    picked = ["BERT-base (uncased)", "GPT-2 (124M)", "DistilBERT-base (uncased)"]
+    at = AppTest.from_function(script, args=(["bert-base-uncased", "gpt2", "distilbert-base-uncased"],)).run()
+    assert not at.exception, at.exception
+    assert drawn == [
+        ({"BERT-base (uncased)": 20}, picked, "counted_so_far_1"),
+        ({"BERT-base (uncased)": 20}, picked, "counted_so_far_2"),  # the failure added no bar
+    ]
+    assert not at.get("plotly_chart")  # cleared once every count was back
+    drawn.clear()
+    at = AppTest.from_function(script, args=(["bert-base-uncased"],)).run()
+    assert not at.exception and drawn == []
+
+
+def test_the_counted_so_far_bars_name_each_model_with_its_count_and_unit():
+    from efficiency.charts import compare as charts
+
+    picked = ["ALBERT-xxlarge v2", "BERT-base (uncased)", "ResNet-50 (v1.5)"]
+    fig = charts.counted_so_far({"ResNet-50 (v1.5)": 8_200_000_000, "ALBERT-xxlarge v2": 4.9e11}, picked)
+    (bars,) = fig.data
+    assert list(bars.y) == ["ALBERT-xxlarge v2", "ResNet-50 (v1.5)"]  # the order picked, counted ones only
+    assert [t.endswith("FLOPs") for t in bars.text] == [True, True], bars.text
+    assert fig.layout.xaxis.type == "log"  # 60x apart
+    assert "2 of 3" in fig.layout.title.text and charts.caption(fig)
+    colors = charts.model_colors(picked)
+    assert list(bars.marker.color) == [colors["ALBERT-xxlarge v2"], colors["ResNet-50 (v1.5)"]]
+    close = charts.counted_so_far({"BERT-base (uncased)": 2.2e10, "ALBERT-xxlarge v2": 4.9e10}, picked)
+    assert close.layout.xaxis.type == "linear"

@@ -26,6 +26,7 @@ from efficiency.analysis.rankings import (
 )
 from efficiency.charts.style import (
     BASE_FONT_PX,
+    COMPARE_LOG_RATIO,
     LOG_RATIO,
     PRESENTATION_FONT_PX,
     escape_model_names,
@@ -432,3 +433,40 @@ def relative_bars(
         )
     title = f"Cost relative to {reference}"
     return finish_figure(fig, df, title, text, presentation, kind="relative", reference=reference)
+
+
+def counted_so_far(flops: dict[str, int], picked: Sequence[str]) -> go.Figure:
+    """While a static run counts: each model counted so far (``flops``: display name -> torch's forward FLOPs, in
+    any order) as one bar, in the order the models were picked and in the colour each has in the comparison's charts;
+    log scale where the counts span more than 10x. A progress display: the comparison's charts follow the run."""
+    names = [name for name in picked if name in flops]
+    counts = pd.Series([float(flops[name]) for name in names], index=names)
+    colors = model_colors(list(picked))
+    fig = go.Figure(
+        go.Bar(
+            x=counts.to_list(),
+            y=[html.escape(name) for name in names],
+            orientation="h",
+            marker={"color": [colors[name] for name in names]},
+            text=[units.flops(value) for value in counts],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{text} per forward pass<extra></extra>",
+        )
+    )
+    if len(counts):
+        value_axis(fig, "x", "flops", counts, COMPARE_LOG_RATIO, from_zero=True)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(
+        template="plotly_white",
+        font={"size": BASE_FONT_PX},
+        title={"text": f"Counted so far: {len(names)} of {len(picked)} models, forward FLOPs (torch's count)"},
+        height=150 + 36 * len(picked),
+        margin={"t": 60, "l": 160, "r": 90, "b": 60},
+        showlegend=False,
+        meta={
+            "caption": "One forward pass of each model counted so far; every chart of the comparison follows "
+            "once all are counted."
+        },
+    )
+    return fig

@@ -27,7 +27,7 @@ from efficiency.run.budget import estimate_job_memory
 from efficiency.run.job import Job
 from efficiency.run.jobs import TRACE_TARGET
 from efficiency.run.planning import Target, make_job, plan_jobs
-from efficiency.run.runner import LocalExecutor, Runner
+from efficiency.run.runner import DEFAULT_PRELOAD, LocalExecutor, Runner
 from efficiency.specs import Workload
 from efficiency.store.store import ResultStore
 from efficiency.ui import cluster
@@ -87,9 +87,10 @@ def resolve_name(name: str) -> tuple[str | None, str | None]:
 @st.cache_resource(show_spinner=False)
 def executor() -> Any:
     """One local executor per process, its forkserver started early so the first job (a static count or a
-    measurement) need not wait; the forkserver imports torch in its own process, not in this one."""
+    measurement) need not wait; the forkserver imports torch in its own process, not in this one, and warms the
+    counters there (``efficiency.run.warm_counts``) for the workers it forks."""
 
-    local = LocalExecutor()
+    local = LocalExecutor(preload=(*DEFAULT_PRELOAD, "efficiency.run.warm_counts"))
     local.warm_up()
     return local
 
@@ -228,17 +229,31 @@ def _static_profiles(names: Sequence[str], workload: Workload) -> Iterator[tuple
             yield futures[future], future.result()  # static_profile returns a failure as a result, never raises
 
 
+def _show_counted_so_far(where: Any, flops: dict[str, int], picked: Sequence[str], key: str) -> None:
+    """The bars of the models counted so far, in ``where`` (a placeholder in the run's status box). Besides showing
+    the counts as they come back, it has the browser load the chart library (plotly.js, 4.7 MB) while the other
+    models count: drawn only after the last count, the comparison's first chart took 1.4 s more to appear."""
+    from efficiency.charts import compare as charts  # lazy: plotly loads with the first chart, as on the pages
+
+    with where.container():
+        fig = charts.counted_so_far(flops, picked)
+        st.plotly_chart(fig, theme=None, key=key, config={"displayModeBar": False})
+        st.caption(escape_md(charts.caption(fig)))
+
+
 def run_static(names: Sequence[str], workload: Workload, store: ResultStore | None) -> None:
     """Each model's static profile with its own progress bar, two counted at once; a failure is shown beside that
-    model only."""
+    model only. While others still count, the forward FLOPs of those counted so far are drawn as bars (cleared at
+    the end: the comparison's charts follow)."""
     began, failed = time.perf_counter(), 0
+    labels = [display_name(name) for name in names]
     with st.status(f"Counting {len(names)} model(s) …", expanded=True) as status:
         slots = [st.empty() for _ in names]  # each model's place: its progress bar, then "counted" or its error
-        for slot, name in zip(slots, names, strict=True):
-            slot.progress(0.0, text=f"{escape_md(display_name(name))}: counting parameters, FLOPs and memory traffic …")
-        for index, result in _static_profiles(names, workload):
-            name, slot = names[index], slots[index]
-            label = display_name(name)
+        for slot, label in zip(slots, labels, strict=True):
+            slot.progress(0.0, text=f"{escape_md(label)}: counting parameters, FLOPs and memory traffic …")
+        so_far, counted = st.empty(), {}
+        for done, (index, result) in enumerate(_static_profiles(names, workload), start=1):
+            name, slot, label = names[index], slots[index], labels[index]
             if result.error:
                 failed += 1
                 with slot.container():  # in the bar's place: beside the models listed around it
@@ -247,7 +262,12 @@ def run_static(names: Sequence[str], workload: Workload, store: ResultStore | No
                 problem = save_static(store, result)
                 text = f"{escape_md(label)}: counted" + (f" ({escape_md(problem)})" if problem else "")
                 slot.progress(1.0, text=text)
+                if result.flops:
+                    counted[label] = result.flops
             record(name, result, view_key(name, workload, "static", "", None))
+            if counted and done < len(names):
+                _show_counted_so_far(so_far, counted, labels, key=f"counted_so_far_{done}")
+        so_far.empty()
         _finish(status, len(names) - failed, failed, "Counted", began)
 
 
