@@ -87,3 +87,47 @@ def test_fake_parameters_wrap_meta_tensors_as_the_modes_own_factory_would(monkey
             assert "FakeTensorMode" in str(exc)
         else:
             raise AssertionError("no FakeTensorMode: refused")
+
+
+class _Batched(torch.nn.Module):
+    """A linear layer on a 3-d input: matmul's reshapes end in ``_unsafe_view``, forward and backward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(8, 6)
+        self.other = torch.nn.Parameter(torch.ones(6, 5))
+
+    def forward(self, x):
+        return torch.matmul(self.linear(x), self.other).sum()
+
+
+def _fake_records(monkeypatch, shortcut: bool) -> tuple[list, int]:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from efficiency.counters.forward import torch_flop_counter
+    from efficiency.counters.static import _fake_parameters, _record_key
+
+    calls = []
+    real_view = trace._VIEW
+
+    def counted_view(*args, **kwargs):
+        calls.append(args[1])
+        return real_view(*args, **kwargs)
+
+    monkeypatch.setattr(trace, "_VIEW", counted_view)
+    monkeypatch.setattr(trace, "_UNSAFE_VIEW", trace._UNSAFE_VIEW if shortcut else object())
+    with torch.device("meta"):
+        model = _Batched()
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        _fake_parameters(model)
+        with trace.OpTracer(torch_flop_counter()) as tracer:
+            model(torch.empty(4, 3, 8)).backward()
+        grads = [tuple(p.grad.shape) for p in model.parameters()]
+    return [_record_key(r) for r in tracer.summary.ops] + grads, len(calls)
+
+
+def test_unsafe_view_on_fake_tensors_is_answered_as_a_view_with_the_same_records(monkeypatch):
+    quick, shortcuts = _fake_records(monkeypatch, shortcut=True)
+    slow, none = _fake_records(monkeypatch, shortcut=False)
+    assert shortcuts >= 1 and none == 0  # matmul's reshape of its result took the short way
+    assert quick == slow and len(quick) > 5

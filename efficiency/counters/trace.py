@@ -110,6 +110,8 @@ class _OpFacts:
 
 
 _DEVICE = torch.ops.prim.device.default
+_UNSAFE_VIEW = torch.ops.aten._unsafe_view.default
+_VIEW = torch.ops.aten.view.default
 _FACTS: dict[torch._ops.OpOverload, _OpFacts] = {}
 
 
@@ -161,8 +163,14 @@ class OpTracer(TorchDispatchMode):
         self.torch_counter = torch_counter
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func is _DEVICE and type(args[0]) is FakeTensor and not args[0].fake_mode.in_kernel_invocation:
-            return args[0].fake_device  # FakeTensorMode's own answer, without a second Python dispatch
+        if type(args[0] if args else None) is FakeTensor:  # two ops fake tensors answer slowly, answered as they would
+            if func is _DEVICE and not args[0].fake_mode.in_kernel_invocation:
+                return args[0].fake_device  # FakeTensorMode's own answer, without a second Python dispatch
+            if func is _UNSAFE_VIEW:
+                # ``view`` with its alias bookkeeping left to autograd, which ran above this mode: the same tensor
+                # (shape, strides, storage) as FakeTensorMode makes, which takes ``_unsafe_view`` past its cache
+                # through a Python decomposition (a tenth of MobileViT-S's fake count). A view: never recorded.
+                return _VIEW(*args, **(kwargs or {}))
         kwargs = kwargs or {}
         facts = _facts(func)
         if facts.composite:
