@@ -131,3 +131,87 @@ def test_unsafe_view_on_fake_tensors_is_answered_as_a_view_with_the_same_records
     slow, none = _fake_records(monkeypatch, shortcut=False)
     assert shortcuts >= 1 and none == 0  # matmul's reshape of its result took the short way
     assert quick == slow and len(quick) > 5
+
+
+class _Mixed(torch.nn.Module):
+    """Ops of every output kind: one tensor (conv, mm), several (batch norm in training, layer norm, max pool with
+    indices), views (flatten, transpose), in-place (relu_), a constant the forward makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.norm = torch.nn.BatchNorm2d(4)
+        self.pool = torch.nn.MaxPool2d(2, return_indices=True)
+        self.layer_norm = torch.nn.LayerNorm(4)
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = torch.relu_(self.norm(self.conv(x)))
+        x, _ = self.pool(x)
+        x = self.layer_norm(x.flatten(2).transpose(1, 2))
+        scale = torch.tensor(2.0)  # a constant (one element): its uses are not kept
+        return (self.head(x) * scale).sum()
+
+
+def _mixed_records(passes: int) -> list:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from efficiency.counters.forward import torch_flop_counter
+    from efficiency.counters.static import _fake_parameters, _record_key
+
+    runs = []
+    for _ in range(passes):
+        with torch.device("meta"):
+            model = _Mixed().train()
+        with FakeTensorMode(allow_non_fake_inputs=True):
+            _fake_parameters(model)
+            with trace.OpTracer(torch_flop_counter()) as tracer:
+                model(torch.empty(2, 3, 8, 8)).backward()
+            grads = [(tuple(p.grad.shape), p.grad.stride(), p.grad.dtype) for p in model.parameters()]
+        runs.append(([_record_key(r) for r in tracer.summary.ops], grads, tracer.torch_counter.get_total_flops()))
+    return runs
+
+
+def test_fresh_ops_met_again_are_made_from_what_they_gave_with_the_same_records(monkeypatch):
+    monkeypatch.setattr(trace, "_SHAPES", {})
+    remade = []
+    real_remade = trace._remade
+    monkeypatch.setattr(trace, "_remade", lambda mode, shapes: remade.append(shapes) or real_remade(mode, shapes))
+    first, again = _mixed_records(passes=2)
+    assert remade and all(isinstance(kept, tuple) for kept in remade)
+    assert any(is_tuple and len(kept) > 1 for is_tuple, kept in remade)  # several outputs (the norms, the pool)
+    assert not any(key[0] in {aten.add_.Tensor, aten.relu_.default, aten.t.default} for key in trace._SHAPES)
+    monkeypatch.setattr(trace, "_SHAPES", {})
+    monkeypatch.setattr(trace, "_remember", lambda key, out: None)  # nothing kept: every op through the mode
+    remade.clear()
+    (unkept,) = _mixed_records(passes=1)
+    assert remade == []
+    assert first == again == unkept and len(first[0]) > 15
+
+
+def test_only_ops_with_fresh_outputs_are_kept_and_a_constant_is_never_keyed(monkeypatch):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    assert trace._fresh(aten.mm.default) and trace._fresh(aten.native_layer_norm.default)
+    assert not trace._fresh(aten.t.default)  # a view
+    assert not trace._fresh(aten.add_.Tensor) and not trace._fresh(aten.add.out)  # writes its input / its out
+    assert not trace._fresh(aten.nonzero.default)  # its shape depends on values
+    assert not trace._fresh(aten._local_scalar_dense.default)  # a number, not a tensor
+    assert not trace._fresh(aten.split.Tensor)  # a list of views
+    with FakeTensorMode():
+        constant, plain = torch.tensor(2.0), torch.empty(2)  # one element: FakeTensorMode keeps its value
+        assert constant.constant is not None
+        assert trace._shape_key(aten.mul.Tensor, (constant, plain), {}) is None
+        key = trace._shape_key(aten.mul.Tensor, (plain, 2), {})
+        assert key is not None and key != trace._shape_key(aten.mul.Tensor, (plain, 2.0), {})  # 2 and 2.0 differ
+        torch.set_default_dtype(torch.float64)
+        try:
+            assert trace._shape_key(aten.mul.Tensor, (plain, 2), {}) != key  # the default dtype can decide
+        finally:
+            torch.set_default_dtype(torch.float32)
+    monkeypatch.setattr(trace, "_SHAPES", {("old",): None})
+    monkeypatch.setattr(trace, "_SHAPES_LIMIT", 1)
+    with FakeTensorMode():
+        a = torch.empty(2, 3)
+        trace._remember(("new",), a + 1)
+    assert list(trace._SHAPES) == [("new",)]  # full: started again
