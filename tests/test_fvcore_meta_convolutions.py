@@ -200,3 +200,50 @@ def test_batch_norm_and_hardtanh_take_their_short_meta_kernels_only_in_fvcores_t
             assert (a.shape, a.stride(), a.dtype) == (b.shape, b.stride(), b.dtype)
     own_tanh = torch.ops.aten.hardtanh(x, 0.0, 6.0)
     assert calls == [] and own_tanh.stride() == fvcore_counter._traced_elementwise(x, 0.0, 6.0).stride()
+
+
+class _Normed(nn.Module):
+    """A transformer block's ops on a 2-d input: addmm (a linear layer), layer norm with and without weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 6)
+        self.norm = nn.LayerNorm(6)
+        self.bare = nn.LayerNorm(6, elementwise_affine=False)
+
+    def forward(self, x, return_dict=False):
+        return (self.bare(self.linear(self.norm(x))),)
+
+
+def test_layer_norm_and_addmm_short_meta_kernels_give_torchs_metadata_and_the_same_count(monkeypatch):
+    from efficiency.counters import fvcore_counter
+
+    fvcore_counter.traceable_meta_kernels()
+    on_cpu = count_fvcore(_Normed(), {"x": torch.randn(4, 6)})
+    calls: list[str] = []
+    for name in ("native_layer_norm", "addmm"):
+        op, traced = fvcore_counter._TRACED_META[name]
+
+        def spy(*args, _traced=traced, _name=name, **kwargs):
+            calls.append(_name)
+            return _traced(*args, **kwargs)
+
+        monkeypatch.setitem(fvcore_counter._TRACED_META, name, (op, spy))
+    on_meta = count_fvcore(_Normed().to("meta"), {"x": torch.empty(4, 6, device="meta")})
+    assert on_meta == on_cpu and on_meta.by_operator["linear"] > 0
+    assert sorted(set(calls)) == ["addmm", "native_layer_norm"]
+    calls.clear()
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.empty(6, 4, 5, device="meta", dtype=dtype).transpose(0, 1)  # not contiguous
+        for weight in (None, torch.empty(5, device="meta", dtype=dtype)):
+            own = torch.ops.aten.native_layer_norm(x, [5], weight, weight, 1e-5)
+            short = fvcore_counter._traced_layer_norm(x, [5], weight, weight, 1e-5)
+            for a, b in zip(own, short, strict=True):
+                assert (a.shape, a.stride(), a.dtype) == (b.shape, b.stride(), b.dtype)
+        mat1, mat2 = torch.empty(3, 4, device="meta", dtype=dtype), torch.empty(5, 4, device="meta", dtype=dtype).t()
+        for bias in (torch.empty(5, device="meta", dtype=dtype), torch.empty(3, 5, device="meta", dtype=dtype)):
+            own, short = torch.ops.aten.addmm(bias, mat1, mat2), fvcore_counter._traced_addmm(bias, mat1, mat2)
+            assert (own.shape, own.stride(), own.dtype) == (short.shape, short.stride(), short.dtype)
+    assert calls == []  # outside fvcore's trace, torch's own kernels
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        fvcore_counter._traced_addmm(bias, mat1, mat1)

@@ -111,6 +111,28 @@ def _traced_batch_norm(input, weight, bias, running_mean, running_var, training,
     return torch.empty_like(input), stats, torch.empty_like(stats)
 
 
+def _traced_layer_norm(input, normalized_shape, weight, bias, eps):
+    """``native_layer_norm`` on ``meta`` as torch's meta kernel makes its outputs (a contiguous result; the mean and
+    inverse deviation over the normalized dimensions, kept as size 1, in the computation dtype), without its
+    decomposition into reference ops (a fifth of fvcore's meta trace of MobileViT-S)."""
+    kept = len(normalized_shape)
+    if tuple(input.shape[input.ndim - kept :]) != tuple(normalized_shape):
+        raise RuntimeError(
+            f"layer_norm: input of size {list(input.shape)} for normalized_shape {list(normalized_shape)}"
+        )
+    stats_shape = (*input.shape[: input.ndim - kept], *([1] * kept))
+    stats = torch.empty(stats_shape, dtype=torch.promote_types(input.dtype, torch.float32), device=input.device)
+    return torch.empty(input.shape, dtype=input.dtype, device=input.device), stats, torch.empty_like(stats)
+
+
+def _traced_addmm(self, mat1, mat2, beta=1, alpha=1):
+    """``addmm`` on ``meta``: a contiguous (rows of ``mat1``) x (columns of ``mat2``) result, as torch's meta kernel
+    makes it, without its decomposition into ``mm`` and reference ops."""
+    if mat1.ndim != 2 or mat2.ndim != 2 or mat1.shape[1] != mat2.shape[0]:
+        raise RuntimeError(f"addmm: mat1 {list(mat1.shape)} and mat2 {list(mat2.shape)} cannot be multiplied")
+    return torch.empty((mat1.shape[0], mat2.shape[1]), dtype=mat1.dtype, device=mat1.device)
+
+
 def _traced_elementwise(input, *args, **kwargs):
     """An elementwise op's output on ``meta`` (same shape, dtype and layout as its input)."""
     return torch.empty_like(input)
@@ -121,16 +143,18 @@ def _traced_elementwise(input, *args, **kwargs):
 _TRACED_META = {
     "native_batch_norm": (torch.ops.aten.native_batch_norm.default, _traced_batch_norm),
     "hardtanh": (torch.ops.aten.hardtanh.default, _traced_elementwise),
+    "native_layer_norm": (torch.ops.aten.native_layer_norm.default, _traced_layer_norm),
+    "addmm": (torch.ops.aten.addmm.default, _traced_addmm),
 }
 
 
 def traceable_meta_kernels() -> None:
     """Let torch.jit trace conv models on ``meta`` quickly, so fvcore counts a conv model (and a Mamba's conv1d)
     without a real CPU copy, whose forward computes for real: convolutions through :func:`_meta_convolution`, and
-    batch norm and hardtanh with their outputs made directly (``_TRACED_META``). Registered once per process and
-    never removed: outside a jit trace (outside fvcore's, for ``_TRACED_META``) each kernel is torch's own, so
-    nothing else changes (fake tensors take their own convolution rule). A registration made and removed around each
-    trace crashed some processes (SAM 3, session 7)."""
+    batch and layer norm, hardtanh and addmm with their outputs made directly (``_TRACED_META``). Registered once per
+    process and never removed: outside a jit trace (outside fvcore's, for ``_TRACED_META``) each kernel is torch's
+    own, so nothing else changes (fake tensors take their own convolution rule). A registration made and removed
+    around each trace crashed some processes (SAM 3, session 7)."""
     global _meta_kernel_library
     with _META_KERNELS_LOCK:
         if _meta_kernel_library is None:

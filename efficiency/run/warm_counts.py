@@ -2,7 +2,7 @@
 preload (``efficiency.ui.runs.executor``), so every static count forked from it later starts with the counters'
 first-use work done (torch's dispatch and fake-tensor paths, torch.jit and fvcore, first calls of the tracer) instead
 of paying it again in each fresh worker. Measured on forks of a process that had imported the same modules (2 cores;
-BERT-base, ALBERT-xxlarge, GPT-2, ViT-B/16, ResNet-50): each count 0.33-0.51 s cold, 0.25-0.35 s after this
+BERT-base, ALBERT-xxlarge, GPT-2, ViT-B/16, ResNet-50): each count 0.33-0.51 s cold, 0.25-0.36 s after this
 warm-up, which itself takes about 0.6 s, once, in the forkserver's background start. Only speed changes: every
 count is made from scratch in its worker as before.
 
