@@ -247,3 +247,23 @@ def test_layer_norm_and_addmm_short_meta_kernels_give_torchs_metadata_and_the_sa
     assert calls == []  # outside fvcore's trace, torch's own kernels
     with pytest.raises(RuntimeError, match="cannot be multiplied"):
         fvcore_counter._traced_addmm(bias, mat1, mat1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the count runs here where there is no fork")
+def test_a_child_that_sent_its_count_is_reaped_without_the_caller_waiting_for_its_exit():
+    import psutil
+
+    model = _Convs().to("meta")
+    pending = CountApart(model, {"pixel_values": torch.empty(1, 3, 16, 16, device="meta")})
+    pid = pending.pid
+    assert pending.result() == count_fvcore(
+        _Convs().to("meta"), {"pixel_values": torch.empty(1, 3, 16, 16, device="meta")}
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            psutil.Process(pid).status()  # a zombie until reaped
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"child {pid} was not reaped")
