@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
-from torch._subclasses.fake_tensor import FakeTensor, unset_fake_temporarily
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake_temporarily
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode
 from torch.utils.flop_counter import (
     FlopCounterMode,
     flop_registry,
@@ -262,7 +262,11 @@ class OpTracer(TorchDispatchMode):
         self.torch_counter = torch_counter
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if type(args[0] if args else None) is FakeTensor:  # two ops fake tensors answer slowly, answered as they would
+        # The short ways below answer for FakeTensorMode, so only where it is the next mode down (no other mode, such
+        # as a counter of its own, would miss the op).
+        first = args[0] if args else None
+        fake_below = type(first) is FakeTensor and type(_get_current_dispatch_mode()) is FakeTensorMode
+        if fake_below:  # two ops fake tensors answer slowly, answered as they would
             if func is _DEVICE and not args[0].fake_mode.in_kernel_invocation:
                 return args[0].fake_device  # FakeTensorMode's own answer, without a second Python dispatch
             if func is _UNSAFE_VIEW:
@@ -282,7 +286,7 @@ class OpTracer(TorchDispatchMode):
         # A fresh op on fake tensors met before with the same metadata: its outputs are made here from what it gave
         # then, skipping FakeTensorMode's own cache, whose key (general: symbolic shapes, sparse layouts, ...) took a
         # third of a fake count. What runs and what is recorded do not change (every catalog profile is identical).
-        key = _shape_key(func, args, kwargs) if facts.fresh and type(args[0] if args else None) is FakeTensor else None
+        key = _shape_key(func, args, kwargs) if facts.fresh and fake_below else None
         shapes = _SHAPES.get(key) if key is not None else None
         if shapes is not None:
             out = _remade(args[0].fake_mode, shapes)
