@@ -331,3 +331,17 @@ def test_the_counted_so_far_bars_name_each_model_with_its_count_and_unit():
     assert list(bars.marker.color) == [colors["ALBERT-xxlarge v2"], colors["ResNet-50 (v1.5)"]]
     close = charts.counted_so_far({"BERT-base (uncased)": 2.2e10, "ALBERT-xxlarge v2": 4.9e10}, picked)
     assert close.layout.xaxis.type == "linear"
+
+
+def test_the_counted_so_far_bars_are_drawn_with_their_caption():
+    def script():
+        import streamlit as st
+
+        from efficiency.ui import runs
+
+        runs._show_counted_so_far(st.empty(), {"GPT-2 (124M)": 3.2e10}, ["BERT-base (uncased)", "GPT-2 (124M)"], "k")
+
+    at = AppTest.from_function(script, default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert len(at.get("plotly_chart")) == 1
+    assert any("counted so far" in caption.value for caption in at.caption)

@@ -267,8 +267,8 @@ class OpTracer(TorchDispatchMode):
         first = args[0] if args else None
         fake_below = type(first) is FakeTensor and type(_get_current_dispatch_mode()) is FakeTensorMode
         if fake_below:  # two ops fake tensors answer slowly, answered as they would
-            if func is _DEVICE and not args[0].fake_mode.in_kernel_invocation:
-                return args[0].fake_device  # FakeTensorMode's own answer, without a second Python dispatch
+            if func is _DEVICE and not first.fake_mode.in_kernel_invocation:
+                return first.fake_device  # FakeTensorMode's own answer, without a second Python dispatch
             if func is _UNSAFE_VIEW:
                 # ``view`` with its alias bookkeeping left to autograd, which ran above this mode: the same tensor
                 # (shape, strides, storage) as FakeTensorMode makes, which takes ``_unsafe_view`` past its cache
@@ -289,7 +289,7 @@ class OpTracer(TorchDispatchMode):
         key = _shape_key(func, args, kwargs) if facts.fresh and fake_below else None
         shapes = _SHAPES.get(key) if key is not None else None
         if shapes is not None:
-            out = _remade(args[0].fake_mode, shapes)
+            out = _remade(first.fake_mode, shapes)
         else:
             out = func(*args, **kwargs)
             if key is not None and key not in _SHAPES:
