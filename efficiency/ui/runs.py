@@ -231,14 +231,14 @@ def _static_profiles(names: Sequence[str], workload: Workload) -> Iterator[tuple
 
 def _show_counted_so_far(where: Any, flops: dict[str, int], picked: Sequence[str], key: str) -> None:
     """The bars of the models counted so far, in ``where`` (a placeholder in the run's status box), drawn as every
-    chart is (``views.draw``: a failure is shown in the chart's place, the run goes on). Besides showing the counts
+    chart is (``figure.draw``: a failure is shown in the chart's place, the run goes on). Besides showing the counts
     as they come back, it has the browser load the chart library (plotly.js, 4.7 MB) while the other models count:
     drawn only after the last count, the comparison's first chart took 1.4 s more to appear."""
     from efficiency.charts import compare as charts  # lazy: plotly loads with the first chart, as on the pages
-    from efficiency.ui import views  # lazy: views imports this module (through quality)
+    from efficiency.ui import figure  # lazy: the same (it imports plotly)
 
     with where.container():
-        views.draw("Counted so far", lambda: charts.counted_so_far(flops, picked), key, "counted_so_far")
+        figure.draw("Counted so far", lambda: charts.counted_so_far(flops, picked), key, "counted_so_far")
 
 
 def run_static(names: Sequence[str], workload: Workload, store: ResultStore | None) -> None:

@@ -2,7 +2,7 @@
 
 Figures come from :mod:`efficiency.charts.compare`; this module only lays them out with their captions, the
 chart options (kept in session state and the URL) and the HTML export of every chart on the page. Every page
-draws a figure through :func:`draw` (the figure, its caption, or this chart's error alone).
+draws a figure through :func:`efficiency.ui.figure.draw` (the figure, its caption, or this chart's error alone).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from efficiency.hardware import load_catalog
 from efficiency.results import DEFAULT_IMPLEMENTATION, implementation_label
 from efficiency.ui import quality
 from efficiency.ui.common import escape_md, one_line, setup_text
+from efficiency.ui.figure import PLOTLY_CONFIG, draw
 from efficiency.ui.state import METHODS, chart_choice
 
-PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 # column -> (table label, unit after the prefix (bytes: binary, KiB ... GiB), help)
 TABLE_UNITS = {
     "params": ("Parameters", " params", "Total parameter count"),
@@ -161,19 +161,6 @@ QUALITY_TAB = "Quality vs cost"  # its own controls and figures (efficiency.ui.q
 TABS = [*CHART_TABS, QUALITY_TAB, TABLE_TAB]
 CHART_TAB_KEY = "cmp_chart"
 _OPTION_KEYS = ("cmp_method", "cmp_x", "cmp_y", "cmp_size", "cmp_color", "cmp_ref", "cmp_scale")
-
-
-def draw(title: str, build: Callable[[], go.Figure], key: str, file_name: str) -> None:
-    """Build and show one figure with its caption; a failing builder is reported for this chart only (one
-    failing must not take the page down). ``file_name``: the PNG download's name."""
-    try:
-        fig = build()
-    except Exception as error:  # noqa: BLE001 - shown on the page, named by chart
-        st.error(f"{escape_md(title)}: {escape_md(one_line(error))}")
-        return
-    image = {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": file_name}
-    st.plotly_chart(fig, theme=None, key=key, config={**PLOTLY_CONFIG, "toImageButtonOptions": image})
-    st.caption(escape_md(charts.caption(fig)))
 
 
 def chart_options(df: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
