@@ -135,7 +135,8 @@ def test_unsafe_view_on_fake_tensors_is_answered_as_a_view_with_the_same_records
 
 class _Mixed(torch.nn.Module):
     """Ops of every output kind: one tensor (conv, mm), several (batch norm in training, layer norm, max pool with
-    indices), views (flatten, transpose), in-place (relu_), a constant the forward makes."""
+    indices), views (flatten, transpose, expand, select, slice, unsqueeze), in-place (relu_, and mul_ on a view, which
+    autograd must see as its base's), a constant the forward makes."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -150,7 +151,10 @@ class _Mixed(torch.nn.Module):
         x, _ = self.pool(x)
         x = self.layer_norm(x.flatten(2).transpose(1, 2))
         scale = torch.tensor(2.0)  # a constant (one element): its uses are not kept
-        return (self.head(x) * scale).sum()
+        out = self.head(x) * scale
+        out.transpose(1, 2)[:, 1:].mul_(3)  # in place on a view of a view: the base's grad must follow
+        wide = out[:, 0].unsqueeze(1).expand(-1, 4, -1)
+        return out.sum() + wide.sum()
 
 
 def _mixed_records(passes: int) -> list:
@@ -180,13 +184,56 @@ def test_fresh_ops_met_again_are_made_from_what_they_gave_with_the_same_records(
     first, again = _mixed_records(passes=2)
     assert remade and all(isinstance(kept, tuple) for kept in remade)
     assert any(is_tuple and len(kept) > 1 for is_tuple, kept in remade)  # several outputs (the norms, the pool)
-    assert not any(key[0] in {aten.add_.Tensor, aten.relu_.default, aten.t.default} for key in trace._SHAPES)
+    assert not any(key[0] in {aten.add_.Tensor, aten.relu_.default, aten.mul_.Tensor} for key in trace._SHAPES)
     monkeypatch.setattr(trace, "_SHAPES", {})
     monkeypatch.setattr(trace, "_remember", lambda key, out: None)  # nothing kept: every op through the mode
+    monkeypatch.setattr(trace, "_remember_view", lambda key, out, base: None)
     remade.clear()
     (unkept,) = _mixed_records(passes=1)
     assert remade == []
     assert first == again == unkept and len(first[0]) > 15
+
+
+def test_views_met_again_are_remade_on_their_base_with_the_same_records_and_grads(monkeypatch):
+    monkeypatch.setattr(trace, "_SHAPES", {})
+    remade = []
+    real_remade = trace._remade_view
+
+    def spy(mode, base, kept):
+        out = real_remade(mode, base, kept)
+        remade.append((out.untyped_storage()._cdata == base.untyped_storage()._cdata, out.shape))
+        return out
+
+    monkeypatch.setattr(trace, "_remade_view", spy)
+    first, again = _mixed_records(passes=2)
+    assert len(remade) >= 6 and all(shares for shares, _ in remade)  # every view remade on its base's storage
+    kept = {key[0] for key, value in trace._SHAPES.items() if value is not None and value[0] == "view"}
+    assert {aten.t.default, aten.transpose.int, aten.expand.default, aten.slice.Tensor, aten.select.int} <= kept
+    monkeypatch.setattr(trace, "_SHAPES", {})
+    monkeypatch.setattr(trace, "_remember_view", lambda key, out, base: None)  # views through the mode each time
+    remade.clear()
+    (unkept,) = _mixed_records(passes=1)
+    assert remade == [] and first == again == unkept
+
+
+def test_only_views_of_the_first_argument_taken_whole_are_kept(monkeypatch):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    views = [aten.view.default, aten.t.default, aten.transpose.int, aten.expand.default, aten.detach.default]
+    assert all(trace._view_of_first(op) for op in views)
+    assert not trace._view_of_first(aten._unsafe_view.default)  # answered apart, as FakeTensorMode does
+    assert not trace._view_of_first(aten.transpose_.default)  # changes its input's view
+    assert not trace._view_of_first(aten.split.Tensor)  # a list of views
+    assert not trace._view_of_first(aten.mm.default)  # not a view
+    assert not trace._facts(aten.reshape.default).view  # composite: decomposed before it could be kept
+    monkeypatch.setattr(trace, "_SHAPES", {})
+    with FakeTensorMode() as mode:
+        fake = mode.from_tensor(torch.empty(2, 3))
+        trace._remember_view(("conj",), torch.ops.aten._conj.default(torch.empty(2, dtype=torch.complex64)), fake)
+        trace._remember_view(("other",), torch.empty(3, 2), fake)
+        trace._remember_view(("t",), fake.t(), fake)
+    assert trace._SHAPES[("conj",)] is None and trace._SHAPES[("other",)] is None  # a conjugate; another storage
+    assert trace._SHAPES[("t",)][1][:3] == ((3, 2), (1, 3), 0)
 
 
 def test_only_ops_with_fresh_outputs_are_kept_and_a_constant_is_never_keyed(monkeypatch):

@@ -14,7 +14,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake_temporarily
+from torch._subclasses.fake_tensor import (
+    FakeTensor,
+    FakeTensorMode,
+    in_kernel_invocation_manager,
+    unset_fake_temporarily,
+)
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode
 from torch.utils.flop_counter import (
     FlopCounterMode,
@@ -108,6 +113,7 @@ class _OpFacts:
     attention: bool
     composite: bool  # it has a CompositeImplicitAutograd kernel: it decomposes into other ops
     fresh: bool  # functional, returning new tensors only (no views, no in-place, no data-dependent shapes)
+    view: bool  # a view of its first argument, one tensor out, taken whole by the kernel (not decomposed)
 
 
 _DEVICE = torch.ops.prim.device.default
@@ -126,7 +132,14 @@ def _facts(func: torch._ops.OpOverload) -> _OpFacts:
         )  # prim::device and the other prims have no kernels to ask about
         attention = name in ATTENTION_OPS or "scaled_dot_product" in name
         facts = _FACTS[func] = _OpFacts(
-            packet, name, classify(name), MATRIX_FORMULAS.get(packet), attention, composite, _fresh(func)
+            packet,
+            name,
+            classify(name),
+            MATRIX_FORMULAS.get(packet),
+            attention,
+            composite,
+            _fresh(func),
+            not composite and _view_of_first(func),
         )
     return facts
 
@@ -144,6 +157,26 @@ def _fresh(func: torch._ops.OpOverload) -> bool:
         and all(r.alias_info is None and str(r.type) == "Tensor" for r in schema.returns)
         and not _UNCACHED_TAGS.intersection(func.tags)
         and not func.is_view
+    )
+
+
+def _view_of_first(func: torch._ops.OpOverload) -> bool:
+    """Whether ``func`` returns one tensor, a view of its first argument (``view``, ``t``, ``transpose``,
+    ``expand``, ``detach`` ...) whose shape, strides and offset follow from its inputs' metadata alone. As
+    FakeTensorMode's cache, not ``_unsafe_view`` (answered apart) nor ops that change their input's view."""
+    schema = func._schema
+    if func.namespace != "aten" or not func.is_view or schema.is_mutable or func is _UNSAFE_VIEW:
+        return False
+    if len(schema.returns) != 1 or not schema.arguments or _UNCACHED_TAGS.intersection(func.tags):
+        return False
+    out, first = schema.returns[0], schema.arguments[0]
+    return (
+        str(out.type) == "Tensor"
+        and str(first.type) == "Tensor"
+        and out.alias_info is not None
+        and first.alias_info is not None
+        and not out.alias_info.is_write
+        and out.alias_info.before_set == first.alias_info.before_set
     )
 
 
@@ -218,6 +251,31 @@ def _remember(key: tuple, out: object) -> None:
     _SHAPES[key] = (isinstance(out, tuple), tuple(kept))
 
 
+def _remember_view(key: tuple, out: object, base: FakeTensor) -> None:
+    """Keep a view's shape, strides, offset and dtype under ``key`` when it is a plain fake tensor on ``base``'s
+    storage (as FakeTensorMode's cache keeps a view's); else remember not to keep it."""
+    if len(_SHAPES) >= _SHAPES_LIMIT:
+        _SHAPES.clear()
+    plain = type(out) is FakeTensor and out.constant is None and not out.is_conj() and not out.is_neg()
+    if not plain or out.untyped_storage()._cdata != base.untyped_storage()._cdata:
+        _SHAPES[key] = None
+        return
+    _SHAPES[key] = (
+        "view",
+        (out.shape, out.stride(), out.storage_offset(), out.dtype, out.fake_device, out.requires_grad),
+    )
+
+
+def _remade_view(mode: FakeTensorMode, base: FakeTensor, kept: tuple) -> FakeTensor:
+    """The view again, made as FakeTensorMode makes a view from its cache: a meta tensor set to ``base``'s storage
+    with the kept shape, strides and offset, wrapped."""
+    shape, stride, offset, dtype, device, requires_grad = kept
+    with in_kernel_invocation_manager(mode):
+        empty = torch.empty_strided(shape, stride, dtype=dtype, device="meta", requires_grad=requires_grad)
+        empty.set_(base.untyped_storage(), offset, shape, stride)
+    return FakeTensor(mode, empty, device)
+
+
 def _remade(mode: object, shapes: tuple) -> object:
     """Fresh fake tensors with the kept metadata, made as FakeTensorMode makes its outputs (a meta tensor, wrapped)."""
     is_tuple, kept = shapes
@@ -286,14 +344,21 @@ class OpTracer(TorchDispatchMode):
         # A fresh op on fake tensors met before with the same metadata: its outputs are made here from what it gave
         # then, skipping FakeTensorMode's own cache, whose key (general: symbolic shapes, sparse layouts, ...) took a
         # third of a fake count. What runs and what is recorded do not change (every catalog profile is identical).
-        key = _shape_key(func, args, kwargs) if facts.fresh and fake_below else None
+        # A view of its first argument is remade the same way, on that argument's storage.
+        key = _shape_key(func, args, kwargs) if (facts.fresh or facts.view) and fake_below else None
         shapes = _SHAPES.get(key) if key is not None else None
         if shapes is not None:
-            out = _remade(first.fake_mode, shapes)
+            if facts.view:
+                out = _remade_view(first.fake_mode, first, shapes[1])
+            else:
+                out = _remade(first.fake_mode, shapes)
         else:
             out = func(*args, **kwargs)
             if key is not None and key not in _SHAPES:
-                _remember(key, out)
+                if facts.view:
+                    _remember_view(key, out, first)
+                else:
+                    _remember(key, out)
         if self.torch_counter is not None:
             self.torch_counter._count_flops(facts.packet, out, args, kwargs)
         kind = facts.kind
