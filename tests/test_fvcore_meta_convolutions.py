@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from efficiency.counters import fvcore_counter
 from efficiency.counters.fvcore_counter import CountApart, TracedApartError, count_fvcore, error_text
 from efficiency.counters.static import profile_static
 from efficiency.specs import Workload
@@ -120,15 +121,56 @@ class _ScaledBySize(nn.Module):
         return (y @ y.transpose(-1, -2),)
 
 
-def test_a_trace_broken_by_size_tensors_is_traced_again_with_sizes_as_numbers():
+def test_a_trace_broken_by_size_tensors_is_counted_with_sizes_as_numbers_the_way_tried_first_apart():
     x = torch.empty(1, 2, 8, 8, device="meta")
     with pytest.raises(TypeError, match="upsample_bicubic2d"):
-        count_fvcore(_ScaledBySize(), {"x": x})
+        count_fvcore(_ScaledBySize(), {"x": x})  # in this process: torch.jit's size tensors, its usual way
     count = CountApart(_ScaledBySize(), {"x": x}).result()
     assert count.macs == 2 * 16 * 16 * 16  # (1, 2, 16, 16) @ (1, 2, 16, 16): the upsampled size, counted
-    assert count.note.startswith("fvcore traced it with sizes as numbers: with torch.jit's size tensors its trace")
-    assert "upsample_bicubic2d" in count.note
+    assert count.sizes == "numbers" and count.first_failure is None and count.note is None
     assert "size" not in torch.Tensor.__dict__ and "shape" not in torch.Tensor.__dict__  # only in the child
+
+
+class _CeilOfSize(nn.Module):
+    """MobileViT's unfolding: ``torch.ceil(height / patch)``, which takes the size as the tensor torch.jit hands out
+    and fails with a plain number."""
+
+    def forward(self, x, return_dict=False):
+        rounded = int(torch.ceil(x.shape[-1] / 3) * 3)  # 8 -> 9
+        y = nn.functional.pad(x, (0, rounded - x.shape[-1]))
+        return (y @ y.transpose(-1, -2),)
+
+
+def test_a_model_whose_python_needs_size_tensors_is_counted_with_them_and_remembered(monkeypatch):
+    monkeypatch.setattr(fvcore_counter, "_NEEDS_SIZE_TENSORS", set())
+    x = torch.empty(1, 2, 8, 8, device="meta")
+    expected = count_fvcore(_CeilOfSize(), {"x": x})  # size tensors in this process
+    assert expected.macs == 2 * 8 * 8 * 9
+    first = CountApart(_CeilOfSize(), {"x": x}).result()
+    assert first == expected and first.sizes == "tensors" and "ceil" in first.first_failure
+    assert fvcore_counter._NEEDS_SIZE_TENSORS == {f"{__name__}._CeilOfSize"}  # learnt from the child, kept here
+    again = CountApart(_CeilOfSize(), {"x": x}).result()
+    assert again == expected and again.sizes == "tensors" and again.first_failure is None  # no failed try first
+
+
+def test_sizes_as_numbers_and_size_tensors_count_the_same(monkeypatch):
+    monkeypatch.setattr(fvcore_counter, "_NEEDS_SIZE_TENSORS", set())
+    inputs = {"pixel_values": torch.empty(1, 3, 16, 16, device="meta")}
+    numbers = CountApart(_Convs().to("meta"), inputs).result()
+    assert numbers.sizes == "numbers" and numbers == count_fvcore(_Convs().to("meta"), inputs)
+
+
+class _BothFail(nn.Module):
+    def forward(self, x, return_dict=False):
+        if isinstance(x.shape[-1], int):
+            raise ValueError("plain numbers refused")
+        raise RuntimeError("size tensors refused")
+
+
+def test_where_both_ways_fail_the_size_tensors_failure_is_the_reason(monkeypatch):
+    monkeypatch.setattr(fvcore_counter, "_NEEDS_SIZE_TENSORS", set())
+    with pytest.raises(TracedApartError, match="RuntimeError: size tensors refused"):
+        CountApart(_BothFail(), {"x": torch.empty(2, 4, device="meta")}).result()
 
 
 class _BoolFill(nn.Module):

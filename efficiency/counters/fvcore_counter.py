@@ -9,7 +9,8 @@ the total here (and kept in ``by_operator``). Convolutions trace on ``meta`` thr
 :func:`traceable_meta_kernels`. Where a model cannot be traced on ``meta`` for a reason real tensors
 avoid (``meta_trace_failure``: values needed, a meta kernel jit tracing breaks), the profile traces a real CPU copy
 instead and the count's ``note`` says so (``efficiency.counters.static._fvcore_result``). Each meta trace runs in
-a child process (:class:`CountApart`).
+a child process (:class:`CountApart`), or in a process that profiles model after model, a warm helper
+(:mod:`efficiency.counters.fvcore_helper`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -258,6 +259,10 @@ class FvcoreCount:
     # how it was traced, where not the usual meta trace (the profile's notes say it); two counts of the same ops are
     # equal whichever path counted them
     note: str | None = field(default=None, compare=False)
+    # which sizes torch.jit handed out in the trace that counted ("numbers" or "tensors", see ``_counted``), and the
+    # failure of the way tried first where that failed: the same count either way, so neither is compared
+    sizes: str = field(default="tensors", compare=False)
+    first_failure: str | None = field(default=None, compare=False)
 
     @property
     def flops(self) -> int:
@@ -354,6 +359,7 @@ class CountApart:
     ) -> None:
         self._here: tuple | None = None
         self.pid: int | None = None
+        self._model = model
         count = count or count_fvcore
         if not apart or not hasattr(os, "fork"):  # here, at once, and no second trace after a failure here
             self._here = _counted(count, model, inputs, retry=False)
@@ -392,6 +398,7 @@ class CountApart:
         kind, value = self._here
         if kind == "error":
             raise TracedApartError(value)
+        _learn(self._model, value)  # what the child learnt of this model class, kept here for the next child
         return value
 
     def _received(self, timeout_s: float) -> bytes:
@@ -426,29 +433,50 @@ def _reap(pid: int) -> None:
         return
 
 
+_NEEDS_SIZE_TENSORS: set[str] = set()  # model classes whose trace failed with sizes as numbers, in this process
+
+
+def _model_class(model: torch.nn.Module) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def _learn(model: torch.nn.Module, counted: FvcoreCount) -> None:
+    """Remember a model class whose trace needed torch.jit's size tensors, so that its next trace starts with them."""
+    if counted.sizes == "tensors" and counted.first_failure is not None:
+        _NEEDS_SIZE_TENSORS.add(_model_class(model))
+
+
 def _counted(count: Callable, model: torch.nn.Module, inputs: dict[str, Any], retry: bool) -> tuple[str, Any]:
-    """("count", FvcoreCount) or ("error", one line). With ``retry`` (in a child process only: a second trace after a
-    failed one can meet what the first left behind), a trace that failed for a reason other than meta tensors is
-    tried once more with sizes as numbers (:func:`_sizes_as_numbers`); if that fails too, the first failure is the
-    reason."""
-    try:
-        return ("count", count(model, inputs))
-    except Exception as exc:  # sent to the parent, which raises it
-        first = error_text(exc)
-        if not retry or meta_trace_failure(exc):
-            return ("error", first)  # after a meta failure the parent traces a real copy
-    try:
-        with _sizes_as_numbers():
-            counted = count(model, inputs)
-    except Exception:  # the first failure is the reason given
-        return ("error", first)
-    return (
-        "count",
-        replace(
-            counted,
-            note=f"fvcore traced it with sizes as numbers: with torch.jit's size tensors its trace failed ({first}).",
-        ),
-    )
+    """("count", FvcoreCount) or ("error", one line).
+
+    With ``retry`` (in a child or helper process only: a second trace after a failed one can meet what the first left
+    behind) the trace takes sizes as plain numbers first (:func:`_sizes_as_numbers`; the same ops at the same shapes,
+    so the same count, in about two thirds of the time for conv models: torch.jit records every size a forward reads
+    as ops of their own) and, where that fails for a reason other than meta tensors, torch.jit's size tensors, which
+    some models' Python needs (MobileViT's ``torch.ceil(height / patch)``); such a model class is then traced with size
+    tensors first for the rest of the process. Where both fail, the size tensors' failure is the reason. Without
+    ``retry`` (in the profile's own process): one trace with size tensors, torch.jit's usual way."""
+    if not retry:
+        try:
+            return ("count", count(model, inputs))
+        except Exception as exc:  # sent to the caller, which raises it
+            return ("error", error_text(exc))
+    numbers_first = _model_class(model) not in _NEEDS_SIZE_TENSORS
+    failures: dict[str, str] = {}
+    for sizes in ("numbers", "tensors") if numbers_first else ("tensors", "numbers"):
+        try:
+            with _sizes_as_numbers() if sizes == "numbers" else nullcontext():
+                counted = count(model, inputs)
+        except Exception as exc:  # tried the other way, or sent to the caller, which raises it
+            failures[sizes] = error_text(exc)
+            if meta_trace_failure(exc):
+                return ("error", failures[sizes])  # after a meta failure the parent traces a real copy
+            continue
+        first = None if not failures else next(iter(failures.values()))
+        counted = replace(counted, sizes=sizes, first_failure=first)
+        _learn(model, counted)
+        return ("count", counted)
+    return ("error", failures["tensors"])
 
 
 def count_fvcore(model: torch.nn.Module, inputs: dict[str, Any]) -> FvcoreCount:
