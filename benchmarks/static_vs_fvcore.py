@@ -3,7 +3,10 @@
 The peer does what a user of fvcore does: build the model from the same config with transformers, on the CPU,
 the usual way (``from_config``: random weights, initialised), then call ``FlopCountAnalysis(model, inputs)
 .total()`` on the model's default inputs. Ours is ``profile_static(model)``: parameters, FLOPs by three counters,
-training FLOPs, memory traffic. Both run in this one process, alternating, after one untimed warm-up each
+training FLOPs, memory traffic, as any process that profiles model after model runs it (a conv model's fvcore trace
+in the warm helper of ``efficiency.counters.fvcore_helper`` from the process's second profile on, in a child forked
+for it before; the dashboard's workers count once each, so theirs always fork: ``compare_page_load.py`` times that
+path). Both run in this one process, alternating, after one untimed warm-up each
 (imports, lazy module loading); the script prints the median of ``--repeats`` runs of each, the ratio ours/fvcore
 per model and the worst ratio (goal: at most 1.00). After each peer run the heap it freed is handed back to the OS,
 untimed (``_give_back_freed_heap``): the peer's GBs of weights would otherwise make our next fork slower.

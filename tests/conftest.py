@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from efficiency.counters import fvcore_helper
 from efficiency.run.runner import LocalExecutor
 
 # Whatever the tests write (kept configs, traceback logs, calibrations) goes to a throwaway folder, never the
@@ -20,6 +21,9 @@ os.environ.setdefault("EFFICIENCY_DATA_DIR", tempfile.mkdtemp(prefix="efficiency
 # Tests check the reuse logic, not how quiet the machine is: a stored result measured while the suite itself kept
 # the cores busy is marked noisy (honestly) but still reused. tests/test_noise.py unsets this to check the rule.
 os.environ.setdefault("EFFICIENCY_REUSE_NOISY", "1")
+# A conv model's fvcore trace runs in a child forked per count, which sees each test's monkeypatches; a warm helper
+# forked by an earlier test would not. tests/test_fvcore_helper.py turns helpers on where it tests them.
+fvcore_helper.ENABLED = False
 
 
 @pytest.fixture

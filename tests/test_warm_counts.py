@@ -19,6 +19,18 @@ def test_importing_the_warm_up_counts_each_warm_model_once(monkeypatch, capsys):
     sys.modules.pop("efficiency.run.warm_counts", None)
 
 
+def test_the_warm_up_forks_no_fvcore_helper_and_leaves_the_setting_as_it_was(monkeypatch):
+    from efficiency.counters import fvcore_helper
+
+    monkeypatch.setattr(fvcore_helper, "ENABLED", True)
+    seen: list[bool] = []
+    monkeypatch.setattr(static, "profile_static", lambda name: seen.append(fvcore_helper.ENABLED))
+    sys.modules.pop("efficiency.run.warm_counts", None)
+    importlib.import_module("efficiency.run.warm_counts")
+    assert seen == [False, False] and fvcore_helper.ENABLED is True
+    sys.modules.pop("efficiency.run.warm_counts", None)
+
+
 def test_a_failing_warm_up_is_reported_and_the_import_goes_on(monkeypatch, capsys):
     def fails(name: str) -> None:
         raise RuntimeError(f"{name}: no")

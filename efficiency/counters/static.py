@@ -1,7 +1,8 @@
 """The static profile: parameters, FLOPs by three counters, training FLOPs, memory traffic. No weights.
 
 Order of work: build the model on ``meta`` (no memory); let fvcore trace it there (a conv model's trace in a child
-process meanwhile: its trace is the costly one, and the one that can go deep before failing); give it fake parameters
+process meanwhile, or from a process's second profile on in a warm helper that builds its own copy meanwhile: its
+trace is the costly one, and the one that can go deep before failing); give it fake parameters
 (FakeTensorMode: shapes and dtypes, no storage) and run one forward and one forward+backward under torch's
 FlopCounterMode and our op tracer; then collect fvcore's count. That is how a 530 B model profiles in
 seconds on a laptop.
@@ -20,6 +21,7 @@ from torch import nn
 from torch._guards import detect_fake_mode
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake_temporarily
 
+from efficiency.counters import fvcore_helper
 from efficiency.counters.analytic import analytic_count
 from efficiency.counters.forward import (
     REAL_TENSOR_SEED,
@@ -36,6 +38,7 @@ from efficiency.counters.fvcore_counter import (
     jit_failure,
     meta_trace_failure,
 )
+from efficiency.counters.fvcore_helper import HelperCount
 from efficiency.counters.moe import per_token_experts
 from efficiency.counters.params import ParamCounts, count_params
 from efficiency.counters.profile import StaticProfile, error_profile
@@ -206,13 +209,33 @@ class _Pass:
 
 
 def _count_pass(spec: ModelSpec, workload: Workload, forward_only: bool = False, **overrides: Any) -> _Pass:
+    # A process profiling again asks its warm helper for fvcore's count first: it builds the model while this does.
+    helper = None if forward_only else fvcore_helper.ask(spec, workload, overrides)
+    try:
+        counted = _count_with(spec, workload, forward_only, helper, **overrides)
+    except BaseException:
+        if helper is not None:
+            helper.cancel()  # a no-op once collected
+        raise
+    if helper is not None:
+        helper.release()  # a model without convolutions, counted here: the helper's "here" (a no-op once collected)
+    return counted
+
+
+def _count_with(
+    spec: ModelSpec, workload: Workload, forward_only: bool, helper: HelperCount | None, **overrides: Any
+) -> _Pass:
     net = build_model(spec, device="meta", dtype=workload.dtype, **overrides)
     stored = count_params(net, spec)
     fvcore_count, fvcore_error, pending = None, None, None
     if not forward_only:  # a conv model's fvcore trace runs in a child process meanwhile, on the other core
         with per_token_experts(net):
             try:
-                pending = CountApart(net, make_inputs(spec, workload, "meta"), count_fvcore, has_convolutions(net))
+                inputs, apart = make_inputs(spec, workload, "meta"), has_convolutions(net)
+                if helper is not None and apart:  # in the helper, already under way
+                    pending = helper.bind(net, inputs)
+                else:
+                    pending = CountApart(net, inputs, count_fvcore, apart)
             except Exception as exc:  # one counter failing must not hide the others; the reason is reported
                 fvcore_error = error_text(exc)  # "Type: first line", also for an exception without a message
     real_op = None
@@ -394,6 +417,8 @@ def profile_static(
     spec = model if isinstance(model, ModelSpec) else resolve(model)
     check_workload(spec, workload)
     workload, fitted = fit_workload(spec, workload)
+    if not forward_only:
+        fvcore_helper.profile_started()
     notes = ["Built from the configuration with random weights; no weights were loaded or allocated.", *fitted]
     start = time.perf_counter()
     plan = plan_inputs(spec, workload)

@@ -17,12 +17,18 @@ WARM_MODELS = ("electra-small-discriminator", "resnet-18")  # a transformer enco
 
 
 def warm() -> float:
-    """Profile each of ``WARM_MODELS`` once; seconds taken."""
-    from efficiency.counters.static import profile_static  # lazy: importing this module is what runs the warm-up
+    """Profile each of ``WARM_MODELS`` once; seconds taken. Without fvcore's warm helper (``efficiency.counters.
+    fvcore_helper``): the forkserver forks workers that count once each, and a helper of its own would idle."""
+    from efficiency.counters import fvcore_helper  # lazy: importing this module is what runs the warm-up
+    from efficiency.counters.static import profile_static  # lazy: the same
 
-    began = time.perf_counter()
-    for name in WARM_MODELS:
-        profile_static(name)
+    began, enabled = time.perf_counter(), fvcore_helper.ENABLED
+    fvcore_helper.ENABLED = False
+    try:
+        for name in WARM_MODELS:
+            profile_static(name)
+    finally:
+        fvcore_helper.ENABLED = enabled
     return time.perf_counter() - began
 
 
