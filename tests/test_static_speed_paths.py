@@ -262,3 +262,23 @@ def test_only_ops_with_fresh_outputs_are_kept_and_a_constant_is_never_keyed(monk
         a = torch.empty(2, 3)
         trace._remember(("new",), a + 1)
     assert list(trace._SHAPES) == [("new",)]  # full: started again
+
+
+def test_views_under_inference_mode_are_never_remade(monkeypatch):
+    """A view of a normal tensor made under inference_mode (video trackers' forward) is a normal tensor sharing its
+    base's version counter; remade afresh there it would be an inference tensor, which autograd's view bookkeeping
+    refuses ("Cannot set version_counter for inference tensor", SAM 2 video)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from efficiency.counters.static import _fake_parameters
+
+    monkeypatch.setattr(trace, "_SHAPES", {})
+    with torch.device("meta"):
+        model = torch.nn.Linear(3, 4)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        _fake_parameters(model)
+        with trace.OpTracer(), torch.inference_mode():
+            for _ in range(2):  # the second time the memo would answer
+                out = torch.empty(2, 4, 3) + model.weight[None].expand(2, 4, 3)
+                assert out.shape == (2, 4, 3)
+    assert not any(value and value[0] == "view" for value in trace._SHAPES.values())

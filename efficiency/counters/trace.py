@@ -345,7 +345,10 @@ class OpTracer(TorchDispatchMode):
         # then, skipping FakeTensorMode's own cache, whose key (general: symbolic shapes, sparse layouts, ...) took a
         # third of a fake count. What runs and what is recorded do not change (every catalog profile is identical).
         # A view of its first argument is remade the same way, on that argument's storage.
-        key = _shape_key(func, args, kwargs) if (facts.fresh or facts.view) and fake_below else None
+        # Not under inference_mode (video trackers' forward): a view made there may be a normal tensor sharing its
+        # base's version counter, which a tensor made afresh there cannot (an inference tensor has none).
+        keyed = facts.fresh or (facts.view and not torch.is_inference_mode_enabled())
+        key = _shape_key(func, args, kwargs) if keyed and fake_below else None
         shapes = _SHAPES.get(key) if key is not None else None
         if shapes is not None:
             if facts.view:
