@@ -36,6 +36,7 @@ from efficiency.counters.fvcore_counter import (
     TracedApartError,
     _counted,
     _learn,
+    _reap,
     count_fvcore,
     error_text,
 )
@@ -169,10 +170,7 @@ class _Helper:
 
 
 def _reaped(pid: int, owner: int) -> None:
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:  # already reaped by a caller that waits for every child
-        pass
+    _reap(pid)
     with _lock:
         _alive[owner] = _alive.get(owner, 1) - 1
 
