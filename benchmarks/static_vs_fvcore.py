@@ -9,7 +9,8 @@ for it before; the dashboard's workers count once each, so theirs always fork: `
 path). Both run in this one process, alternating, after one untimed warm-up each
 (imports, lazy module loading); the script prints the median of ``--repeats`` runs of each, the ratio ours/fvcore
 per model and the worst ratio (goal: at most 1.00). After each peer run the heap it freed is handed back to the OS,
-untimed (``_give_back_freed_heap``): the peer's GBs of weights would otherwise make our next fork slower.
+untimed (``_give_back_freed_heap``): the peer's GBs of weights would otherwise make our next fork slower; and
+each timed call, ours or the peer's, starts after a full garbage collection, also untimed (see ``timed``).
 
 A model whose fp32 weights exceed ``--peer-limit-gb`` is not built for fvcore (its usual path needs the weights in
 memory: GPT-3 would need 700 GB); such a row says so and has no ratio. A peer that fails (fvcore cannot trace the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
+import gc
 import os
 import statistics
 import time
@@ -78,6 +80,10 @@ def load_text() -> str:
 
 
 def timed(fn, *args) -> float:
+    """Seconds of one call, started after a full garbage collection (untimed), for ours and the peer alike: a
+    collection of every generation walks all of the process's objects (0.25 s at 390,000, more once dozens of
+    model types are imported) and otherwise lands in whichever timed call happens to cross Python's threshold."""
+    gc.collect()
     start = time.perf_counter()
     fn(*args)
     return time.perf_counter() - start
