@@ -231,39 +231,39 @@ def _shape_key(func: torch._ops.OpOverload, args: tuple, kwargs: dict) -> tuple 
     return tuple(key)
 
 
+def _keep(key: tuple, entry: tuple | None) -> None:
+    """Store a memo entry (None: not kept); past the limit the memo starts again."""
+    if len(_SHAPES) >= _SHAPES_LIMIT:
+        _SHAPES.clear()
+    _SHAPES[key] = entry
+
+
 def _remember(key: tuple, out: object) -> None:
     """Keep ``out``'s metadata under ``key`` when ``out`` is fresh fake tensors that a meta ``empty_strided`` of the
     same shape, strides and dtype remakes exactly (same storage size); else remember not to keep it."""
-    if len(_SHAPES) >= _SHAPES_LIMIT:
-        _SHAPES.clear()
     outs = out if isinstance(out, tuple) else (out,)
     kept = []
     for t in outs:
         if type(t) is not FakeTensor or t.constant is not None or t.storage_offset() != 0:
-            _SHAPES[key] = None
+            _keep(key, None)
             return
         with unset_fake_temporarily():
             again = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
         if again.untyped_storage().nbytes() != t.untyped_storage().nbytes() or t.is_inference() != again.is_inference():
-            _SHAPES[key] = None
+            _keep(key, None)
             return
         kept.append((t.shape, t.stride(), t.dtype, t.fake_device))
-    _SHAPES[key] = (isinstance(out, tuple), tuple(kept))
+    _keep(key, (isinstance(out, tuple), tuple(kept)))
 
 
 def _remember_view(key: tuple, out: object, base: FakeTensor) -> None:
     """Keep a view's shape, strides, offset and dtype under ``key`` when it is a plain fake tensor on ``base``'s
     storage (as FakeTensorMode's cache keeps a view's); else remember not to keep it."""
-    if len(_SHAPES) >= _SHAPES_LIMIT:
-        _SHAPES.clear()
     plain = type(out) is FakeTensor and out.constant is None and not out.is_conj() and not out.is_neg()
     if not plain or out.untyped_storage()._cdata != base.untyped_storage()._cdata:
-        _SHAPES[key] = None
+        _keep(key, None)
         return
-    _SHAPES[key] = (
-        "view",
-        (out.shape, out.stride(), out.storage_offset(), out.dtype, out.fake_device, out.requires_grad),
-    )
+    _keep(key, ("view", (out.shape, out.stride(), out.storage_offset(), out.dtype, out.fake_device, out.requires_grad)))
 
 
 def _remade_view(mode: FakeTensorMode, base: FakeTensor, kept: tuple) -> FakeTensor:
