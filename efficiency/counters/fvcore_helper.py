@@ -259,7 +259,8 @@ class HelperCount:
             return value
         if self._net is None or self._inputs is None:
             raise RuntimeError(f"the helper sent {kind!r} for a count it was given no model for")
-        return CountApart(self._net, self._inputs).result(timeout_s)  # as without a helper
+        with per_token_experts(self._net):  # as the profile forks its child: MoE experts counted per token
+            return CountApart(self._net, self._inputs).result(timeout_s)
 
     def release(self, timeout_s: float = APART_TIMEOUT_S) -> None:
         """Collect the helper's reply to a model the profile counted itself, and return the helper."""
