@@ -187,7 +187,8 @@ def no_context_warnings(records: list[logging.LogRecord]) -> list[str]:
     return [r.getMessage() for r in records if "ScriptRunContext" in r.getMessage()]
 
 
-def test_the_engine_warm_up_thread_touches_nothing_of_streamlit(monkeypatch, streamlit_log):
+@pytest.mark.parametrize("frozen_at_start", [True, False], ids=["server froze its imports", "nothing frozen"])
+def test_the_engine_warm_up_thread_touches_nothing_of_streamlit(monkeypatch, streamlit_log, frozen_at_start):
     from efficiency.models import loading
 
     built: list[str] = []
@@ -200,13 +201,31 @@ def test_the_engine_warm_up_thread_touches_nothing_of_streamlit(monkeypatch, str
 
     monkeypatch.setattr(loading, "build_model", lambda spec, device: built.append(threading.current_thread().name))
     monkeypatch.setattr(common, "engine_lock", engine_lock)
+    # after the build, what its imports made is frozen where the server froze its imports at start (not here: the
+    # test process's objects would stay frozen)
+    monkeypatch.setattr(common, "freeze_long_lived", lambda: built.append("frozen") or 0)
+    monkeypatch.setattr(common.gc, "get_freeze_count", lambda: int(frozen_at_start))
     common.warm_engine_in_background.clear()
     timer = common.warm_engine_in_background(0.0)
     timer.join(30)
     common.warm_engine_in_background.clear()
-    assert built == ["warm-static-engine"]
+    assert built == (["warm-static-engine", "frozen"] if frozen_at_start else ["warm-static-engine"])
     assert lock_callers == [threading.current_thread().name]  # the lock was taken here, not in the timer's thread
     assert not no_context_warnings(streamlit_log)
+
+
+def test_freezing_keeps_every_object_alive_now_out_of_collections():
+    import gc
+
+    before = gc.get_freeze_count()
+    try:
+        kept = object()  # untracked by the collector (no references): a list is tracked
+        tracked = [kept]
+        assert common.freeze_long_lived() > before
+        assert not any(item is tracked for item in gc.get_objects())  # the collector no longer walks it
+    finally:
+        gc.unfreeze()  # the test process's objects go back to the oldest generation, as before
+    assert any(item is tracked for item in gc.get_objects())
 
 
 def test_cluster_runs_report_progress_to_the_script_thread_only(monkeypatch, streamlit_log):

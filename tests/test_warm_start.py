@@ -39,4 +39,5 @@ def test_a_started_server_has_torch_loaded_before_any_visit(
         stop_server(process)
     assert ("libtorch_cpu" in maps) is warm, log
     assert ("Warmed" in log) is warm, log
+    assert ("objects they made are kept out of garbage collection" in log) is warm, log  # frozen after the imports
     assert "Traceback" not in log, log
