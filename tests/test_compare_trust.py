@@ -9,12 +9,15 @@ where labels land), in Chromium against `streamlit run app.py`.
 
 from __future__ import annotations
 
+import html
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from efficiency.analysis.rankings import INDICATORS
 from efficiency.charts import compare as charts
@@ -26,7 +29,7 @@ from efficiency.store.store import ResultStore
 from efficiency.ui import common, views
 from tests.compare_view import compare_table
 from tests.streamlit_server import serving
-from tests.test_pages import app, figures, no_problems, param
+from tests.test_pages import TIMEOUT, app, figures, no_problems, param
 
 SMALL = ["electra-small-discriminator", "gpt2"]
 
@@ -208,6 +211,57 @@ def test_one_model_gets_a_message_and_its_numbers_not_a_chart_of_one(data_dir, s
     (table,) = at.dataframe
     assert list(table.value["Model"]) == ["GPT-2 (124M)"] and "FLOPs" in table.value.columns
     assert at.multiselect(key="cmp_models"), "the pickers are open to add a model"
+
+
+PREVIEWED = ["bert-base-uncased", "albert-xxlarge-v2", "microsoft/resnet-18"]
+
+
+def test_before_anything_is_counted_the_picked_models_published_parameters_are_drawn(data_dir):
+    """Nothing stored: the page says what Run will count and draws each model's parameters as published (the
+    catalog's figure and its source), marked as not counted here."""
+    from efficiency.models import catalog
+
+    at = app(models=PREVIEWED, run="static")
+    no_problems(at)
+    assert any("No static results yet" in i.value for i in at.info)
+    (fig,) = figures(at)
+    (bars,) = fig["data"]
+    published = [catalog.find(name).published for name in PREVIEWED]
+    assert bars["y"] == [common.display_name(name) for name in PREVIEWED]
+    assert bars["x"] == [entry["params"] for entry in published]
+    assert bars["text"] == ["110 M params", "223 M params", "11.7 M params"], bars["text"]
+    for hover, entry in zip(bars["customdata"], published, strict=True):
+        assert "as published" in hover and entry["params_source"][:30] in html.unescape(hover), hover
+    assert "not counted here" in fig["layout"]["title"]["text"]
+    assert fig["layout"]["xaxis"]["type"] == "log", "223 M against 11.7 M: more than 10x apart"
+    assert any("Run counts parameters, FLOPs and memory traffic" in c.value.replace("\\", "") for c in at.caption)
+
+
+def test_one_model_or_models_without_a_published_count_get_no_published_chart(data_dir, tmp_path):
+    at = app(models=["gpt2"], run="static")
+    no_problems(at)
+    assert not figures(at), "one model: no chart of one"
+
+    def script(names):
+        from efficiency.ui import compare
+
+        compare.published_preview(names)
+
+    local = str(tmp_path / "my-model")
+    at = AppTest.from_function(script, args=([local, "gpt2"],), default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.get("plotly_chart"), "one published figure: nothing to compare it with"
+    at = AppTest.from_function(script, args=([local, "gpt2", "bert-base-uncased"],), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1
+    named = [c.value.replace("\\", "") for c in at.caption if "No published parameter count" in c.value]
+    assert named and common.display_name(local) in named[0], [c.value for c in at.caption]
+
+
+def test_the_published_chart_is_not_drawn_once_results_are_in_view(data_dir, small_profiles):
+    stored(small_profiles)
+    at = app(models=SMALL, run="static")
+    no_problems(at)
+    assert not any("as published" in json.dumps(fig) for fig in figures(at))
 
 
 def test_the_model_picker_has_no_select_all_entry(data_dir):

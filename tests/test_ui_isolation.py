@@ -280,8 +280,9 @@ def test_a_failed_count_is_shown_in_its_models_place(monkeypatch):
 
 
 def test_the_counts_so_far_are_drawn_while_others_count_and_cleared_at_the_end(monkeypatch):
-    """Each count that comes back while others still count redraws the bars of those counted so far (a failure has
-    none); after the last, the bars go (the comparison's charts follow); a run of one model draws none."""
+    """Once the run has lasted ``SO_FAR_AFTER_S``, each count that comes back while others still count redraws the
+    bars of those counted so far (a failure has none); after the last, the bars go (the comparison's charts follow);
+    a run of one model draws none, and neither does a run quicker than ``SO_FAR_AFTER_S``."""
     drawn: list[tuple[dict, list, str]] = []
 
     def show(where, flops, picked, key):
@@ -297,6 +298,7 @@ def test_the_counts_so_far_are_drawn_while_others_count_and_cleared_at_the_end(m
     monkeypatch.setattr(runs, "static_profile", counted)
     monkeypatch.setattr(runs, "record", lambda *args, **kwargs: None)
     monkeypatch.setattr(runs, "STATIC_SLOTS", 1)  # one at a time: the arrivals come in the order picked
+    monkeypatch.setattr(runs, "SO_FAR_AFTER_S", 0.0)  # every run lasts long enough
 
     def script(names):
         from efficiency.specs import Workload
@@ -315,6 +317,10 @@ def test_the_counts_so_far_are_drawn_while_others_count_and_cleared_at_the_end(m
     drawn.clear()
     at = AppTest.from_function(script, args=(["bert-base-uncased"],)).run()
     assert not at.exception and drawn == []
+    monkeypatch.setattr(runs, "SO_FAR_AFTER_S", 60.0)  # a quick run: its bars would only flash
+    at = AppTest.from_function(script, args=(["bert-base-uncased", "gpt2", "distilbert-base-uncased"],)).run()
+    assert not at.exception and drawn == []
+    assert [p.text.endswith(": counted") for p in at.get("progress")] == [True, True], "its progress is shown"
 
 
 def test_the_counted_so_far_bars_name_each_model_with_its_count_and_unit():

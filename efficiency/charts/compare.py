@@ -435,38 +435,78 @@ def relative_bars(
     return finish_figure(fig, df, title, text, presentation, kind="relative", reference=reference)
 
 
-def counted_so_far(flops: dict[str, int], picked: Sequence[str]) -> go.Figure:
-    """While a static run counts: each model counted so far (``flops``: display name -> torch's forward FLOPs, in
-    any order) as one bar, in the order the models were picked and in the colour each has in the comparison's charts;
-    log scale where the counts span more than 10x. A progress display: the comparison's charts follow the run."""
-    names = [name for name in picked if name in flops]
-    counts = pd.Series([float(flops[name]) for name in names], index=names)
+def _model_bars(
+    values: dict[str, float], picked: Sequence[str], column: str, text: list[str], hover: list[str]
+) -> go.Figure:
+    """One horizontal bar per model of ``values`` (display name -> value), in the order picked and in the colour each
+    has in the comparison's charts; the value axis as every chart's (``column``'s unit, log where the values span
+    more than 10x), each bar labelled with ``text`` and hovered with ``hover``."""
+    names = [name for name in picked if name in values]
+    data = pd.Series([float(values[name]) for name in names], index=names)
     colors = model_colors(list(picked))
     fig = go.Figure(
         go.Bar(
-            x=counts.to_list(),
+            x=data.to_list(),
             y=[html.escape(name) for name in names],
             orientation="h",
             marker={"color": [colors[name] for name in names]},
-            text=[units.flops(value) for value in counts],
+            text=text,
             textposition="outside",
             cliponaxis=False,
-            hovertemplate="%{y}: %{text} per forward pass<extra></extra>",
+            customdata=hover,
+            hovertemplate="%{y}: %{customdata}<extra></extra>",
         )
     )
-    if len(counts):
-        value_axis(fig, "x", "flops", counts, COMPARE_LOG_RATIO, from_zero=True)
+    if len(data):
+        value_axis(fig, "x", column, data, COMPARE_LOG_RATIO, from_zero=True)
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(
         template="plotly_white",
         font={"size": BASE_FONT_PX},
-        title={"text": f"Counted so far: {len(names)} of {len(picked)} models, forward FLOPs (torch's count)"},
-        height=150 + 36 * len(picked),
+        height=150 + 36 * len(names),
         margin={"t": 60, "l": 160, "r": 90, "b": 60},
         showlegend=False,
+    )
+    return fig
+
+
+def counted_so_far(flops: dict[str, int], picked: Sequence[str]) -> go.Figure:
+    """While a long static run counts: each model counted so far (``flops``: display name -> torch's forward FLOPs,
+    in any order) as one bar (:func:`_model_bars`). A progress display: the comparison's charts follow the run."""
+    names = [name for name in picked if name in flops]
+    text = [units.flops(flops[name]) for name in names]
+    fig = _model_bars(flops, picked, "flops", text, [f"{value} per forward pass" for value in text])
+    fig.update_layout(
+        title={"text": f"Counted so far: {len(names)} of {len(picked)} models, forward FLOPs (torch's count)"},
+        height=150 + 36 * len(picked),  # room for every model picked: the chart does not grow as counts come back
         meta={
             "caption": "One forward pass of each model counted so far; every chart of the comparison follows "
             "once all are counted."
+        },
+    )
+    return fig
+
+
+def published_params(params: dict[str, float], picked: Sequence[str], sources: dict[str, str]) -> go.Figure:
+    """Before a run: the parameter count each picked model's paper, model card or reference implementation states
+    (``params``: display name -> the published figure, ``sources``: display name -> where it is stated), one bar
+    each (:func:`_model_bars`), marked as published, not counted."""
+    names = [name for name in picked if name in params]
+    text = [units.params(params[name]) for name in names]
+    hover = [
+        f"{value} as published ({html.escape(sources.get(name, 'source not recorded'))})"
+        for name, value in zip(names, text, strict=True)
+    ]
+    fig = _model_bars(params, picked, "params", text, hover)
+    log = fig.layout.xaxis.type == "log"
+    fig.update_xaxes(title_text="Parameters as published (params)" + (", log scale" if log else ""))
+    fig.update_layout(
+        title={"text": "Parameters as published for each model (not counted here)"},
+        meta={
+            "caption": "The one number usually quoted for a model, as its paper, model card or reference "
+            "implementation states it (rounded as the source rounds it; hover for the source). Run counts "
+            "parameters, FLOPs and memory traffic from each model's configuration and shows where those indicators "
+            "disagree."
         },
     )
     return fig

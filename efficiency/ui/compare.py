@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from efficiency.analysis.table import NOISE_COLUMN, with_spread
+from efficiency.models import catalog
 from efficiency.results import DEFAULT_IMPLEMENTATION, implementation_label, results_frame
 from efficiency.specs import MODES
 from efficiency.ui import cluster, common, lookup, pickers, quality, runs, state, views
@@ -132,6 +133,36 @@ def shown_name(name: str, implementation: str, several: bool) -> str:
     return common.display_name(name) + (f" ({implementation_label(implementation)})" if several else "")
 
 
+def published_preview(names: list[str]) -> None:
+    """Before anything is counted: the parameter counts published for the picked catalog models (the catalog's
+    figures, each with its source), when two or more have one (one model gets no chart). It is what the usual
+    single-number view says, shown while the person decides to Run; drawing it also has the browser load the chart
+    library (plotly.js, 4.7 MB) then instead of after the counts, when it held the comparison's first chart back by
+    about a second (2 cores)."""
+    params, sources = {}, {}
+    for name in names:
+        spec = catalog.find(name)
+        published = spec.published if spec is not None else {}
+        if published.get("params"):
+            label = common.display_name(name)
+            params[label], sources[label] = published["params"], str(published.get("params_source", ""))
+    if len(params) < 2:
+        return
+    from efficiency.charts import compare as charts  # lazy: plotly loads with the first chart, as on the pages
+    from efficiency.ui import figure  # lazy: the same
+
+    picked = [common.display_name(name) for name in names]
+    figure.draw(
+        "Parameters as published",
+        lambda: charts.published_params(params, picked, sources),
+        "published_params",
+        "published_parameters",
+    )
+    missing = [label for label in picked if label not in params]
+    if missing:
+        st.caption(f"No published parameter count in the catalog for: {common.escape_md(', '.join(missing))}.")
+
+
 def comparison(run: bool, extras: list[tuple[str, str]], hardware_labels: dict[str, str]) -> tuple[str, bool]:
     """Run if asked, then the comparison in view; returns the kind of run in view and whether it is finished: two
     or more rows (a model under each implementation picked), each with a result of the kind chosen (a measured
@@ -178,6 +209,7 @@ def comparison(run: bool, extras: list[tuple[str, str]], hardware_labels: dict[s
             icon=":material/play_circle:",
         )
     if not len(frame):
+        published_preview(names)
         return kind, False
     where = hardware_text(hardware_labels, device, threads)
     views.render_setup(frame, kind, where)

@@ -53,6 +53,10 @@ ENDED = frozenset({"finished", "failed", "reused", "refused"})  # the runner's l
 # config (52 s on 2 cores, issue 19); catalog models take 1 to 20 s. Twice the slowest leaves room for a busy
 # machine, and a person does not wait on a page longer than that (a measured job gets DEFAULT_TIMEOUT_S, 300 s).
 STATIC_TIMEOUT_S = 120.0
+# A static run draws the bars of its counts so far only once it has lasted this long: in a quicker run (five catalog
+# models take 1.5-2 s on 2 cores) they would only flash, and each redraw cost the browser CPU the counts were
+# using (five models: the browser's CPU time 1.6 s with them, 0.9 s without; Run to charts 2.2-2.6 s against 1.9 s).
+SO_FAR_AFTER_S = 3.0
 
 
 def split_extra(text: str | None) -> list[str]:
@@ -231,9 +235,7 @@ def _static_profiles(names: Sequence[str], workload: Workload) -> Iterator[tuple
 
 def _show_counted_so_far(where: Any, flops: dict[str, int], picked: Sequence[str], key: str) -> None:
     """The bars of the models counted so far, in ``where`` (a placeholder in the run's status box), drawn as every
-    chart is (``figure.draw``: a failure is shown in the chart's place, the run goes on). Besides showing the counts
-    as they come back, it has the browser load the chart library (plotly.js, 4.7 MB) while the other models count:
-    drawn only after the last count, the comparison's first chart took 1.4 s more to appear."""
+    chart is (``figure.draw``: a failure is shown in the chart's place, the run goes on)."""
     from efficiency.charts import compare as charts  # lazy: plotly loads with the first chart, as on the pages
     from efficiency.ui import figure  # lazy: the same (it imports plotly)
 
@@ -243,8 +245,8 @@ def _show_counted_so_far(where: Any, flops: dict[str, int], picked: Sequence[str
 
 def run_static(names: Sequence[str], workload: Workload, store: ResultStore | None) -> None:
     """Each model's static profile with its own progress bar, two counted at once; a failure is shown beside that
-    model only. While others still count, the forward FLOPs of those counted so far are drawn as bars (cleared at
-    the end: the comparison's charts follow)."""
+    model only. Once the run has lasted :data:`SO_FAR_AFTER_S`, while others still count, the forward FLOPs of those
+    counted so far are drawn as bars (cleared at the end: the comparison's charts follow)."""
     began, failed = time.perf_counter(), 0
     labels = [display_name(name) for name in names]
     with st.status(f"Counting {len(names)} model(s) …", expanded=True) as status:
@@ -265,7 +267,7 @@ def run_static(names: Sequence[str], workload: Workload, store: ResultStore | No
                 if result.flops:
                     counted[label] = result.flops
             record(name, result, view_key(name, workload, "static", "", None))
-            if counted and done < len(names):
+            if counted and done < len(names) and time.perf_counter() - began >= SO_FAR_AFTER_S:
                 _show_counted_so_far(so_far, counted, labels, key=f"counted_so_far_{done}")
         so_far.empty()
         _finish(status, len(names) - failed, failed, "Counted", began)
