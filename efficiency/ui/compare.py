@@ -139,19 +139,18 @@ def published_preview(names: list[str]) -> None:
     single-number view says, shown while the person decides to Run; drawing it also has the browser load the chart
     library (plotly.js, 4.7 MB) then instead of after the counts, when it held the comparison's first chart back by
     about a second (2 cores)."""
+    picked = [common.display_name(name) for name in names]
     params, sources = {}, {}
-    for name in names:
+    for name, label in zip(names, picked, strict=True):
         spec = catalog.find(name)
         published = spec.published if spec is not None else {}
         if published.get("params"):
-            label = common.display_name(name)
             params[label], sources[label] = published["params"], str(published.get("params_source", ""))
     if len(params) < 2:
         return
     from efficiency.charts import compare as charts  # lazy: plotly loads with the first chart, as on the pages
     from efficiency.ui import figure  # lazy: the same
 
-    picked = [common.display_name(name) for name in names]
     figure.draw(
         "Parameters as published",
         lambda: charts.published_params(params, picked, sources),
